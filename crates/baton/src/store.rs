@@ -1,0 +1,508 @@
+//! Streaming S3 storage with verification: bounded memory in both directions.
+//!
+//! Writes go through a multipart upload with a fixed number of parts in flight,
+//! sha256 computed on the fly, and the upload aborted on any error so no partial
+//! object ever becomes visible. Reads verify size and sha256 while streaming and pin
+//! the object by ETag (`If-Match`) when the pointer carries one.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
+use tokio::task::JoinSet;
+
+use crate::error::{Error, display_chain};
+use crate::limits::{S3_MAX_PARTS, S3_MIN_PART_BYTES};
+use crate::payload::{Payload, S3Pointer, inline_bytes};
+
+/// Default multipart part size.
+pub const DEFAULT_PART_BYTES: usize = 8 * 1024 * 1024;
+/// Default number of parts uploading at once. Peak buffer memory of a write is
+/// about `part size × (parts in flight + 1)`.
+pub const DEFAULT_PARTS_IN_FLIGHT: usize = 2;
+
+/// Streams objects to and from S3.
+#[derive(Clone, Debug)]
+pub struct Store {
+    s3: aws_sdk_s3::Client,
+    part_bytes: usize,
+    parts_in_flight: usize,
+}
+
+impl Store {
+    pub fn new(s3: aws_sdk_s3::Client) -> Store {
+        Store {
+            s3,
+            part_bytes: DEFAULT_PART_BYTES,
+            parts_in_flight: DEFAULT_PARTS_IN_FLIGHT,
+        }
+    }
+
+    /// Set the part size (at least 5 MiB, S3's minimum) and parts in flight (≥ 1).
+    pub fn with_parts(mut self, part_bytes: usize, parts_in_flight: usize) -> Store {
+        self.part_bytes = part_bytes.max(S3_MIN_PART_BYTES);
+        self.parts_in_flight = parts_in_flight.max(1);
+        self
+    }
+
+    pub fn client(&self) -> &aws_sdk_s3::Client {
+        &self.s3
+    }
+
+    /// Write everything `reader` yields to `s3://bucket/key` and return a pointer
+    /// with its size and sha256. Small bodies (under one part) go in one PutObject.
+    pub async fn put<R>(
+        &self,
+        bucket: &str,
+        key: &str,
+        mut reader: R,
+        content_type: Option<&str>,
+    ) -> Result<S3Pointer, Error>
+    where
+        R: AsyncRead + Unpin,
+    {
+        let mut hasher = Sha256::new();
+        let first = read_part(&mut reader, self.part_bytes).await?;
+        if first.len() < self.part_bytes {
+            hasher.update(&first);
+            let size = first.len() as u64;
+            let out = self
+                .s3
+                .put_object()
+                .bucket(bucket)
+                .key(key)
+                .set_content_type(content_type.map(String::from))
+                .body(ByteStream::from(first))
+                .send()
+                .await
+                .map_err(|e| Error::service("s3", "PutObject", e))?;
+            return Ok(S3Pointer {
+                bucket: bucket.into(),
+                key: key.into(),
+                size,
+                sha256: Some(hex::encode(hasher.finalize())),
+                etag: out.e_tag,
+                version_id: out.version_id,
+                content_type: content_type.map(String::from),
+            });
+        }
+
+        let created = self
+            .s3
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .set_content_type(content_type.map(String::from))
+            .send()
+            .await
+            .map_err(|e| Error::service("s3", "CreateMultipartUpload", e))?;
+        let upload_id = created
+            .upload_id
+            .ok_or_else(|| Error::Service {
+                service: "s3",
+                operation: "CreateMultipartUpload",
+                message: "no upload id in the response".into(),
+            })?;
+
+        let uploaded = self
+            .upload_parts(bucket, key, &upload_id, first, &mut reader, &mut hasher)
+            .await;
+        let (parts, size) = match uploaded {
+            Ok(done) => done,
+            Err(err) => {
+                self.abort(bucket, key, &upload_id).await;
+                return Err(err);
+            }
+        };
+        let completed = self
+            .s3
+            .complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await;
+        let completed = match completed {
+            Ok(c) => c,
+            Err(e) => {
+                self.abort(bucket, key, &upload_id).await;
+                return Err(Error::service("s3", "CompleteMultipartUpload", e));
+            }
+        };
+        Ok(S3Pointer {
+            bucket: bucket.into(),
+            key: key.into(),
+            size,
+            sha256: Some(hex::encode(hasher.finalize())),
+            etag: completed.e_tag,
+            version_id: completed.version_id,
+            content_type: content_type.map(String::from),
+        })
+    }
+
+    async fn upload_parts<R>(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        first: Bytes,
+        reader: &mut R,
+        hasher: &mut Sha256,
+    ) -> Result<(Vec<CompletedPart>, u64), Error>
+    where
+        R: AsyncRead + Unpin,
+    {
+        // Dropping the JoinSet (on error) cancels the uploads still in flight.
+        let mut in_flight: JoinSet<Result<CompletedPart, Error>> = JoinSet::new();
+        let mut done = Vec::new();
+        let mut size = 0u64;
+        let mut part = first;
+        let mut number = 1i32;
+        loop {
+            if number as usize > S3_MAX_PARTS {
+                return Err(Error::InvalidInput(format!(
+                    "object exceeds {S3_MAX_PARTS} parts of {} MiB",
+                    self.part_bytes >> 20
+                )));
+            }
+            hasher.update(&part);
+            size += part.len() as u64;
+            let request = self
+                .s3
+                .upload_part()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .body(ByteStream::from(part));
+            in_flight.spawn(async move {
+                let out = request
+                    .send()
+                    .await
+                    .map_err(|e| Error::service("s3", "UploadPart", e))?;
+                Ok(CompletedPart::builder()
+                    .part_number(number)
+                    .set_e_tag(out.e_tag)
+                    .build())
+            });
+            while in_flight.len() >= self.parts_in_flight {
+                done.push(join_next(&mut in_flight).await?);
+            }
+            part = read_part(reader, self.part_bytes).await?;
+            if part.is_empty() {
+                break;
+            }
+            number += 1;
+        }
+        while !in_flight.is_empty() {
+            done.push(join_next(&mut in_flight).await?);
+        }
+        done.sort_by_key(|p| p.part_number);
+        Ok((done, size))
+    }
+
+    async fn abort(&self, bucket: &str, key: &str, upload_id: &str) {
+        let aborted = self
+            .s3
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await;
+        if let Err(e) = aborted {
+            // The bucket's lifecycle rule for incomplete uploads cleans up after us.
+            tracing::warn!(bucket, key, error = %display_chain(&e), "could not abort multipart upload");
+        }
+    }
+
+    /// Pin a user's object: its size, ETag and version as S3 reports them now.
+    pub async fn head(&self, bucket: &str, key: &str) -> Result<S3Pointer, Error> {
+        let out = self
+            .s3
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| match status_of(&e) {
+                Some(404) => Error::InputIntegrity(format!("no object at s3://{bucket}/{key}")),
+                _ => Error::service("s3", "HeadObject", e),
+            })?;
+        let size = out.content_length.unwrap_or(0);
+        Ok(S3Pointer {
+            bucket: bucket.into(),
+            key: key.into(),
+            size: u64::try_from(size).unwrap_or(0),
+            sha256: None,
+            etag: out.e_tag,
+            version_id: out.version_id,
+            content_type: out.content_type,
+        })
+    }
+
+    /// Open the object a pointer names, as a stream that fails with
+    /// `Baton.InputIntegrity` when the bytes are not the ones the pointer describes.
+    pub async fn open(&self, pointer: &S3Pointer) -> Result<VerifiedReader, Error> {
+        pointer.validate()?;
+        let uri = pointer.uri();
+        let out = self
+            .s3
+            .get_object()
+            .bucket(&pointer.bucket)
+            .key(&pointer.key)
+            .set_if_match(pointer.etag.clone())
+            .set_version_id(pointer.version_id.clone())
+            .send()
+            .await
+            .map_err(|e| {
+                let missing = e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_no_such_key());
+                match status_of(&e) {
+                    _ if missing => Error::InputIntegrity(format!("no object at {uri}")),
+                    Some(404) => Error::InputIntegrity(format!("no object at {uri}")),
+                    Some(412) => Error::InputIntegrity(format!(
+                        "{uri} changed since it was pinned (ETag {} no longer matches)",
+                        pointer.etag.as_deref().unwrap_or("?")
+                    )),
+                    _ => Error::service("s3", "GetObject", e),
+                }
+            })?;
+        if let Some(len) = out.content_length
+            && u64::try_from(len).ok() != Some(pointer.size)
+        {
+            return Err(Error::InputIntegrity(format!(
+                "{uri} has {len} bytes, the pointer says {}",
+                pointer.size
+            )));
+        }
+        Ok(VerifiedReader::new(
+            Box::new(out.body.into_async_read()),
+            uri,
+            pointer.size,
+            pointer.sha256.clone(),
+        ))
+    }
+
+    /// A reader over a Payload's bytes: inline data directly, a pointer verified.
+    pub async fn read_payload(&self, payload: &Payload) -> Result<VerifiedReader, Error> {
+        match payload {
+            Payload::S3(pointer) => self.open(pointer).await,
+            Payload::Inline(value) => {
+                let bytes = inline_bytes(value);
+                let size = bytes.len() as u64;
+                Ok(VerifiedReader::new(
+                    Box::new(io::Cursor::new(bytes)),
+                    "inline payload".into(),
+                    size,
+                    None,
+                ))
+            }
+        }
+    }
+}
+
+fn status_of<E, R>(err: &SdkError<E, R>) -> Option<u16>
+where
+    R: HasStatus,
+{
+    err.raw_response().map(HasStatus::status_code)
+}
+
+trait HasStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HasStatus for aws_smithy_runtime_api::http::Response {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
+
+async fn join_next(
+    set: &mut JoinSet<Result<CompletedPart, Error>>,
+) -> Result<CompletedPart, Error> {
+    match set.join_next().await {
+        Some(Ok(result)) => result,
+        Some(Err(join)) => Err(Error::Service {
+            service: "s3",
+            operation: "UploadPart",
+            message: format!("upload task ended abnormally: {join}"),
+        }),
+        None => unreachable!("join_next is only called on a non-empty set"),
+    }
+}
+
+/// Read up to `limit` bytes, stopping early only at end of stream.
+async fn read_part<R: AsyncRead + Unpin>(reader: &mut R, limit: usize) -> Result<Bytes, Error> {
+    let mut buf = vec![0u8; limit];
+    let mut filled = 0;
+    while filled < limit {
+        let n = reader
+            .read(&mut buf[filled..])
+            .await
+            .map_err(crate::error::from_io)?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    buf.truncate(filled);
+    Ok(Bytes::from(buf))
+}
+
+/// An `AsyncRead` that checks the bytes it passes on against a pointer: more bytes
+/// than expected fail at once; at end of stream, the size and sha256 must match.
+/// A failure is an `io::Error` wrapping [`Error::InputIntegrity`]
+/// (recover it with [`crate::error::from_io`]).
+pub struct VerifiedReader {
+    inner: Box<dyn AsyncRead + Send + Unpin>,
+    what: String,
+    expected_size: u64,
+    expected_sha256: Option<String>,
+    seen: u64,
+    hasher: Sha256,
+    verified: bool,
+}
+
+impl VerifiedReader {
+    fn new(
+        inner: Box<dyn AsyncRead + Send + Unpin>,
+        what: String,
+        expected_size: u64,
+        expected_sha256: Option<String>,
+    ) -> VerifiedReader {
+        VerifiedReader {
+            inner,
+            what,
+            expected_size,
+            expected_sha256,
+            seen: 0,
+            hasher: Sha256::new(),
+            verified: false,
+        }
+    }
+
+    /// The number of bytes the source should have.
+    pub fn expected_size(&self) -> u64 {
+        self.expected_size
+    }
+
+    fn integrity(&self, message: String) -> io::Error {
+        io::Error::other(Error::InputIntegrity(format!("{}: {message}", self.what)))
+    }
+
+    fn check_end(&mut self) -> io::Result<()> {
+        if self.seen != self.expected_size {
+            return Err(self.integrity(format!(
+                "ended after {} bytes, expected {}",
+                self.seen, self.expected_size
+            )));
+        }
+        if let Some(expected) = &self.expected_sha256 {
+            let actual = hex::encode(std::mem::take(&mut self.hasher).finalize());
+            if &actual != expected {
+                return Err(self.integrity(format!("sha256 is {actual}, expected {expected}")));
+            }
+        }
+        self.verified = true;
+        Ok(())
+    }
+}
+
+impl AsyncRead for VerifiedReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.verified {
+            return Poll::Ready(Ok(()));
+        }
+        let before = buf.filled().len();
+        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Ready(Ok(())) => {
+                let fresh = buf.filled().len() - before;
+                if fresh == 0 {
+                    return Poll::Ready(this.check_end());
+                }
+                this.seen += fresh as u64;
+                if this.seen > this.expected_size {
+                    // An erroring read must not hand out bytes.
+                    buf.set_filled(before);
+                    return Poll::Ready(Err(this.integrity(format!(
+                        "more than the expected {} bytes",
+                        this.expected_size
+                    ))));
+                }
+                if this.expected_sha256.is_some() {
+                    this.hasher.update(&buf.filled()[before..]);
+                }
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    fn reader(data: &'static [u8], size: u64, sha: Option<String>) -> VerifiedReader {
+        VerifiedReader::new(Box::new(data), "test".into(), size, sha)
+    }
+
+    fn sha(data: &[u8]) -> String {
+        hex::encode(Sha256::digest(data))
+    }
+
+    async fn drain(mut r: VerifiedReader) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).await.map_err(crate::error::from_io)?;
+        Ok(out)
+    }
+
+    #[tokio::test]
+    async fn passes_matching_bytes() {
+        let data = b"hello world";
+        let out = drain(reader(data, 11, Some(sha(data)))).await.unwrap();
+        assert_eq!(out, data);
+        assert_eq!(drain(reader(data, 11, None)).await.unwrap(), data);
+    }
+
+    #[tokio::test]
+    async fn rejects_wrong_size_and_hash() {
+        let data = b"hello world";
+        for (size, hash) in [(10, None), (12, None), (11, Some(sha(b"other")))] {
+            let err = drain(reader(data, size, hash)).await.unwrap_err();
+            assert_eq!(err.name(), "Baton.InputIntegrity", "{err}");
+        }
+    }
+
+    #[tokio::test]
+    async fn inline_payloads_read_as_their_bytes() {
+        let client = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::Config::builder()
+                .behavior_version(aws_config::BehaviorVersion::latest())
+                .build(),
+        );
+        let store = Store::new(client);
+        let r = store
+            .read_payload(&Payload::Inline(serde_json::json!("text")))
+            .await
+            .unwrap();
+        assert_eq!(drain(r).await.unwrap(), b"text");
+    }
+}
