@@ -58,6 +58,18 @@ impl Error {
     }
 }
 
+#[cfg(feature = "lambda")]
+impl From<Error> for lambda_runtime::Diagnostic {
+    /// The `Baton.*` name becomes the Lambda error type, which Step Functions
+    /// reports as the state's error: Retry and Catch match on it.
+    fn from(err: Error) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: err.name().to_string(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
 /// Render an error with its sources: the SDK's top-level `Display` is often only
 /// "service error", the useful part sits further down the chain.
 pub fn display_chain(err: &dyn std::error::Error) -> String {

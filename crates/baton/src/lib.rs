@@ -10,7 +10,9 @@ pub mod aws;
 pub mod callback;
 pub mod ecs_event;
 pub mod error;
+pub mod handoff;
 pub mod limits;
+pub mod logs;
 pub mod payload;
 pub mod store;
 

@@ -1,1 +1,5 @@
-pub fn x(){}
+//! prepare-input: turn an execution's input into the Payload for task 1.
+
+pub mod handler;
+
+pub use handler::{PrepareInput, Request};

@@ -1,1 +1,18 @@
-fn main(){}
+//! Lambda entry point: wiring only.
+
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use serde_json::Value;
+use task_watchdog::Watchdog;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    baton::logs::init();
+    let config = baton::aws::load_config().await;
+    let logs_template = std::env::var("BATON_TASK_LOGS").ok().filter(|s| !s.is_empty());
+    let watchdog = Watchdog::new(&config, logs_template);
+    let watchdog = &watchdog;
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        watchdog.handle(event.payload).await
+    }))
+    .await
+}

@@ -1,0 +1,79 @@
+//! Validates the execution input, pins or stages it, and returns task 1's input.
+
+use baton::handoff::{HandoffConfig, TaskInput, Target, fit_to_override};
+use baton::payload::{Payload, S3Location};
+use baton::{Error, Store};
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The state's input: the execution name (from `$$.Execution.Name`) and the
+/// execution input's `input` field.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Request {
+    pub execution: String,
+    /// `"s3://bucket/key"`, `{"inline": …}` or `{"s3": {…}}`.
+    pub input: Value,
+}
+
+pub struct PrepareInput {
+    store: Store,
+    config: HandoffConfig,
+}
+
+impl PrepareInput {
+    pub fn new(store: Store, config: HandoffConfig) -> PrepareInput {
+        PrepareInput { store, config }
+    }
+
+    pub async fn handle(&self, event: Value) -> Result<TaskInput, Error> {
+        let request: Request = serde_json::from_value(event).map_err(|e| {
+            Error::InvalidInput(format!(
+                "expected {{\"execution\": \"<name>\", \"input\": \"s3://bucket/key\" or a Payload}}: {e}"
+            ))
+        })?;
+        let layout = self.config.layout(&request.execution)?;
+        let payload = self.payload_of(&request.input).await?;
+        let target = Target {
+            container: &self.config.container,
+            output_uri: layout.output_uri("task1"),
+        };
+        let input = fit_to_override(&self.store, payload, &target, &layout.bucket, &layout.key("input")).await?;
+        tracing::info!(execution = %request.execution, payload = %input.baton_input, "prepared task 1 input");
+        Ok(input)
+    }
+
+    async fn payload_of(&self, input: &Value) -> Result<Payload, Error> {
+        if let Value::String(uri) = input {
+            let location = S3Location::parse(uri)?;
+            if location.key.is_empty() || location.key.ends_with('/') {
+                return Err(Error::InvalidInput(format!("{uri} names a prefix, not an object")));
+            }
+            return Ok(Payload::S3(self.store.head(&location.bucket, &location.key).await?));
+        }
+        match Payload::from_value(input)? {
+            Some(Payload::S3(pointer)) => {
+                // Check the object is there and as described; pin it when the
+                // pointer carries nothing to verify it by.
+                let found = self.store.head(&pointer.bucket, &pointer.key).await?;
+                if found.size != pointer.size {
+                    return Err(Error::InputIntegrity(format!(
+                        "{} has {} bytes, the pointer says {}",
+                        pointer.uri(),
+                        found.size,
+                        pointer.size
+                    )));
+                }
+                let mut pointer = pointer;
+                if pointer.sha256.is_none() && pointer.etag.is_none() {
+                    pointer.etag = found.etag;
+                    pointer.version_id = pointer.version_id.or(found.version_id);
+                }
+                Ok(Payload::S3(pointer))
+            }
+            Some(inline) => Ok(inline),
+            None => Err(Error::InvalidInput(
+                "\"input\" must be an s3://bucket/key URI, {\"inline\": <JSON>} or {\"s3\": {\"bucket\", \"key\", \"size\", …}}".into(),
+            )),
+        }
+    }
+}
