@@ -1,0 +1,54 @@
+//! A 100 MiB round trip through the store with bounded memory (its own test
+//! binary, so the peak RSS measured is this round trip's alone).
+
+use moto_harness::{Moto, PatternReader, peak_rss_bytes};
+use tokio::io::AsyncReadExt;
+
+const MIB: u64 = 1024 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trip_of_100_mib_in_bounded_memory() {
+    let len = 100 * MIB;
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let store = baton::Store::new(baton::aws::s3_client(&config));
+    store.client().create_bucket().bucket("big").send().await.unwrap();
+    let before = peak_rss_bytes();
+
+    let started = std::time::Instant::now();
+    let pointer = store
+        .put("big", "object", PatternReader::new(len, 42), None)
+        .await
+        .unwrap();
+    let put_secs = started.elapsed().as_secs_f64();
+    assert_eq!(pointer.size, len);
+    assert_eq!(pointer.sha256.as_deref(), Some(PatternReader::sha256(len, 42).as_str()));
+
+    let started = std::time::Instant::now();
+    let mut reader = store.open(&pointer).await.unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = reader.read(&mut buf).await.map_err(baton::error::from_io).unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    let get_secs = started.elapsed().as_secs_f64();
+    assert_eq!(total, len);
+
+    let peak = peak_rss_bytes();
+    println!(
+        "100 MiB round trip: peak RSS {:.1} MiB (before {:.1} MiB); put {:.1} MB/s, verified get {:.1} MB/s",
+        peak as f64 / MIB as f64,
+        before as f64 / MIB as f64,
+        len as f64 / 1e6 / put_secs,
+        len as f64 / 1e6 / get_secs
+    );
+    assert!(
+        peak < 64 * MIB,
+        "peak RSS {} MiB is not far below the 100 MiB object",
+        peak / MIB
+    );
+}

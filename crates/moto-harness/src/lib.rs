@@ -1,0 +1,299 @@
+//! Test support: start a real moto server from the project's virtualenv, point SDK
+//! configuration at it, and a few helpers tests share (deterministic data, peak RSS,
+//! an execution waiting on a task token).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sfn::config::Credentials;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, ReadBuf};
+
+/// A moto server on 127.0.0.1, killed when dropped.
+pub struct Moto {
+    pub port: u16,
+    pub endpoint: String,
+    pub log: PathBuf,
+    child: Child,
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+impl Moto {
+    /// Start moto with Step Functions really executing state machines.
+    pub fn start() -> Moto {
+        let server = std::env::var_os("BATON_MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| workspace_root().join(".venv/bin/moto_server"));
+        assert!(
+            server.exists(),
+            "moto_server not found at {}: run `make venv` (make test does it) or set BATON_MOTO_SERVER",
+            server.display()
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let log = std::env::temp_dir().join(format!("baton-moto-{port}.log"));
+        let log_file = std::fs::File::create(&log).expect("moto log file");
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            // moto's state machine interpreter calls other services at localhost:$MOTO_PORT.
+            .env("MOTO_PORT", port.to_string())
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().unwrap())
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", server.display()));
+        let moto = Moto {
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            log,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while moto.request("GET", "/moto-api/", "", "").is_err() {
+            assert!(Instant::now() < deadline, "moto did not start; see {}", moto.log.display());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // Must come before any state machine is created.
+        moto.request(
+            "POST",
+            "/moto-api/config",
+            "application/json",
+            r#"{"stepfunctions":{"execute_state_machine":true}}"#,
+        )
+        .expect("enable Step Functions execution in moto");
+        moto
+    }
+
+    /// SDK configuration for this server (dummy credentials, us-east-1).
+    pub async fn sdk_config(&self) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "moto-harness"))
+            .load()
+            .await
+    }
+
+    /// One plain HTTP/1.0 request; the response body. For moto's own API and the
+    /// odd call no SDK crate in the workspace covers.
+    pub fn request(&self, method: &str, path: &str, content_type: &str, body: &str) -> std::io::Result<String> {
+        self.signed_request(method, path, content_type, body, None)
+    }
+
+    fn signed_request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &str,
+        service: Option<&str>,
+    ) -> std::io::Result<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let auth = service
+            .map(|s| {
+                format!(
+                    "Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{s}/aws4_request, SignedHeaders=host, Signature=0\r\n"
+                )
+            })
+            .unwrap_or_default();
+        write!(
+            stream,
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nContent-Type: {content_type}\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+            self.port,
+            body.len()
+        )?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        if !head.starts_with("HTTP/1.1 2") && !head.starts_with("HTTP/1.0 2") {
+            return Err(std::io::Error::other(format!("{method} {path}: {head}\n{body}")));
+        }
+        Ok(body.to_string())
+    }
+
+    /// Create an SQS queue (the target of a `.waitForTaskToken` state that gives a
+    /// test a real task token without ECS); returns its URL.
+    pub fn create_queue(&self, name: &str) -> String {
+        let body = self
+            .signed_request(
+                "POST",
+                "/",
+                "application/x-www-form-urlencoded",
+                &format!("Action=CreateQueue&QueueName={name}&Version=2012-11-05"),
+                Some("sqs"),
+            )
+            .expect("CreateQueue");
+        let start = body.find("<QueueUrl>").expect("QueueUrl in response") + "<QueueUrl>".len();
+        let end = body.find("</QueueUrl>").expect("QueueUrl end");
+        body[start..end].to_string()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A state machine with one `.waitForTaskToken` state (SQS send), for tests that
+/// need executions waiting on real task tokens.
+pub struct TokenMachine {
+    pub sfn: aws_sdk_sfn::Client,
+    pub arn: String,
+}
+
+impl TokenMachine {
+    pub async fn create(moto: &Moto, config: &SdkConfig, name: &str, heartbeat_seconds: Option<u32>) -> TokenMachine {
+        let queue = moto.create_queue(&format!("{name}-tokens"));
+        let mut state = serde_json::json!({
+            "Type": "Task",
+            "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+            "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
+            "End": true
+        });
+        if let Some(h) = heartbeat_seconds {
+            state["HeartbeatSeconds"] = h.into();
+        }
+        let definition = serde_json::json!({"StartAt": "Wait", "States": {"Wait": state}});
+        let sfn = aws_sdk_sfn::Client::new(config);
+        let arn = sfn
+            .create_state_machine()
+            .name(name)
+            .definition(definition.to_string())
+            .role_arn("arn:aws:iam::123456789012:role/baton-test")
+            .send()
+            .await
+            .expect("CreateStateMachine")
+            .state_machine_arn;
+        TokenMachine { sfn, arn }
+    }
+
+    /// Start an execution and return its ARN and task token once it waits.
+    pub async fn start(&self, name: &str) -> (String, String) {
+        let execution = self
+            .sfn
+            .start_execution()
+            .state_machine_arn(&self.arn)
+            .name(name)
+            .input("{}")
+            .send()
+            .await
+            .expect("StartExecution")
+            .execution_arn;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let history = self
+                .sfn
+                .get_execution_history()
+                .execution_arn(&execution)
+                .send()
+                .await
+                .expect("GetExecutionHistory");
+            let token = history.events().iter().find_map(|e| {
+                let params = e.task_scheduled_event_details()?.parameters();
+                let v: serde_json::Value = serde_json::from_str(params).ok()?;
+                v["MessageBody"]["token"].as_str().map(String::from)
+            });
+            if let Some(token) = token {
+                return (execution, token);
+            }
+            assert!(Instant::now() < deadline, "execution {name} never waited on a token");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Wait until the execution leaves RUNNING (or `timeout` passes); its
+    /// status and error.
+    pub async fn settle(&self, execution: &str, timeout: Duration) -> (String, Option<String>) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let d = self
+                .sfn
+                .describe_execution()
+                .execution_arn(execution)
+                .send()
+                .await
+                .expect("DescribeExecution");
+            let status = d.status().as_str().to_string();
+            if status != "RUNNING" || Instant::now() >= deadline {
+                return (status, d.error().map(String::from));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), `len` of them, without holding
+/// them in memory.
+pub struct PatternReader {
+    state: u64,
+    left: u64,
+}
+
+impl PatternReader {
+    pub fn new(len: u64, seed: u64) -> PatternReader {
+        PatternReader {
+            state: seed | 1,
+            left: len,
+        }
+    }
+
+    /// The sha256 of `PatternReader::new(len, seed)`'s bytes.
+    pub fn sha256(len: u64, seed: u64) -> String {
+        let mut r = PatternReader::new(len, seed);
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = r.fill(&mut buf);
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        hex::encode(hasher.finalize())
+    }
+
+    fn fill(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.left as usize);
+        for chunk in out[..n].chunks_mut(8) {
+            self.state ^= self.state << 13;
+            self.state ^= self.state >> 7;
+            self.state ^= self.state << 17;
+            chunk.copy_from_slice(&self.state.to_le_bytes()[..chunk.len()]);
+        }
+        self.left -= n as u64;
+        n
+    }
+}
+
+impl AsyncRead for PatternReader {
+    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let n = self.fill(buf.initialize_unfilled());
+        buf.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Peak resident set size of this process so far (VmHWM), in bytes.
+pub fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .expect("VmHWM in /proc/self/status")
+}
