@@ -141,6 +141,29 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// The default VPC's first subnet and security group (moto makes them), for
+    /// Fargate `RunTask` calls, which moto validates.
+    pub fn default_network(&self) -> (String, String) {
+        let first = |action: &str, tag: &str| {
+            let body = self
+                .signed_request(
+                    "POST",
+                    "/",
+                    "application/x-www-form-urlencoded",
+                    &format!("Action={action}&Version=2016-11-15"),
+                    Some("ec2"),
+                )
+                .unwrap_or_else(|e| panic!("{action}: {e}"));
+            let open = format!("<{tag}>");
+            let start = body.find(&open).unwrap_or_else(|| panic!("no {tag} in {body}")) + open.len();
+            let end = start + body[start..].find('<').expect("closing tag");
+            body[start..end].to_string()
+        };
+        (first("DescribeSubnets", "subnetId"), first("DescribeSecurityGroups", "groupId"))
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -1,0 +1,186 @@
+//! The watchdog against real executions waiting on task tokens (moto).
+
+use std::time::Duration;
+
+use moto_harness::{Moto, TokenMachine};
+use serde_json::Value;
+use task_watchdog::Watchdog;
+
+fn event_with_token(file: &str, token: &str) -> Value {
+    let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    if let Some(overrides) = event["detail"]["overrides"]["containerOverrides"].as_array_mut() {
+        for o in overrides {
+            if let Some(env) = o["environment"].as_array_mut() {
+                for kv in env {
+                    if kv["name"] == "TASK_TOKEN" {
+                        kv["value"] = token.into();
+                    }
+                }
+            }
+        }
+    }
+    event
+}
+
+const SETTLE: Duration = Duration::from_secs(10);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_fails_waiting_executions_with_the_right_error() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let machine = TokenMachine::create(&moto, &config, "watchdog", None).await;
+    let watchdog = Watchdog::new(&config, Some("/ecs/baton/worker/{task_id}".into()));
+
+    let failing = [
+        ("ecs-task-failed-to-start.json", "Baton.TaskFailedToStart"),
+        ("ecs-out-of-memory.json", "Baton.OutOfMemory"),
+        ("ecs-container-exited.json", "Baton.ContainerExited"),
+        ("ecs-no-callback.json", "Baton.NoCallback"),
+        ("ecs-user-stopped.json", "Baton.TaskStopped"),
+        ("ecs-spot-interrupted.json", "Baton.TaskStopped"),
+        ("ecs-termination-notice.json", "Baton.TaskStopped"),
+        ("ecs-token-in-sidecar.json", "Baton.ContainerExited"),
+    ];
+    for (file, want) in failing {
+        let name = file.trim_end_matches(".json");
+        let (execution, token) = machine.start(name).await;
+        let outcome = watchdog.handle(event_with_token(file, &token)).await.unwrap();
+        assert_eq!(outcome.action, "failed", "{file}: {outcome:?}");
+        assert_eq!(outcome.error, Some(want), "{file}");
+        let (status, error) = machine.settle(&execution, SETTLE).await;
+        assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some(want)), "{file}");
+
+        // A duplicate delivery changes nothing.
+        watchdog.handle(event_with_token(file, &token)).await.unwrap();
+        let (status, error) = machine.settle(&execution, SETTLE).await;
+        assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some(want)), "{file} duplicate");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spot_warnings_and_tasks_without_tokens_are_left_alone() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let machine = TokenMachine::create(&moto, &config, "ignored", None).await;
+    let watchdog = Watchdog::new(&config, None);
+    for file in ["ecs-spot-warning-running.json", "ecs-no-token.json"] {
+        let (execution, token) = machine.start(file.trim_end_matches(".json")).await;
+        let outcome = watchdog.handle(event_with_token(file, &token)).await.unwrap();
+        assert_eq!(outcome.action, "ignored", "{file}: {outcome:?}");
+        let (status, _) = machine.settle(&execution, Duration::from_secs(1)).await;
+        assert_eq!(status, "RUNNING", "{file}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_called_back_is_not_failed_later() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let machine = TokenMachine::create(&moto, &config, "calledback", None).await;
+    let watchdog = Watchdog::new(&config, None);
+    let (execution, token) = machine.start("called-back").await;
+    machine
+        .sfn
+        .send_task_success()
+        .task_token(&token)
+        .output(r#"{"inline":"done"}"#)
+        .send()
+        .await
+        .unwrap();
+    let (status, _) = machine.settle(&execution, SETTLE).await;
+    assert_eq!(status, "SUCCEEDED");
+    // The container then exits 0 and ECS reports it STOPPED.
+    let outcome = watchdog
+        .handle(event_with_token("ecs-no-callback.json", &token))
+        .await
+        .unwrap();
+    assert_ne!(outcome.action, "ignored");
+    let (status, error) = machine.settle(&execution, SETTLE).await;
+    assert_eq!((status.as_str(), error), ("SUCCEEDED", None));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_without_overrides_are_completed_from_describe_tasks() {
+    // moto's ECS keeps RunTask's overrides; an event that lost them is looked up.
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let machine = TokenMachine::create(&moto, &config, "describe", None).await;
+    let (execution, token) = machine.start("describe").await;
+
+    let (subnet, group) = moto.default_network();
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    ecs.create_cluster().cluster_name("baton").send().await.unwrap();
+    ecs.register_task_definition()
+        .family("baton-task1")
+        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
+        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .cpu("256")
+        .memory("512")
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("worker")
+                .image("baton-worker")
+                .memory(512)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let run = ecs
+        .run_task()
+        .cluster("baton")
+        .task_definition("baton-task1")
+        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+        .network_configuration(
+            aws_sdk_ecs::types::NetworkConfiguration::builder()
+                .awsvpc_configuration(
+                    aws_sdk_ecs::types::AwsVpcConfiguration::builder()
+                        .subnets(&subnet)
+                        .security_groups(&group)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .overrides(
+            aws_sdk_ecs::types::TaskOverride::builder()
+                .container_overrides(
+                    aws_sdk_ecs::types::ContainerOverride::builder()
+                        .name("worker")
+                        .environment(
+                            aws_sdk_ecs::types::KeyValuePair::builder()
+                                .name("TASK_TOKEN")
+                                .value(&token)
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let task = run.tasks()[0].clone();
+
+    let mut event = event_with_token("ecs-container-exited.json", "unused");
+    let detail = event["detail"].as_object_mut().unwrap();
+    detail.remove("overrides");
+    detail.insert("taskArn".into(), task.task_arn().unwrap().into());
+    detail.insert("clusterArn".into(), task.cluster_arn().unwrap().into());
+
+    let watchdog = Watchdog::new(&config, None);
+    let outcome = watchdog.handle(event).await.unwrap();
+    assert_eq!(outcome.action, "failed", "{outcome:?}");
+    let (status, error) = machine.settle(&execution, SETTLE).await;
+    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("Baton.ContainerExited")));
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_an_ecs_event_is_a_clear_error() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let watchdog = Watchdog::new(&config, None);
+    let err = watchdog.handle(serde_json::json!({"input": "s3://b/k"})).await.unwrap_err();
+    assert_eq!(err.name(), "Baton.InvalidInput");
+}
