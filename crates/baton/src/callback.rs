@@ -13,7 +13,9 @@ use aws_sdk_sfn::error::SdkError;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, display_chain};
-use crate::limits::{SFN_CAUSE_MAX_CHARS, SFN_ERROR_MAX_CHARS, TASK_TOKEN_MAX_CHARS, truncate_chars};
+use crate::limits::{
+    SFN_CAUSE_MAX_CHARS, SFN_ERROR_MAX_CHARS, TASK_TOKEN_MAX_CHARS, truncate_chars,
+};
 
 /// A Step Functions task token. `Debug` and `Display` show a short hash, never the
 /// token: tokens are bearer credentials for the execution.
@@ -176,7 +178,11 @@ mod tests {
     fn token_is_never_printed() {
         let secret = "AQCEAAAAKgAAAAMAAAAAsecretsecretsecret";
         let token = TaskToken::new(secret).unwrap();
-        let shown = [format!("{token}"), format!("{token:?}"), format!("{:#?}", token)];
+        let shown = [
+            format!("{token}"),
+            format!("{token:?}"),
+            format!("{:#?}", token),
+        ];
         for s in shown {
             assert!(!s.contains("secret"), "{s}");
             assert!(!s.contains("AQCE"), "{s}");

@@ -74,7 +74,9 @@ pub struct KeyValue {
 /// Parse an EventBridge event and check it is an ECS task state change.
 pub fn parse_event(value: serde_json::Value) -> Result<TaskStateChangeEvent, Error> {
     let event: TaskStateChangeEvent = serde_json::from_value(value).map_err(|e| {
-        Error::InvalidInput(format!("not an EventBridge ECS Task State Change event: {e}"))
+        Error::InvalidInput(format!(
+            "not an EventBridge ECS Task State Change event: {e}"
+        ))
     })?;
     if event.detail_type != DETAIL_TYPE || event.source != SOURCE {
         return Err(Error::InvalidInput(format!(
@@ -92,7 +94,9 @@ impl TaskStateChange {
 
     /// The task id: the last segment of the task ARN.
     pub fn task_id(&self) -> Option<&str> {
-        self.task_arn.as_deref().and_then(|arn| arn.rsplit('/').next())
+        self.task_arn
+            .as_deref()
+            .and_then(|arn| arn.rsplit('/').next())
     }
 
     /// The task token from any container override's environment.
@@ -182,7 +186,10 @@ pub fn error_name(detail: &TaskStateChange) -> &'static str {
     if EXTERNAL_STOP_CODES.contains(&stop_code) {
         return names::TASK_STOPPED;
     }
-    if containers.iter().any(|c| c.exit_code.is_some_and(|code| code != 0)) {
+    if containers
+        .iter()
+        .any(|c| c.exit_code.is_some_and(|code| code != 0))
+    {
         return names::CONTAINER_EXITED;
     }
     if !containers.is_empty() && containers.iter().all(|c| c.exit_code == Some(0)) {
@@ -200,7 +207,8 @@ const CAUSE_FIELD_MAX_CHARS: usize = 2_048;
 const CAUSE_MAX_CONTAINERS: usize = 10;
 
 fn cut(s: &Option<String>) -> Option<&str> {
-    s.as_deref().map(|s| truncate_chars(s, CAUSE_FIELD_MAX_CHARS))
+    s.as_deref()
+        .map(|s| truncate_chars(s, CAUSE_FIELD_MAX_CHARS))
 }
 
 /// The failure cause: a JSON object with what a person needs to find out why.
@@ -277,18 +285,49 @@ mod tests {
     #[test]
     fn rows_of_the_error_table() {
         let cases = [
-            ("TaskFailedToStart", vec![container(None, None)], names::TASK_FAILED_TO_START),
+            (
+                "TaskFailedToStart",
+                vec![container(None, None)],
+                names::TASK_FAILED_TO_START,
+            ),
             (
                 "EssentialContainerExited",
-                vec![container(Some(137), Some("OutOfMemoryError: Container killed due to memory usage"))],
+                vec![container(
+                    Some(137),
+                    Some("OutOfMemoryError: Container killed due to memory usage"),
+                )],
                 names::OUT_OF_MEMORY,
             ),
-            ("UserInitiated", vec![container(Some(143), None)], names::TASK_STOPPED),
-            ("ServiceSchedulerInitiated", vec![container(Some(0), None)], names::TASK_STOPPED),
-            ("SpotInterruption", vec![container(Some(143), None)], names::TASK_STOPPED),
-            ("TerminationNotice", vec![container(None, None)], names::TASK_STOPPED),
-            ("EssentialContainerExited", vec![container(Some(3), None)], names::CONTAINER_EXITED),
-            ("EssentialContainerExited", vec![container(Some(0), None)], names::NO_CALLBACK),
+            (
+                "UserInitiated",
+                vec![container(Some(143), None)],
+                names::TASK_STOPPED,
+            ),
+            (
+                "ServiceSchedulerInitiated",
+                vec![container(Some(0), None)],
+                names::TASK_STOPPED,
+            ),
+            (
+                "SpotInterruption",
+                vec![container(Some(143), None)],
+                names::TASK_STOPPED,
+            ),
+            (
+                "TerminationNotice",
+                vec![container(None, None)],
+                names::TASK_STOPPED,
+            ),
+            (
+                "EssentialContainerExited",
+                vec![container(Some(3), None)],
+                names::CONTAINER_EXITED,
+            ),
+            (
+                "EssentialContainerExited",
+                vec![container(Some(0), None)],
+                names::NO_CALLBACK,
+            ),
         ];
         for (code, containers, want) in cases {
             assert_eq!(error_of(&stopped(code, containers)), want, "{code}");
@@ -298,10 +337,16 @@ mod tests {
     #[test]
     fn precedence_when_several_rows_apply() {
         // failed to start beats out of memory
-        let d = stopped("TaskFailedToStart", vec![container(Some(137), Some("OutOfMemoryError: x"))]);
+        let d = stopped(
+            "TaskFailedToStart",
+            vec![container(Some(137), Some("OutOfMemoryError: x"))],
+        );
         assert_eq!(error_of(&d), names::TASK_FAILED_TO_START);
         // out of memory beats a user stop
-        let d = stopped("UserInitiated", vec![container(Some(137), Some("OutOfMemoryError: x"))]);
+        let d = stopped(
+            "UserInitiated",
+            vec![container(Some(137), Some("OutOfMemoryError: x"))],
+        );
         assert_eq!(error_of(&d), names::OUT_OF_MEMORY);
         // a user stop beats a non-zero exit
         let d = stopped("UserInitiated", vec![container(Some(1), None)]);
@@ -316,14 +361,20 @@ mod tests {
 
     #[test]
     fn edge_cases_fall_back_to_task_stopped() {
-        assert_eq!(error_of(&stopped("EssentialContainerExited", vec![])), names::TASK_STOPPED);
+        assert_eq!(
+            error_of(&stopped("EssentialContainerExited", vec![])),
+            names::TASK_STOPPED
+        );
         let mut d = stopped("EssentialContainerExited", vec![]);
         d.containers = None;
         assert_eq!(error_of(&d), names::TASK_STOPPED);
         let d = stopped("SomethingNew", vec![container(None, None)]);
         assert_eq!(error_of(&d), names::TASK_STOPPED);
         // a missing exit code beside a zero one is not "every container exited 0"
-        let d = stopped("EssentialContainerExited", vec![container(Some(0), None), container(None, None)]);
+        let d = stopped(
+            "EssentialContainerExited",
+            vec![container(Some(0), None), container(None, None)],
+        );
         assert_eq!(error_of(&d), names::TASK_STOPPED);
         // unknown stop code but a non-zero exit is still a container exit
         let d = stopped("SomethingNew", vec![container(Some(9), None)]);
@@ -348,7 +399,12 @@ mod tests {
         assert_eq!(verdict(&d, None), Verdict::OverridesMissing);
         // an empty token value is no token
         let mut d = stopped("EssentialContainerExited", vec![]);
-        d.overrides.as_mut().unwrap().container_overrides.as_mut().unwrap()[0]
+        d.overrides
+            .as_mut()
+            .unwrap()
+            .container_overrides
+            .as_mut()
+            .unwrap()[0]
             .environment
             .as_mut()
             .unwrap()[0]
@@ -367,15 +423,24 @@ mod tests {
         };
         assert!(cause.chars().count() <= SFN_CAUSE_MAX_CHARS);
         let v: serde_json::Value = serde_json::from_str(&cause).expect("cause is JSON");
-        assert_eq!(v["containers"].as_array().unwrap().len(), CAUSE_MAX_CONTAINERS);
+        assert_eq!(
+            v["containers"].as_array().unwrap().len(),
+            CAUSE_MAX_CONTAINERS
+        );
         assert_eq!(v["logs"], "/ecs/baton/abc");
     }
 
     #[test]
     fn cause_names_the_task_and_containers() {
-        let d = stopped("EssentialContainerExited", vec![container(Some(3), Some("boom"))]);
+        let d = stopped(
+            "EssentialContainerExited",
+            vec![container(Some(3), Some("boom"))],
+        );
         let v: serde_json::Value = serde_json::from_str(&cause(&d, None)).unwrap();
-        assert_eq!(v["taskArn"], "arn:aws:ecs:us-east-1:111122223333:task/c/abc");
+        assert_eq!(
+            v["taskArn"],
+            "arn:aws:ecs:us-east-1:111122223333:task/c/abc"
+        );
         assert_eq!(v["stopCode"], "EssentialContainerExited");
         assert_eq!(v["containers"][0]["exitCode"], 3);
         assert_eq!(v["containers"][0]["reason"], "boom");

@@ -28,7 +28,11 @@ impl HandoffConfig {
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<HandoffConfig, Error> {
         let bucket = get("BATON_BUCKET")
             .filter(|b| !b.is_empty())
-            .ok_or_else(|| Error::InvalidInput("BATON_BUCKET is not set: name the bucket for staged data".into()))?;
+            .ok_or_else(|| {
+                Error::InvalidInput(
+                    "BATON_BUCKET is not set: name the bucket for staged data".into(),
+                )
+            })?;
         Ok(HandoffConfig {
             bucket,
             prefix: get("BATON_PREFIX").unwrap_or_else(|| "executions/".into()),
@@ -130,7 +134,13 @@ pub async fn fit_to_override(
         value: &target.output_uri,
     }];
     let payload = match payload {
-        Payload::Inline(value) if !fits_override(target.container, &other_env, &Payload::Inline(value.clone())) => {
+        Payload::Inline(value)
+            if !fits_override(
+                target.container,
+                &other_env,
+                &Payload::Inline(value.clone()),
+            ) =>
+        {
             Payload::S3(stage_inline(store, &value, stage_bucket, stage_key).await?)
         }
         other => other,
@@ -155,9 +165,19 @@ async fn stage_inline(
     key: &str,
 ) -> Result<crate::payload::S3Pointer, Error> {
     let bytes = inline_bytes(value);
-    tracing::info!(bucket, key, bytes = bytes.len(), "inline data too large for the override; staging it in S3");
+    tracing::info!(
+        bucket,
+        key,
+        bytes = bytes.len(),
+        "inline data too large for the override; staging it in S3"
+    );
     store
-        .put(bucket, key, bytes.as_slice(), Some(inline_content_type(value)))
+        .put(
+            bucket,
+            key,
+            bytes.as_slice(),
+            Some(inline_content_type(value)),
+        )
         .await
 }
 
@@ -169,8 +189,12 @@ mod tests {
     fn config_needs_a_bucket_and_has_defaults() {
         let err = HandoffConfig::from_lookup(|_| None).unwrap_err();
         assert!(err.to_string().contains("BATON_BUCKET"));
-        let c = HandoffConfig::from_lookup(|n| (n == "BATON_BUCKET").then(|| "b".to_string())).unwrap();
-        assert_eq!((c.prefix.as_str(), c.container.as_str()), ("executions/", "worker"));
+        let c =
+            HandoffConfig::from_lookup(|n| (n == "BATON_BUCKET").then(|| "b".to_string())).unwrap();
+        assert_eq!(
+            (c.prefix.as_str(), c.container.as_str()),
+            ("executions/", "worker")
+        );
     }
 
     #[test]

@@ -64,6 +64,9 @@ mod tests {
         let cause = "€".repeat(SFN_CAUSE_MAX_CHARS + 10);
         let cut = truncate_chars(&cause, SFN_CAUSE_MAX_CHARS);
         assert_eq!(cut.chars().count(), SFN_CAUSE_MAX_CHARS);
-        assert!(cut.len() > SFN_CAUSE_MAX_CHARS, "bytes exceed chars for multi-byte text");
+        assert!(
+            cut.len() > SFN_CAUSE_MAX_CHARS,
+            "bytes exceed chars for multi-byte text"
+        );
     }
 }

@@ -100,7 +100,9 @@ impl S3Pointer {
 }
 
 fn is_sha256_hex(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// The bytes a reader sees for inline data: a JSON string is its text, anything
@@ -218,7 +220,15 @@ mod tests {
         let text = p.to_json();
         let v: Value = serde_json::from_str(&text).unwrap();
         let s3 = &v["s3"];
-        for field in ["bucket", "key", "size", "sha256", "etag", "versionId", "contentType"] {
+        for field in [
+            "bucket",
+            "key",
+            "size",
+            "sha256",
+            "etag",
+            "versionId",
+            "contentType",
+        ] {
             assert!(s3.get(field).is_some(), "missing {field} in {text}");
         }
         assert_eq!(Payload::parse(&text).unwrap(), p);
@@ -261,7 +271,10 @@ mod tests {
     fn only_single_key_objects_claim_to_be_payloads() {
         assert_eq!(Payload::from_value(&json!({"result": 1})).unwrap(), None);
         assert_eq!(Payload::from_value(&json!([1, 2])).unwrap(), None);
-        assert_eq!(Payload::from_value(&json!({"inline": 1, "x": 2})).unwrap(), None);
+        assert_eq!(
+            Payload::from_value(&json!({"inline": 1, "x": 2})).unwrap(),
+            None
+        );
         assert_eq!(
             Payload::from_value(&json!({"inline": 1})).unwrap(),
             Some(Payload::Inline(json!(1)))
@@ -278,7 +291,10 @@ mod tests {
     #[test]
     fn s3_uris_parse() {
         let loc = S3Location::parse("s3://bucket/a/b.txt").unwrap();
-        assert_eq!((loc.bucket.as_str(), loc.key.as_str()), ("bucket", "a/b.txt"));
+        assert_eq!(
+            (loc.bucket.as_str(), loc.key.as_str()),
+            ("bucket", "a/b.txt")
+        );
         assert_eq!(S3Location::parse("s3://bucket").unwrap().key, "");
         for bad in ["bucket/key", "s3:///key", "https://b/k", ""] {
             assert!(S3Location::parse(bad).is_err(), "{bad}");
@@ -290,9 +306,25 @@ mod tests {
         let empty = override_chars("worker", &[]);
         // {"containerOverrides":[{"name":"worker","environment":[{"name":"TASK_TOKEN","value":"T…"}]}]}
         assert_eq!(empty, 91 + TASK_TOKEN_MAX_CHARS);
-        let with_quote = override_chars("worker", &[EnvEntry { name: "A", value: "\"" }]);
-        let with_letter = override_chars("worker", &[EnvEntry { name: "A", value: "x" }]);
-        assert_eq!(with_quote, with_letter + 1, "a quote is escaped to two characters");
+        let with_quote = override_chars(
+            "worker",
+            &[EnvEntry {
+                name: "A",
+                value: "\"",
+            }],
+        );
+        let with_letter = override_chars(
+            "worker",
+            &[EnvEntry {
+                name: "A",
+                value: "x",
+            }],
+        );
+        assert_eq!(
+            with_quote,
+            with_letter + 1,
+            "a quote is escaped to two characters"
+        );
     }
 
     /// Find the inline string length at which the override is exactly at the limit.
@@ -309,7 +341,10 @@ mod tests {
         let base = {
             let json = inline_of_len(0).to_json();
             let mut env = other.to_vec();
-            env.push(EnvEntry { name: "BATON_INPUT", value: &json });
+            env.push(EnvEntry {
+                name: "BATON_INPUT",
+                value: &json,
+            });
             override_chars("worker", &env)
         };
         let room = ECS_OVERRIDES_MAX_CHARS - base;
@@ -318,7 +353,10 @@ mod tests {
         // and the count at the edge really is 8,192
         let json = inline_of_len(room).to_json();
         let mut env = other.to_vec();
-        env.push(EnvEntry { name: "BATON_INPUT", value: &json });
+        env.push(EnvEntry {
+            name: "BATON_INPUT",
+            value: &json,
+        });
         assert_eq!(override_chars("worker", &env), ECS_OVERRIDES_MAX_CHARS);
     }
 

@@ -102,13 +102,11 @@ impl Store {
             .send()
             .await
             .map_err(|e| Error::service("s3", "CreateMultipartUpload", e))?;
-        let upload_id = created
-            .upload_id
-            .ok_or_else(|| Error::Service {
-                service: "s3",
-                operation: "CreateMultipartUpload",
-                message: "no upload id in the response".into(),
-            })?;
+        let upload_id = created.upload_id.ok_or_else(|| Error::Service {
+            service: "s3",
+            operation: "CreateMultipartUpload",
+            message: "no upload id in the response".into(),
+        })?;
 
         let uploaded = self
             .upload_parts(bucket, key, &upload_id, first, &mut reader, &mut hasher)
@@ -126,7 +124,11 @@ impl Store {
             .bucket(bucket)
             .key(key)
             .upload_id(&upload_id)
-            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(parts))
+                    .build(),
+            )
             .send()
             .await;
         let completed = match completed {
@@ -263,9 +265,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| {
-                let missing = e
-                    .as_service_error()
-                    .is_some_and(|s| s.is_no_such_key());
+                let missing = e.as_service_error().is_some_and(|s| s.is_no_such_key());
                 match status_of(&e) {
                     _ if missing => Error::InputIntegrity(format!("no object at {uri}")),
                     Some(404) => Error::InputIntegrity(format!("no object at {uri}")),
@@ -470,7 +470,9 @@ mod tests {
 
     async fn drain(mut r: VerifiedReader) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
-        r.read_to_end(&mut out).await.map_err(crate::error::from_io)?;
+        r.read_to_end(&mut out)
+            .await
+            .map_err(crate::error::from_io)?;
         Ok(out)
     }
 

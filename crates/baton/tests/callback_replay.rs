@@ -24,10 +24,15 @@ fn response(status: u16, body: &str) -> http::Response<SdkBody> {
 }
 
 fn error_body(code: &str) -> String {
-    format!(r#"{{"__type":"com.amazonaws.swf.service.v2.model#{code}","message":"{code} (recorded)"}}"#)
+    format!(
+        r#"{{"__type":"com.amazonaws.swf.service.v2.model#{code}","message":"{code} (recorded)"}}"#
+    )
 }
 
-fn client(responses: Vec<http::Response<SdkBody>>, attempts: u32) -> (CallbackClient, StaticReplayClient) {
+fn client(
+    responses: Vec<http::Response<SdkBody>>,
+    attempts: u32,
+) -> (CallbackClient, StaticReplayClient) {
     let http = StaticReplayClient::new(
         responses
             .into_iter()
@@ -46,7 +51,10 @@ fn client(responses: Vec<http::Response<SdkBody>>, attempts: u32) -> (CallbackCl
                 .with_max_backoff(Duration::from_millis(5)),
         )
         .build();
-    (CallbackClient::from_client(aws_sdk_sfn::Client::from_conf(config)), http)
+    (
+        CallbackClient::from_client(aws_sdk_sfn::Client::from_conf(config)),
+        http,
+    )
 }
 
 fn token() -> TaskToken {
@@ -58,12 +66,28 @@ async fn closed_tokens_are_an_outcome_for_every_callback() {
     for code in ["TaskTimedOut", "TaskDoesNotExist", "InvalidToken"] {
         let closed = CallbackOutcome::AlreadyClosed { code: code.into() };
         let (c, _) = client(vec![response(400, &error_body(code))], 3);
-        assert_eq!(c.success(&token(), "{}").await.unwrap(), closed, "success {code}");
+        assert_eq!(
+            c.success(&token(), "{}").await.unwrap(),
+            closed,
+            "success {code}"
+        );
         let (c, _) = client(vec![response(400, &error_body(code))], 3);
-        assert_eq!(c.failure(&token(), "Baton.X", "{}").await.unwrap(), closed, "failure {code}");
+        assert_eq!(
+            c.failure(&token(), "Baton.X", "{}").await.unwrap(),
+            closed,
+            "failure {code}"
+        );
         let (c, http) = client(vec![response(400, &error_body(code))], 3);
-        assert_eq!(c.heartbeat(&token()).await.unwrap(), closed, "heartbeat {code}");
-        assert_eq!(http.actual_requests().count(), 1, "a closed token is not retried");
+        assert_eq!(
+            c.heartbeat(&token()).await.unwrap(),
+            closed,
+            "heartbeat {code}"
+        );
+        assert_eq!(
+            http.actual_requests().count(),
+            1,
+            "a closed token is not retried"
+        );
     }
 }
 
@@ -77,7 +101,10 @@ async fn throttling_is_retried_then_delivered() {
         ],
         5,
     );
-    assert_eq!(c.success(&token(), "{}").await.unwrap(), CallbackOutcome::Delivered);
+    assert_eq!(
+        c.success(&token(), "{}").await.unwrap(),
+        CallbackOutcome::Delivered
+    );
     assert_eq!(http.actual_requests().count(), 3);
 }
 
@@ -91,14 +118,19 @@ async fn server_errors_are_retried_then_delivered() {
         ],
         5,
     );
-    assert_eq!(c.heartbeat(&token()).await.unwrap(), CallbackOutcome::Delivered);
+    assert_eq!(
+        c.heartbeat(&token()).await.unwrap(),
+        CallbackOutcome::Delivered
+    );
     assert_eq!(http.actual_requests().count(), 3);
 }
 
 #[tokio::test]
 async fn exhausted_retries_are_an_error_naming_the_operation() {
     let (c, http) = client(
-        (0..3).map(|_| response(400, &error_body("ThrottlingException"))).collect(),
+        (0..3)
+            .map(|_| response(400, &error_body("ThrottlingException")))
+            .collect(),
         3,
     );
     let err = c.failure(&token(), "Baton.X", "{}").await.unwrap_err();

@@ -11,9 +11,16 @@ fn load(name: &str) -> baton::ecs_event::TaskStateChangeEvent {
 
 fn error_for(name: &str) -> &'static str {
     match verdict(&load(name).detail, None) {
-        Verdict::Fail { error, cause, token } => {
+        Verdict::Fail {
+            error,
+            cause,
+            token,
+        } => {
             let cause: serde_json::Value = serde_json::from_str(&cause).expect("cause is JSON");
-            assert!(cause["taskArn"].as_str().unwrap().contains(":task/"), "{name}");
+            assert!(
+                cause["taskArn"].as_str().unwrap().contains(":task/"),
+                "{name}"
+            );
             assert!(!format!("{token:?}").contains("AQCE"), "token printed");
             error
         }
@@ -41,7 +48,10 @@ fn every_stopped_case_maps_to_its_row() {
 #[test]
 fn spot_warning_while_running_is_ignored() {
     let event = load("ecs-spot-warning-running.json");
-    assert!(matches!(verdict(&event.detail, None), Verdict::NotStopped { .. }));
+    assert!(matches!(
+        verdict(&event.detail, None),
+        Verdict::NotStopped { .. }
+    ));
 }
 
 #[test]
@@ -72,7 +82,10 @@ fn events_round_trip_through_the_model() {
         assert_eq!(reparsed.detail, event.detail, "{name}");
         seen += 1;
     }
-    assert!(seen >= 10, "expected at least 10 ECS sample events, found {seen}");
+    assert!(
+        seen >= 10,
+        "expected at least 10 ECS sample events, found {seen}"
+    );
 }
 
 #[test]

@@ -12,7 +12,13 @@ async fn round_trip_of_100_mib_in_bounded_memory() {
     let moto = Moto::start();
     let config = moto.sdk_config().await;
     let store = baton::Store::new(baton::aws::s3_client(&config));
-    store.client().create_bucket().bucket("big").send().await.unwrap();
+    store
+        .client()
+        .create_bucket()
+        .bucket("big")
+        .send()
+        .await
+        .unwrap();
     let before = peak_rss_bytes();
 
     let started = std::time::Instant::now();
@@ -22,14 +28,21 @@ async fn round_trip_of_100_mib_in_bounded_memory() {
         .unwrap();
     let put_secs = started.elapsed().as_secs_f64();
     assert_eq!(pointer.size, len);
-    assert_eq!(pointer.sha256.as_deref(), Some(PatternReader::sha256(len, 42).as_str()));
+    assert_eq!(
+        pointer.sha256.as_deref(),
+        Some(PatternReader::sha256(len, 42).as_str())
+    );
 
     let started = std::time::Instant::now();
     let mut reader = store.open(&pointer).await.unwrap();
     let mut buf = vec![0u8; 64 * 1024];
     let mut total = 0u64;
     loop {
-        let n = reader.read(&mut buf).await.map_err(baton::error::from_io).unwrap();
+        let n = reader
+            .read(&mut buf)
+            .await
+            .map_err(baton::error::from_io)
+            .unwrap();
         if n == 0 {
             break;
         }

@@ -13,7 +13,13 @@ const MIB: u64 = 1024 * 1024;
 async fn setup(moto: &Moto) -> Store {
     let config = moto.sdk_config().await;
     let store = Store::new(baton::aws::s3_client(&config)).with_parts(5 * MIB as usize, 2);
-    store.client().create_bucket().bucket("data").send().await.unwrap();
+    store
+        .client()
+        .create_bucket()
+        .bucket("data")
+        .send()
+        .await
+        .unwrap();
     store
 }
 
@@ -28,11 +34,24 @@ async fn read_all(store: &Store, pointer: &S3Pointer) -> Result<Vec<u8>, baton::
 }
 
 async fn object_exists(store: &Store, key: &str) -> bool {
-    store.client().head_object().bucket("data").key(key).send().await.is_ok()
+    store
+        .client()
+        .head_object()
+        .bucket("data")
+        .key(key)
+        .send()
+        .await
+        .is_ok()
 }
 
 async fn open_uploads(store: &Store) -> usize {
-    let out = store.client().list_multipart_uploads().bucket("data").send().await.unwrap();
+    let out = store
+        .client()
+        .list_multipart_uploads()
+        .bucket("data")
+        .send()
+        .await
+        .unwrap();
     out.uploads().len()
 }
 
@@ -40,13 +59,27 @@ async fn open_uploads(store: &Store) -> usize {
 async fn small_and_multipart_round_trips_carry_size_and_sha256() {
     let moto = Moto::start();
     let store = setup(&moto).await;
-    for (key, len) in [("empty", 0), ("small", 1000), ("exact-part", 5 * MIB), ("multi", 12 * MIB + 7)] {
+    for (key, len) in [
+        ("empty", 0),
+        ("small", 1000),
+        ("exact-part", 5 * MIB),
+        ("multi", 12 * MIB + 7),
+    ] {
         let pointer = store
-            .put("data", key, PatternReader::new(len, 7), Some("application/octet-stream"))
+            .put(
+                "data",
+                key,
+                PatternReader::new(len, 7),
+                Some("application/octet-stream"),
+            )
             .await
             .unwrap();
         assert_eq!(pointer.size, len, "{key}");
-        assert_eq!(pointer.sha256.as_deref(), Some(PatternReader::sha256(len, 7).as_str()), "{key}");
+        assert_eq!(
+            pointer.sha256.as_deref(),
+            Some(PatternReader::sha256(len, 7).as_str()),
+            "{key}"
+        );
         assert!(pointer.etag.is_some(), "{key}");
         let back = read_all(&store, &pointer).await.unwrap();
         assert_eq!(back.len() as u64, len, "{key}");
@@ -58,7 +91,10 @@ async fn small_and_multipart_round_trips_carry_size_and_sha256() {
 async fn integrity_failures() {
     let moto = Moto::start();
     let store = setup(&moto).await;
-    let good = store.put("data", "obj", &b"hello world"[..], None).await.unwrap();
+    let good = store
+        .put("data", "obj", &b"hello world"[..], None)
+        .await
+        .unwrap();
 
     let mut wrong_size = good.clone();
     wrong_size.size = 12;
@@ -66,7 +102,11 @@ async fn integrity_failures() {
     wrong_sha.sha256 = Some("0".repeat(64));
     let mut missing = good.clone();
     missing.key = "nope".into();
-    for (what, pointer) in [("size", wrong_size), ("sha256", wrong_sha), ("missing", missing)] {
+    for (what, pointer) in [
+        ("size", wrong_size),
+        ("sha256", wrong_sha),
+        ("missing", missing),
+    ] {
         let err = read_all(&store, &pointer).await.unwrap_err();
         assert_eq!(err.name(), "Baton.InputIntegrity", "{what}: {err}");
     }
@@ -76,10 +116,16 @@ async fn integrity_failures() {
     assert_eq!(pinned.size, 11);
     assert!(pinned.etag.is_some() && pinned.sha256.is_none());
     assert_eq!(read_all(&store, &pinned).await.unwrap(), b"hello world");
-    store.put("data", "obj", &b"HELLO WORLD"[..], None).await.unwrap();
+    store
+        .put("data", "obj", &b"HELLO WORLD"[..], None)
+        .await
+        .unwrap();
     let err = read_all(&store, &pinned).await.unwrap_err();
     assert_eq!(err.name(), "Baton.InputIntegrity");
-    assert!(err.to_string().contains("changed since it was pinned"), "{err}");
+    assert!(
+        err.to_string().contains("changed since it was pinned"),
+        "{err}"
+    );
 
     // Same size, different bytes, no ETag: only the sha256 can tell.
     let mut unpinned = good.clone();
@@ -90,7 +136,10 @@ async fn integrity_failures() {
     let err = store.head("data", "nope").await.unwrap_err();
     assert_eq!(err.name(), "Baton.InputIntegrity");
 
-    let inline = store.read_payload(&Payload::Inline(serde_json::json!({"a": 1}))).await.unwrap();
+    let inline = store
+        .read_payload(&Payload::Inline(serde_json::json!({"a": 1})))
+        .await
+        .unwrap();
     let mut out = Vec::new();
     let mut inline = inline;
     inline.read_to_end(&mut out).await.unwrap();
@@ -104,7 +153,11 @@ struct FailingReader {
 }
 
 impl AsyncRead for FailingReader {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         if self.left == 0 {
             return Poll::Ready(Err(std::io::Error::other("job crashed")));
         }
@@ -128,5 +181,9 @@ async fn a_failing_writer_leaves_no_object_and_no_upload() {
     let err = store.put("data", "half", reader, None).await.unwrap_err();
     assert!(err.to_string().contains("job crashed"), "{err}");
     assert!(!object_exists(&store, "half").await);
-    assert_eq!(open_uploads(&store).await, 0, "the multipart upload is aborted");
+    assert_eq!(
+        open_uploads(&store).await,
+        0,
+        "the multipart upload is aborted"
+    );
 }

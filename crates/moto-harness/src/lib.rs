@@ -61,7 +61,11 @@ impl Moto {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while moto.request("GET", "/moto-api/", "", "").is_err() {
-            assert!(Instant::now() < deadline, "moto did not start; see {}", moto.log.display());
+            assert!(
+                Instant::now() < deadline,
+                "moto did not start; see {}",
+                moto.log.display()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         // Must come before any state machine is created.
@@ -87,7 +91,13 @@ impl Moto {
 
     /// One plain HTTP/1.0 request; the response body. For moto's own API and the
     /// odd call no SDK crate in the workspace covers.
-    pub fn request(&self, method: &str, path: &str, content_type: &str, body: &str) -> std::io::Result<String> {
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> std::io::Result<String> {
         self.signed_request(method, path, content_type, body, None)
     }
 
@@ -118,7 +128,9 @@ impl Moto {
         stream.read_to_string(&mut response)?;
         let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
         if !head.starts_with("HTTP/1.1 2") && !head.starts_with("HTTP/1.0 2") {
-            return Err(std::io::Error::other(format!("{method} {path}: {head}\n{body}")));
+            return Err(std::io::Error::other(format!(
+                "{method} {path}: {head}\n{body}"
+            )));
         }
         Ok(body.to_string())
     }
@@ -156,11 +168,17 @@ impl Moto {
                 )
                 .unwrap_or_else(|e| panic!("{action}: {e}"));
             let open = format!("<{tag}>");
-            let start = body.find(&open).unwrap_or_else(|| panic!("no {tag} in {body}")) + open.len();
+            let start = body
+                .find(&open)
+                .unwrap_or_else(|| panic!("no {tag} in {body}"))
+                + open.len();
             let end = start + body[start..].find('<').expect("closing tag");
             body[start..end].to_string()
         };
-        (first("DescribeSubnets", "subnetId"), first("DescribeSecurityGroups", "groupId"))
+        (
+            first("DescribeSubnets", "subnetId"),
+            first("DescribeSecurityGroups", "groupId"),
+        )
     }
 }
 
@@ -179,7 +197,12 @@ pub struct TokenMachine {
 }
 
 impl TokenMachine {
-    pub async fn create(moto: &Moto, config: &SdkConfig, name: &str, heartbeat_seconds: Option<u32>) -> TokenMachine {
+    pub async fn create(
+        moto: &Moto,
+        config: &SdkConfig,
+        name: &str,
+        heartbeat_seconds: Option<u32>,
+    ) -> TokenMachine {
         let queue = moto.create_queue(&format!("{name}-tokens"));
         let mut state = serde_json::json!({
             "Type": "Task",
@@ -233,7 +256,10 @@ impl TokenMachine {
             if let Some(token) = token {
                 return (execution, token);
             }
-            assert!(Instant::now() < deadline, "execution {name} never waited on a token");
+            assert!(
+                Instant::now() < deadline,
+                "execution {name} never waited on a token"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -303,7 +329,11 @@ impl PatternReader {
 }
 
 impl AsyncRead for PatternReader {
-    fn poll_read(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         let n = self.fill(buf.initialize_unfilled());
         buf.advance(n);
         Poll::Ready(Ok(()))

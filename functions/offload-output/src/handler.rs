@@ -1,6 +1,6 @@
 //! Passes pointers through, keeps small data inline, stores the rest in S3.
 
-use baton::handoff::{HandoffConfig, TaskInput, Target, fit_to_override};
+use baton::handoff::{HandoffConfig, Target, TaskInput, fit_to_override};
 use baton::payload::Payload;
 use baton::{Error, Store};
 use serde::Deserialize;
@@ -42,7 +42,8 @@ impl OffloadOutput {
             output_uri: layout.output_uri("task2"),
         };
         let stage_key = layout.key("task1/offloaded");
-        let input = fit_to_override(&self.store, payload, &target, &layout.bucket, &stage_key).await?;
+        let input =
+            fit_to_override(&self.store, payload, &target, &layout.bucket, &stage_key).await?;
         tracing::info!(execution = %request.execution, payload = %input.baton_input, "prepared task 2 input");
         Ok(input)
     }

@@ -11,8 +11,15 @@ use tokio::io::AsyncReadExt;
 async fn setup(moto: &Moto) -> (OffloadOutput, Store) {
     let config = moto.sdk_config().await;
     let store = Store::new(baton::aws::s3_client(&config));
-    store.client().create_bucket().bucket("baton-data").send().await.unwrap();
-    let handoff = HandoffConfig::from_lookup(|n| (n == "BATON_BUCKET").then(|| "baton-data".into())).unwrap();
+    store
+        .client()
+        .create_bucket()
+        .bucket("baton-data")
+        .send()
+        .await
+        .unwrap();
+    let handoff =
+        HandoffConfig::from_lookup(|n| (n == "BATON_BUCKET").then(|| "baton-data".into())).unwrap();
     (OffloadOutput::new(store.clone(), handoff), store)
 }
 
@@ -28,7 +35,10 @@ async fn a_pointer_passes_through_untouched() {
     let ev = event("offload-output-pointer.json");
     let out = handler.handle(ev.clone()).await.unwrap();
     assert_eq!(serde_json::to_value(&out.payload).unwrap(), ev["result"]);
-    assert_eq!(out.baton_output, "s3://baton-data/executions/demo-pointer/task2/");
+    assert_eq!(
+        out.baton_output,
+        "s3://baton-data/executions/demo-pointer/task2/"
+    );
 }
 
 #[tokio::test]
@@ -39,12 +49,20 @@ async fn foreign_json_of_100_kib_is_stored_with_its_sha256() {
     let expected = serde_json::to_vec(&ev["result"]).unwrap();
     assert!(expected.len() > 100_000);
     let out = handler.handle(ev).await.unwrap();
-    let Payload::S3(pointer) = &out.payload else { panic!("{out:?}") };
+    let Payload::S3(pointer) = &out.payload else {
+        panic!("{out:?}")
+    };
     assert_eq!(pointer.key, "executions/demo-foreign/task1/offloaded");
     assert_eq!(pointer.size, expected.len() as u64);
     assert_eq!(pointer.content_type.as_deref(), Some("application/json"));
     let mut back = Vec::new();
-    store.open(pointer).await.unwrap().read_to_end(&mut back).await.unwrap();
+    store
+        .open(pointer)
+        .await
+        .unwrap()
+        .read_to_end(&mut back)
+        .await
+        .unwrap();
     assert_eq!(back, expected);
     assert!(out.baton_input.len() < 1024);
 }
@@ -57,7 +75,10 @@ async fn small_results_stay_inline() {
         .handle(json!({"execution": "e", "result": {"words": 12, "top": ["a", "b"]}}))
         .await
         .unwrap();
-    assert_eq!(out.payload, Payload::Inline(json!({"words": 12, "top": ["a", "b"]})));
+    assert_eq!(
+        out.payload,
+        Payload::Inline(json!({"words": 12, "top": ["a", "b"]}))
+    );
     let out = handler
         .handle(json!({"execution": "e", "result": {"inline": "already a payload"}}))
         .await

@@ -1,6 +1,6 @@
 //! Validates the execution input, pins or stages it, and returns task 1's input.
 
-use baton::handoff::{HandoffConfig, TaskInput, Target, fit_to_override};
+use baton::handoff::{HandoffConfig, Target, TaskInput, fit_to_override};
 use baton::payload::{Payload, S3Location};
 use baton::{Error, Store};
 use serde::Deserialize;
@@ -37,7 +37,14 @@ impl PrepareInput {
             container: &self.config.container,
             output_uri: layout.output_uri("task1"),
         };
-        let input = fit_to_override(&self.store, payload, &target, &layout.bucket, &layout.key("input")).await?;
+        let input = fit_to_override(
+            &self.store,
+            payload,
+            &target,
+            &layout.bucket,
+            &layout.key("input"),
+        )
+        .await?;
         tracing::info!(execution = %request.execution, payload = %input.baton_input, "prepared task 1 input");
         Ok(input)
     }
@@ -46,9 +53,13 @@ impl PrepareInput {
         if let Value::String(uri) = input {
             let location = S3Location::parse(uri)?;
             if location.key.is_empty() || location.key.ends_with('/') {
-                return Err(Error::InvalidInput(format!("{uri} names a prefix, not an object")));
+                return Err(Error::InvalidInput(format!(
+                    "{uri} names a prefix, not an object"
+                )));
             }
-            return Ok(Payload::S3(self.store.head(&location.bucket, &location.key).await?));
+            return Ok(Payload::S3(
+                self.store.head(&location.bucket, &location.key).await?,
+            ));
         }
         match Payload::from_value(input)? {
             Some(Payload::S3(pointer)) => {

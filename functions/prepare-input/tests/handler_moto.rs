@@ -11,8 +11,15 @@ use tokio::io::AsyncReadExt;
 async fn setup(moto: &Moto) -> (PrepareInput, Store) {
     let config = moto.sdk_config().await;
     let store = Store::new(baton::aws::s3_client(&config));
-    store.client().create_bucket().bucket("baton-data").send().await.unwrap();
-    let handoff = HandoffConfig::from_lookup(|n| (n == "BATON_BUCKET").then(|| "baton-data".into())).unwrap();
+    store
+        .client()
+        .create_bucket()
+        .bucket("baton-data")
+        .send()
+        .await
+        .unwrap();
+    let handoff =
+        HandoffConfig::from_lookup(|n| (n == "BATON_BUCKET").then(|| "baton-data".into())).unwrap();
     (PrepareInput::new(store.clone(), handoff), store)
 }
 
@@ -25,12 +32,31 @@ fn event(file: &str) -> Value {
 async fn an_s3_uri_is_pinned_by_etag() {
     let moto = Moto::start();
     let (handler, store) = setup(&moto).await;
-    store.put("baton-data", "inbox/books.txt", &b"call me ishmael"[..], None).await.unwrap();
-    let out = handler.handle(event("prepare-input-s3-uri.json")).await.unwrap();
-    let Payload::S3(pointer) = &out.payload else { panic!("{out:?}") };
-    assert_eq!((pointer.key.as_str(), pointer.size), ("inbox/books.txt", 15));
+    store
+        .put(
+            "baton-data",
+            "inbox/books.txt",
+            &b"call me ishmael"[..],
+            None,
+        )
+        .await
+        .unwrap();
+    let out = handler
+        .handle(event("prepare-input-s3-uri.json"))
+        .await
+        .unwrap();
+    let Payload::S3(pointer) = &out.payload else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        (pointer.key.as_str(), pointer.size),
+        ("inbox/books.txt", 15)
+    );
     assert!(pointer.etag.is_some());
-    assert_eq!(out.baton_output, "s3://baton-data/executions/demo-s3-uri/task1/");
+    assert_eq!(
+        out.baton_output,
+        "s3://baton-data/executions/demo-s3-uri/task1/"
+    );
     assert_eq!(Payload::parse(&out.baton_input).unwrap(), out.payload);
 }
 
@@ -38,27 +64,44 @@ async fn an_s3_uri_is_pinned_by_etag() {
 async fn a_missing_object_is_an_integrity_error() {
     let moto = Moto::start();
     let (handler, _) = setup(&moto).await;
-    let err = handler.handle(event("prepare-input-s3-uri.json")).await.unwrap_err();
+    let err = handler
+        .handle(event("prepare-input-s3-uri.json"))
+        .await
+        .unwrap_err();
     assert_eq!(err.name(), "Baton.InputIntegrity");
-    assert!(err.to_string().contains("s3://baton-data/inbox/books.txt"), "{err}");
+    assert!(
+        err.to_string().contains("s3://baton-data/inbox/books.txt"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn small_inline_stays_inline_and_large_inline_is_staged() {
     let moto = Moto::start();
     let (handler, store) = setup(&moto).await;
-    let small = handler.handle(event("prepare-input-inline-small.json")).await.unwrap();
+    let small = handler
+        .handle(event("prepare-input-inline-small.json"))
+        .await
+        .unwrap();
     assert!(matches!(small.payload, Payload::Inline(_)));
 
     let large_event = event("prepare-input-inline-large.json");
     let text = large_event["input"]["inline"].as_str().unwrap().to_string();
     let large = handler.handle(large_event).await.unwrap();
-    let Payload::S3(pointer) = &large.payload else { panic!("{large:?}") };
+    let Payload::S3(pointer) = &large.payload else {
+        panic!("{large:?}")
+    };
     assert_eq!(pointer.key, "executions/demo-inline-large/input");
     assert_eq!(pointer.size, text.len() as u64);
     assert!(pointer.sha256.is_some());
     let mut back = String::new();
-    store.open(pointer).await.unwrap().read_to_string(&mut back).await.unwrap();
+    store
+        .open(pointer)
+        .await
+        .unwrap()
+        .read_to_string(&mut back)
+        .await
+        .unwrap();
     assert_eq!(back, text);
 }
 
@@ -66,7 +109,10 @@ async fn small_inline_stays_inline_and_large_inline_is_staged() {
 async fn a_pointer_is_checked_against_the_object() {
     let moto = Moto::start();
     let (handler, store) = setup(&moto).await;
-    let written = store.put("baton-data", "in/x", &b"12345"[..], None).await.unwrap();
+    let written = store
+        .put("baton-data", "in/x", &b"12345"[..], None)
+        .await
+        .unwrap();
     let mut wrong = written.clone();
     wrong.size = 6;
     let err = handler
@@ -88,11 +134,26 @@ async fn malformed_input_says_what_is_wrong() {
     let cases = [
         (json!({"input": "s3://b/k"}), "execution"),
         (json!({"execution": "e"}), "input"),
-        (json!({"execution": "e", "input": 42}), "s3://bucket/key URI"),
-        (json!({"execution": "e", "input": "https://example.com/x"}), "expected s3://"),
-        (json!({"execution": "e", "input": "s3://baton-data/inbox/"}), "prefix"),
-        (json!({"execution": "a/b", "input": "s3://b/k"}), "execution name"),
-        (json!({"execution": "e", "input": {"s3": {"bucket": "b"}}}), "malformed"),
+        (
+            json!({"execution": "e", "input": 42}),
+            "s3://bucket/key URI",
+        ),
+        (
+            json!({"execution": "e", "input": "https://example.com/x"}),
+            "expected s3://",
+        ),
+        (
+            json!({"execution": "e", "input": "s3://baton-data/inbox/"}),
+            "prefix",
+        ),
+        (
+            json!({"execution": "a/b", "input": "s3://b/k"}),
+            "execution name",
+        ),
+        (
+            json!({"execution": "e", "input": {"s3": {"bucket": "b"}}}),
+            "malformed",
+        ),
         (json!([1, 2]), "expected"),
     ];
     for (input, says) in cases {

@@ -64,28 +64,32 @@ impl Watchdog {
             Verdict::NoToken | Verdict::OverridesMissing => {
                 ignored("no TASK_TOKEN in any container override: not a callback task".into())
             }
-            Verdict::Fail { token, error, cause } => {
-                match self.callbacks.failure(&token, error, &cause).await? {
-                    CallbackOutcome::Delivered => {
-                        tracing::warn!(task_arn = task_arn.as_deref(), token = %token, error, cause, "task stopped without calling back; failed its token");
-                        Ok(Outcome {
-                            action: "failed",
-                            reason: "the task stopped without calling back".into(),
-                            error: Some(error),
-                            task_arn,
-                        })
-                    }
-                    CallbackOutcome::AlreadyClosed { code } => {
-                        tracing::info!(task_arn = task_arn.as_deref(), token = %token, code, "token already closed: the task had called back");
-                        Ok(Outcome {
-                            action: "alreadyClosed",
-                            reason: format!("the token was already closed ({code}): the task had called back"),
-                            error: None,
-                            task_arn,
-                        })
-                    }
+            Verdict::Fail {
+                token,
+                error,
+                cause,
+            } => match self.callbacks.failure(&token, error, &cause).await? {
+                CallbackOutcome::Delivered => {
+                    tracing::warn!(task_arn = task_arn.as_deref(), token = %token, error, cause, "task stopped without calling back; failed its token");
+                    Ok(Outcome {
+                        action: "failed",
+                        reason: "the task stopped without calling back".into(),
+                        error: Some(error),
+                        task_arn,
+                    })
                 }
-            }
+                CallbackOutcome::AlreadyClosed { code } => {
+                    tracing::info!(task_arn = task_arn.as_deref(), token = %token, code, "token already closed: the task had called back");
+                    Ok(Outcome {
+                        action: "alreadyClosed",
+                        reason: format!(
+                            "the token was already closed ({code}): the task had called back"
+                        ),
+                        error: None,
+                        task_arn,
+                    })
+                }
+            },
         }
     }
 
@@ -112,27 +116,23 @@ impl Watchdog {
                 operation: "DescribeTasks",
                 message: baton::error::display_chain(&e),
             })?;
-        let overrides = out
-            .tasks()
-            .first()
-            .and_then(|t| t.overrides())
-            .map(|o| {
-                o.container_overrides()
-                    .iter()
-                    .map(|c| ContainerOverride {
-                        name: c.name().map(String::from),
-                        environment: Some(
-                            c.environment()
-                                .iter()
-                                .map(|kv| KeyValue {
-                                    name: kv.name().map(String::from),
-                                    value: kv.value().map(String::from),
-                                })
-                                .collect(),
-                        ),
-                    })
-                    .collect()
-            });
+        let overrides = out.tasks().first().and_then(|t| t.overrides()).map(|o| {
+            o.container_overrides()
+                .iter()
+                .map(|c| ContainerOverride {
+                    name: c.name().map(String::from),
+                    environment: Some(
+                        c.environment()
+                            .iter()
+                            .map(|kv| KeyValue {
+                                name: kv.name().map(String::from),
+                                value: kv.value().map(String::from),
+                            })
+                            .collect(),
+                    ),
+                })
+                .collect()
+        });
         Ok(Overrides {
             container_overrides: overrides,
         })

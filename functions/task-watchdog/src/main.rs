@@ -8,7 +8,9 @@ use task_watchdog::Watchdog;
 async fn main() -> Result<(), Error> {
     baton::logs::init();
     let config = baton::aws::load_config().await;
-    let logs_template = std::env::var("BATON_TASK_LOGS").ok().filter(|s| !s.is_empty());
+    let logs_template = std::env::var("BATON_TASK_LOGS")
+        .ok()
+        .filter(|s| !s.is_empty());
     let watchdog = Watchdog::new(&config, logs_template);
     let watchdog = &watchdog;
     run(service_fn(move |event: LambdaEvent<Value>| async move {

@@ -45,16 +45,30 @@ async fn the_watchdog_fails_waiting_executions_with_the_right_error() {
     for (file, want) in failing {
         let name = file.trim_end_matches(".json");
         let (execution, token) = machine.start(name).await;
-        let outcome = watchdog.handle(event_with_token(file, &token)).await.unwrap();
+        let outcome = watchdog
+            .handle(event_with_token(file, &token))
+            .await
+            .unwrap();
         assert_eq!(outcome.action, "failed", "{file}: {outcome:?}");
         assert_eq!(outcome.error, Some(want), "{file}");
         let (status, error) = machine.settle(&execution, SETTLE).await;
-        assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some(want)), "{file}");
+        assert_eq!(
+            (status.as_str(), error.as_deref()),
+            ("FAILED", Some(want)),
+            "{file}"
+        );
 
         // A duplicate delivery changes nothing.
-        watchdog.handle(event_with_token(file, &token)).await.unwrap();
+        watchdog
+            .handle(event_with_token(file, &token))
+            .await
+            .unwrap();
         let (status, error) = machine.settle(&execution, SETTLE).await;
-        assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some(want)), "{file} duplicate");
+        assert_eq!(
+            (status.as_str(), error.as_deref()),
+            ("FAILED", Some(want)),
+            "{file} duplicate"
+        );
     }
 }
 
@@ -66,7 +80,10 @@ async fn spot_warnings_and_tasks_without_tokens_are_left_alone() {
     let watchdog = Watchdog::new(&config, None);
     for file in ["ecs-spot-warning-running.json", "ecs-no-token.json"] {
         let (execution, token) = machine.start(file.trim_end_matches(".json")).await;
-        let outcome = watchdog.handle(event_with_token(file, &token)).await.unwrap();
+        let outcome = watchdog
+            .handle(event_with_token(file, &token))
+            .await
+            .unwrap();
         assert_eq!(outcome.action, "ignored", "{file}: {outcome:?}");
         let (status, _) = machine.settle(&execution, Duration::from_secs(1)).await;
         assert_eq!(status, "RUNNING", "{file}");
@@ -110,7 +127,11 @@ async fn events_without_overrides_are_completed_from_describe_tasks() {
 
     let (subnet, group) = moto.default_network();
     let ecs = aws_sdk_ecs::Client::new(&config);
-    ecs.create_cluster().cluster_name("baton").send().await.unwrap();
+    ecs.create_cluster()
+        .cluster_name("baton")
+        .send()
+        .await
+        .unwrap();
     ecs.register_task_definition()
         .family("baton-task1")
         .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
@@ -173,7 +194,10 @@ async fn events_without_overrides_are_completed_from_describe_tasks() {
     let outcome = watchdog.handle(event).await.unwrap();
     assert_eq!(outcome.action, "failed", "{outcome:?}");
     let (status, error) = machine.settle(&execution, SETTLE).await;
-    assert_eq!((status.as_str(), error.as_deref()), ("FAILED", Some("Baton.ContainerExited")));
+    assert_eq!(
+        (status.as_str(), error.as_deref()),
+        ("FAILED", Some("Baton.ContainerExited"))
+    );
 }
 
 #[tokio::test]
@@ -181,6 +205,9 @@ async fn a_body_that_is_not_an_ecs_event_is_a_clear_error() {
     let moto = Moto::start();
     let config = moto.sdk_config().await;
     let watchdog = Watchdog::new(&config, None);
-    let err = watchdog.handle(serde_json::json!({"input": "s3://b/k"})).await.unwrap_err();
+    let err = watchdog
+        .handle(serde_json::json!({"input": "s3://b/k"}))
+        .await
+        .unwrap_err();
     assert_eq!(err.name(), "Baton.InvalidInput");
 }

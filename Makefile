@@ -1,0 +1,59 @@
+# Baton: build, lint and test. `make test` is the one command CI runs.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# One target directory for cargo, cargo lambda and tests; override to share a warm one.
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+export CARGO_TERM_COLOR ?= never
+
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+VENV_STAMP := $(VENV)/.installed
+# cargo lambda (from the virtualenv) must be on PATH as a cargo subcommand.
+export PATH := $(VENV)/bin:$(PATH)
+
+.PHONY: help
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV_STAMP): local/requirements.txt
+	@echo "==> Python tools (moto, cargo-lambda, pytest) into .venv, pinned by local/requirements.txt"
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-virtualenv -r local/requirements.txt
+	touch $@
+
+.PHONY: venv
+venv: $(VENV_STAMP) ## Install the pinned Python tools into .venv
+
+.PHONY: fmt-check
+fmt-check: ## rustfmt, check only
+	cargo fmt --all -- --check
+
+.PHONY: clippy
+clippy: ## clippy on everything, warnings are errors
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+.PHONY: lint
+lint: fmt-check clippy ## All static checks
+
+.PHONY: test-rust
+test-rust: venv ## Rust unit, replay and moto integration tests
+	cargo test --workspace --locked
+
+.PHONY: test-invoke
+test-invoke: venv ## Every events/ file through cargo lambda invoke against cargo lambda watch
+	$(VENV)/bin/python -m pytest tests
+
+.PHONY: test
+test: venv lint test-rust test-invoke ## Everything CI runs
+	@echo "==> make test: all checks passed"
+
+.PHONY: build-lambdas
+build-lambdas: venv ## Release builds of the three Lambdas (x86_64) with cargo lambda
+	cargo lambda build --release --locked --lambda-dir $(CARGO_TARGET_DIR)/lambda-x86_64
+
+.PHONY: clean
+clean: ## Remove build output and the virtualenv
+	cargo clean
+	rm -rf $(VENV)

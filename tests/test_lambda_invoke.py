@@ -1,0 +1,67 @@
+"""Every file in events/ through `cargo lambda invoke` against `cargo lambda watch`."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import ROOT, VENV_BIN, client
+
+EVENTS = sorted(p.name for p in (ROOT / "events").glob("*.json"))
+
+# What each ECS sample event makes the watchdog do. The tokens in the files belong to
+# no execution: Step Functions (AWS and moto alike) refuses them as closed, so the
+# watchdog's answer for a STOPPED task is "alreadyClosed". Failing live executions
+# is covered by functions/task-watchdog/tests/real_execution.rs.
+WATCHDOG_ACTIONS = {
+    "ecs-spot-warning-running.json": "ignored",
+    "ecs-no-token.json": "ignored",
+}
+
+
+def function_for(event_file: str) -> str:
+    if event_file.startswith("ecs-"):
+        return "task-watchdog"
+    if event_file.startswith("prepare-input-"):
+        return "prepare-input"
+    if event_file.startswith("offload-output-"):
+        return "offload-output"
+    raise AssertionError(f"events/{event_file}: no function takes this event")
+
+
+def invoke(port: int, function: str, event_file: str) -> dict:
+    env = dict(os.environ, PATH=f"{VENV_BIN}:{os.environ['PATH']}")
+    done = subprocess.run(
+        ["cargo", "lambda", "invoke", function, "-A", "127.0.0.1", "-P", str(port),
+         "--data-file", str(ROOT / "events" / event_file), "--output-format", "json"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, f"{function} {event_file}:\n{done.stdout}\n{done.stderr}"
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def bucket(moto):
+    s3 = client(moto, "s3")
+    s3.create_bucket(Bucket="baton-data")
+    s3.put_object(Bucket="baton-data", Key="inbox/books.txt", Body=b"It was the best of times.\n" * 1000)
+    return s3
+
+
+def test_there_are_enough_sample_events():
+    assert len(EVENTS) >= 10
+
+
+@pytest.mark.parametrize("event_file", EVENTS)
+def test_invoke(event_file, lambda_watch, bucket):
+    function = function_for(event_file)
+    out = invoke(lambda_watch, function, event_file)
+    if function == "task-watchdog":
+        assert out["action"] == WATCHDOG_ACTIONS.get(event_file, "alreadyClosed"), out
+    else:
+        payload = out["payload"]
+        assert set(payload) <= {"inline", "s3"} and len(payload) == 1, out
+        assert json.loads(out["batonInput"]) == payload
+        assert out["batonOutput"].startswith("s3://baton-data/executions/")
+        assert len(out["batonInput"]) < 8192
