@@ -134,23 +134,17 @@ pub async fn fit_to_override(
         value: &target.output_uri,
     }];
     let payload = match payload {
-        Payload::Inline(value)
-            if !fits_override(
-                target.container,
-                &other_env,
-                &Payload::Inline(value.clone()),
-            ) =>
-        {
+        fits if fits_override(target.container, &other_env, &fits) => fits,
+        Payload::Inline(value) => {
             Payload::S3(stage_inline(store, &value, stage_bucket, stage_key).await?)
         }
-        other => other,
+        pointer @ Payload::S3(_) => {
+            return Err(Error::InvalidInput(format!(
+                "even as a pointer the Payload does not fit the 8,192-character ECS override: {} characters",
+                pointer.json_chars()
+            )));
+        }
     };
-    if !fits_override(target.container, &other_env, &payload) {
-        return Err(Error::InvalidInput(format!(
-            "even as a pointer the Payload does not fit the 8,192-character ECS override: {} characters",
-            payload.json_chars()
-        )));
-    }
     Ok(TaskInput {
         baton_input: payload.to_json(),
         payload,

@@ -340,6 +340,13 @@ impl AsyncRead for PatternReader {
     }
 }
 
+/// A sample event from the workspace's `events/` folder.
+pub fn sample_event(file: &str) -> serde_json::Value {
+    let path = workspace_root().join("events").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Peak resident set size of this process so far (VmHWM), in bytes.
 pub fn peak_rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");

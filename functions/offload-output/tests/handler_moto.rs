@@ -3,9 +3,9 @@
 use baton::Payload;
 use baton::Store;
 use baton::handoff::HandoffConfig;
-use moto_harness::Moto;
+use moto_harness::{Moto, sample_event as event};
 use offload_output::OffloadOutput;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::AsyncReadExt;
 
 async fn setup(moto: &Moto) -> (OffloadOutput, Store) {
@@ -21,11 +21,6 @@ async fn setup(moto: &Moto) -> (OffloadOutput, Store) {
     let handoff =
         HandoffConfig::from_lookup(|n| (n == "BATON_BUCKET").then(|| "baton-data".into())).unwrap();
     (OffloadOutput::new(store.clone(), handoff), store)
-}
-
-fn event(file: &str) -> Value {
-    let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 #[tokio::test]

@@ -2,13 +2,12 @@
 
 use std::time::Duration;
 
-use moto_harness::{Moto, TokenMachine};
+use moto_harness::{Moto, TokenMachine, sample_event};
 use serde_json::Value;
 use task_watchdog::Watchdog;
 
 fn event_with_token(file: &str, token: &str) -> Value {
-    let path = format!("{}/../../events/{file}", env!("CARGO_MANIFEST_DIR"));
-    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut event = sample_event(file);
     if let Some(overrides) = event["detail"]["overrides"]["containerOverrides"].as_array_mut() {
         for o in overrides {
             if let Some(env) = o["environment"].as_array_mut() {
