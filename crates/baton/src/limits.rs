@@ -24,9 +24,10 @@ pub const S3_MIN_PART_BYTES: usize = 5 * 1024 * 1024;
 /// S3 multipart: at most 10,000 parts per upload (S3 UploadPart).
 pub const S3_MAX_PARTS: usize = 10_000;
 
-/// Largest Payload Baton returns to Step Functions inline. Far below the 256 KiB
-/// state limit so that the rest of the state (ResultPath merges) still fits.
-pub const INLINE_RESULT_MAX_BYTES: usize = 32 * 1024;
+/// Largest output a worker returns inline rather than as a pointer. Far below the
+/// 256 KiB state limit, and small enough to ride in the next task's 8 KiB override
+/// beside a 1 KiB token without being staged again.
+pub const INLINE_RESULT_MAX_BYTES: usize = 4 * 1024;
 
 /// Cut `s` to at most `max` characters (Unicode scalar values, as the SFN
 /// service model counts them), never splitting a character.

@@ -23,7 +23,8 @@ pub fn init() {
         builder
             .json()
             .flatten_event(true)
-            .with_current_span(false)
+            .with_current_span(true)
+            .with_span_list(false)
             .try_init()
     };
 }

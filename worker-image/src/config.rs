@@ -1,0 +1,332 @@
+//! The worker's environment (a contract), read once at start-up.
+
+use std::time::Duration;
+
+use baton::payload::{Payload, S3Location};
+use baton::{Error, TaskToken};
+
+use crate::jobs::{self, Job};
+
+/// Default interval between heartbeats.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(20);
+
+/// Where the input comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputSource {
+    /// `BATON_INPUT`, or the seed's `INPUT_JSON` as inline data.
+    Payload(Payload),
+    /// The seed's `S3_BUCKET` + `S3_KEY`: pinned with HeadObject at start.
+    Object { bucket: String, key: String },
+}
+
+/// A setting that is missing or malformed: names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Error {
+        Error::InvalidInput(e.to_string())
+    }
+}
+
+fn config_error(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+pub struct WorkerConfig {
+    /// Absent: sync mode (no callbacks; the result is the exit code).
+    pub token: Option<TaskToken>,
+    pub input: InputSource,
+    /// `s3://bucket/prefix/` under which the output is written.
+    pub output: S3Location,
+    pub job_name: String,
+    pub job: Box<dyn Job>,
+    /// `None` when heartbeats are off (`BATON_HEARTBEAT_SECONDS=0`).
+    pub heartbeat: Option<Duration>,
+}
+
+impl std::fmt::Debug for WorkerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerConfig")
+            .field("token", &self.token)
+            .field("input", &self.input)
+            .field("output", &self.output)
+            .field("job", &self.job_name)
+            .field("heartbeat", &self.heartbeat)
+            .finish()
+    }
+}
+
+/// The task token, read on its own first: a worker that cannot read the rest of
+/// its configuration still reports that through the callback.
+pub fn token_from(get: &impl Fn(&str) -> Option<String>) -> Result<Option<TaskToken>, ConfigError> {
+    match get("TASK_TOKEN").filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => TaskToken::new(t)
+            .map(Some)
+            .map_err(|e| config_error("TASK_TOKEN", e.to_string())),
+    }
+}
+
+impl WorkerConfig {
+    pub fn from_env() -> Result<WorkerConfig, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<WorkerConfig, ConfigError> {
+        let token = token_from(&get)?;
+        let input = input_from(&get)?;
+        let output = output_from(&get)?;
+        let job_name = get("BATON_JOB").filter(|j| !j.is_empty()).ok_or_else(|| {
+            config_error(
+                "BATON_JOB",
+                format!("not set; one of: {}", jobs::names().join(", ")),
+            )
+        })?;
+        let job = jobs::create(&job_name, &get)?;
+        let heartbeat = match get("BATON_HEARTBEAT_SECONDS").filter(|s| !s.is_empty()) {
+            None => Some(DEFAULT_HEARTBEAT),
+            Some(s) => match s.parse::<u64>() {
+                Ok(0) => None,
+                Ok(n) => Some(Duration::from_secs(n)),
+                Err(_) => {
+                    return Err(config_error(
+                        "BATON_HEARTBEAT_SECONDS",
+                        format!("expected whole seconds (0 turns heartbeats off), got {s:?}"),
+                    ));
+                }
+            },
+        };
+        Ok(WorkerConfig {
+            token,
+            input,
+            output,
+            job_name,
+            job,
+            heartbeat,
+        })
+    }
+
+    /// The execution name, when the output prefix follows Baton's layout
+    /// (`…/<execution>/<step>/`).
+    pub fn execution(&self) -> Option<&str> {
+        let mut parts = self.output.key.trim_end_matches('/').rsplit('/');
+        parts.next()?;
+        parts.next()
+    }
+
+    /// Key of the output object: `<prefix>output`.
+    pub fn output_key(&self) -> String {
+        format!("{}output", self.output.key)
+    }
+
+    /// Key of the sync-mode result record: `<prefix>result.json`.
+    pub fn result_key(&self) -> String {
+        format!("{}result.json", self.output.key)
+    }
+}
+
+fn input_from(get: &impl Fn(&str) -> Option<String>) -> Result<InputSource, ConfigError> {
+    if let Some(text) = get("BATON_INPUT").filter(|t| !t.is_empty()) {
+        let payload =
+            Payload::parse(&text).map_err(|e| config_error("BATON_INPUT", e.to_string()))?;
+        return Ok(InputSource::Payload(payload));
+    }
+    match (get("S3_BUCKET"), get("S3_KEY")) {
+        (Some(bucket), Some(key)) if !bucket.is_empty() && !key.is_empty() => {
+            return Ok(InputSource::Object { bucket, key });
+        }
+        (Some(_), None) => {
+            return Err(config_error("S3_KEY", "S3_BUCKET is set but S3_KEY is not"));
+        }
+        (None, Some(_)) => {
+            return Err(config_error(
+                "S3_BUCKET",
+                "S3_KEY is set but S3_BUCKET is not",
+            ));
+        }
+        _ => {}
+    }
+    if let Some(text) = get("INPUT_JSON") {
+        let value = serde_json::from_str(&text)
+            .map_err(|e| config_error("INPUT_JSON", format!("not JSON: {e}")))?;
+        return Ok(InputSource::Payload(Payload::Inline(value)));
+    }
+    Err(config_error(
+        "BATON_INPUT",
+        "not set (nor the seed's S3_BUCKET + S3_KEY or INPUT_JSON): the worker has no input",
+    ))
+}
+
+fn output_from(get: &impl Fn(&str) -> Option<String>) -> Result<S3Location, ConfigError> {
+    let uri = get("BATON_OUTPUT")
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| {
+            config_error(
+                "BATON_OUTPUT",
+                "not set: give s3://bucket/prefix/ for the output",
+            )
+        })?;
+    let mut location =
+        S3Location::parse(&uri).map_err(|e| config_error("BATON_OUTPUT", e.to_string()))?;
+    if !location.key.is_empty() && !location.key.ends_with('/') {
+        location.key.push('/');
+    }
+    Ok(location)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name: &str| map.get(name).cloned()
+    }
+
+    const BASE: [(&str, &str); 3] = [
+        ("BATON_INPUT", r#"{"inline":"hello"}"#),
+        ("BATON_OUTPUT", "s3://bucket/executions/run-7/task1"),
+        ("BATON_JOB", "copy"),
+    ];
+
+    #[test]
+    fn reads_the_contract_variables() {
+        let c = WorkerConfig::from_lookup(lookup(&BASE)).unwrap();
+        assert_eq!(c.token, None);
+        assert_eq!(
+            c.input,
+            InputSource::Payload(Payload::Inline("hello".into()))
+        );
+        assert_eq!(c.output.key, "executions/run-7/task1/");
+        assert_eq!(c.output_key(), "executions/run-7/task1/output");
+        assert_eq!(c.execution(), Some("run-7"));
+        assert_eq!(c.heartbeat, Some(DEFAULT_HEARTBEAT));
+    }
+
+    #[test]
+    fn heartbeat_setting() {
+        let mut vars = BASE.to_vec();
+        vars.push(("BATON_HEARTBEAT_SECONDS", "0"));
+        assert_eq!(
+            WorkerConfig::from_lookup(lookup(&vars)).unwrap().heartbeat,
+            None
+        );
+        vars.pop();
+        vars.push(("BATON_HEARTBEAT_SECONDS", "5"));
+        assert_eq!(
+            WorkerConfig::from_lookup(lookup(&vars)).unwrap().heartbeat,
+            Some(Duration::from_secs(5))
+        );
+        vars.pop();
+        vars.push(("BATON_HEARTBEAT_SECONDS", "soon"));
+        assert_eq!(
+            WorkerConfig::from_lookup(lookup(&vars))
+                .unwrap_err()
+                .variable,
+            "BATON_HEARTBEAT_SECONDS"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        let without = |name: &str| -> Vec<(&str, &str)> {
+            BASE.iter().copied().filter(|(k, _)| *k != name).collect()
+        };
+        for name in ["BATON_INPUT", "BATON_OUTPUT", "BATON_JOB"] {
+            let err = WorkerConfig::from_lookup(lookup(&without(name))).unwrap_err();
+            assert_eq!(err.variable, name);
+            assert!(err.to_string().starts_with(name), "{err}");
+        }
+        let mut bad = without("BATON_JOB");
+        bad.push(("BATON_JOB", "nope"));
+        let err = WorkerConfig::from_lookup(lookup(&bad)).unwrap_err();
+        assert!(
+            err.to_string().contains("copy"),
+            "lists the known jobs: {err}"
+        );
+        let mut bad = without("BATON_INPUT");
+        bad.push(("BATON_INPUT", r#"{"s3":{}}"#));
+        assert_eq!(
+            WorkerConfig::from_lookup(lookup(&bad))
+                .unwrap_err()
+                .variable,
+            "BATON_INPUT"
+        );
+        let mut bad = without("BATON_OUTPUT");
+        bad.push(("BATON_OUTPUT", "/tmp/out"));
+        assert_eq!(
+            WorkerConfig::from_lookup(lookup(&bad))
+                .unwrap_err()
+                .variable,
+            "BATON_OUTPUT"
+        );
+        let mut bad = BASE.to_vec();
+        let long = "x".repeat(2000);
+        bad.push(("TASK_TOKEN", &long));
+        assert_eq!(
+            WorkerConfig::from_lookup(lookup(&bad))
+                .unwrap_err()
+                .variable,
+            "TASK_TOKEN"
+        );
+    }
+
+    #[test]
+    fn seed_variables_still_work() {
+        let vars = [
+            ("S3_BUCKET", "b"),
+            ("S3_KEY", "in/data.csv"),
+            ("BATON_OUTPUT", "s3://b/out/"),
+            ("BATON_JOB", "copy"),
+        ];
+        let c = WorkerConfig::from_lookup(lookup(&vars)).unwrap();
+        assert_eq!(
+            c.input,
+            InputSource::Object {
+                bucket: "b".into(),
+                key: "in/data.csv".into()
+            }
+        );
+        let vars = [
+            ("INPUT_JSON", r#"{"n": 1}"#),
+            ("BATON_OUTPUT", "s3://b/out/"),
+            ("BATON_JOB", "copy"),
+        ];
+        let c = WorkerConfig::from_lookup(lookup(&vars)).unwrap();
+        assert_eq!(
+            c.input,
+            InputSource::Payload(Payload::Inline(serde_json::json!({"n": 1})))
+        );
+        let vars = [
+            ("S3_BUCKET", "b"),
+            ("BATON_OUTPUT", "s3://b/out/"),
+            ("BATON_JOB", "copy"),
+        ];
+        assert_eq!(
+            WorkerConfig::from_lookup(lookup(&vars))
+                .unwrap_err()
+                .variable,
+            "S3_KEY"
+        );
+    }
+
+    #[test]
+    fn the_token_is_read_first_and_never_shown() {
+        let vars = [("TASK_TOKEN", "AQCEsecret")];
+        let token = token_from(&lookup(&vars)).unwrap().unwrap();
+        assert!(!format!("{token:?}").contains("secret"));
+        assert!(WorkerConfig::from_lookup(lookup(&vars)).is_err());
+    }
+}

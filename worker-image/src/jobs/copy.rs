@@ -1,0 +1,56 @@
+//! `copy`: the output is the input, byte for byte (benchmarks and tests use it).
+
+use std::io;
+
+use futures::future::BoxFuture;
+use tokio::io::AsyncWriteExt;
+
+use super::{InputMeta, Job, JobInput, JobOutput, Lookup};
+use crate::config::ConfigError;
+
+pub struct Copy;
+
+impl Copy {
+    pub fn create(_: Lookup<'_>) -> Result<Box<dyn Job>, ConfigError> {
+        Ok(Box::new(Copy))
+    }
+}
+
+/// Copy buffer: large enough for throughput, small enough not to matter.
+const BUFFER: usize = 256 * 1024;
+
+/// Copy `input` to `output` with a fixed buffer.
+pub(crate) async fn stream(input: JobInput<'_>, output: JobOutput<'_>) -> io::Result<u64> {
+    let mut reader = tokio::io::BufReader::with_capacity(BUFFER, input);
+    let copied = tokio::io::copy_buf(&mut reader, output).await?;
+    output.flush().await?;
+    Ok(copied)
+}
+
+impl Job for Copy {
+    fn content_type(&self) -> &'static str {
+        "application/octet-stream"
+    }
+
+    fn run<'a>(
+        &'a self,
+        input: JobInput<'a>,
+        output: JobOutput<'a>,
+        _: &'a InputMeta,
+    ) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(async move { stream(input, output).await.map(|_| ()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::testing::{no_env, run_job};
+
+    #[tokio::test]
+    async fn copies_bytes() {
+        let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        let job = Copy::create(&no_env).unwrap();
+        assert_eq!(run_job(job.as_ref(), &data).await.unwrap(), data);
+    }
+}

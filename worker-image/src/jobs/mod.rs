@@ -1,0 +1,104 @@
+//! Jobs: what a worker does between reading its input and writing its output.
+//!
+//! A job is a reader → writer transformation. To add one, write a file in this
+//! folder with a type implementing [`Job`] and add a line to [`REGISTRY`].
+
+use std::io;
+
+use futures::future::BoxFuture;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::config::ConfigError;
+
+pub mod copy;
+pub mod sleep;
+pub mod top_words;
+pub mod word_count;
+
+/// The input stream (verified as it is read).
+pub type JobInput<'a> = &'a mut (dyn AsyncRead + Send + Unpin);
+/// The output stream (uploaded as it is written).
+pub type JobOutput<'a> = &'a mut (dyn AsyncWrite + Send + Unpin);
+
+/// What is known of the input before it is read.
+#[derive(Debug, Clone)]
+pub struct InputMeta {
+    /// Size in bytes, as the Payload states it.
+    pub size: u64,
+    pub content_type: Option<String>,
+    /// `s3://bucket/key` or `inline`.
+    pub source: String,
+}
+
+pub trait Job: Send + Sync {
+    /// Content type of the output.
+    fn content_type(&self) -> &'static str;
+
+    /// Read `input` to its end and write the result to `output`. An error that
+    /// wraps a `baton::Error` (an integrity failure of the input) keeps its name;
+    /// any other error is `Baton.WorkerError`.
+    fn run<'a>(
+        &'a self,
+        input: JobInput<'a>,
+        output: JobOutput<'a>,
+        meta: &'a InputMeta,
+    ) -> BoxFuture<'a, io::Result<()>>;
+}
+
+/// Environment lookup given to job constructors for their own settings.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+type Constructor = fn(Lookup<'_>) -> Result<Box<dyn Job>, ConfigError>;
+
+/// Every job, by the name `BATON_JOB` selects it with.
+pub const REGISTRY: &[(&str, Constructor)] = &[
+    ("copy", copy::Copy::create),
+    ("word-count", word_count::WordCount::create),
+    ("top-words", top_words::TopWords::create),
+    ("sleep", sleep::Sleep::create),
+];
+
+pub fn names() -> Vec<&'static str> {
+    REGISTRY.iter().map(|(name, _)| *name).collect()
+}
+
+/// Build the job `name`, reading its settings through `get`.
+pub fn create(
+    name: &str,
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Box<dyn Job>, ConfigError> {
+    let Some((_, constructor)) = REGISTRY.iter().find(|(n, _)| *n == name) else {
+        return Err(ConfigError {
+            variable: "BATON_JOB",
+            message: format!("unknown job {name:?}; one of: {}", names().join(", ")),
+        });
+    };
+    constructor(get)
+}
+
+/// A job's own failure (bad input data, a limit reached).
+pub(crate) fn job_error(message: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message.into())
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// Run a job over in-memory input; its output.
+    pub async fn run_job(job: &dyn Job, input: &[u8]) -> io::Result<Vec<u8>> {
+        let meta = InputMeta {
+            size: input.len() as u64,
+            content_type: None,
+            source: "test".into(),
+        };
+        let mut reader = input;
+        let mut out: Vec<u8> = Vec::new();
+        job.run(&mut reader, &mut out, &meta).await?;
+        Ok(out)
+    }
+
+    pub fn no_env(_: &str) -> Option<String> {
+        None
+    }
+}

@@ -1,0 +1,406 @@
+//! The worker's life: input → job → output → callback, with heartbeats, signals
+//! and the exit code the local runner and ECS see.
+
+use baton::error::{from_io, names};
+use baton::limits::INLINE_RESULT_MAX_BYTES;
+use baton::payload::{Payload, S3Pointer};
+use baton::{CallbackClient, CallbackOutcome, Error, Store, TaskToken};
+use serde_json::{Value, json};
+use tokio::io::AsyncReadExt;
+use tokio::sync::watch;
+use tracing::{Instrument, error, info, warn};
+
+use crate::config::{InputSource, WorkerConfig, token_from};
+use crate::jobs::InputMeta;
+use crate::pipe::pipe;
+
+/// Bytes buffered between the job and the upload.
+const PIPE_BYTES: usize = 256 * 1024;
+
+/// Why the job was stopped from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM (ECS stop, Spot interruption) or SIGINT.
+    Signal,
+    /// A heartbeat found the token closed: the execution has moved on.
+    TokenClosed,
+}
+
+/// How the worker ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Success,
+    /// The job failed (or its input did not verify); reported as such.
+    JobFailed,
+    /// Bad or missing environment.
+    BadConfig,
+    /// The final callback could not be delivered or found the token closed: the
+    /// watchdog takes over.
+    Callback,
+    /// Stopped by a signal.
+    Interrupted,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::JobFailed => 1,
+            ExitStatus::BadConfig => 2,
+            ExitStatus::Callback => 3,
+            ExitStatus::Interrupted => 143,
+        }
+    }
+}
+
+/// A failure with its `Baton.*` name.
+#[derive(Debug)]
+struct Failed {
+    name: &'static str,
+    message: String,
+}
+
+impl From<Error> for Failed {
+    fn from(e: Error) -> Failed {
+        Failed {
+            name: e.name(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl Failed {
+    /// A job's I/O error: an input integrity failure keeps its name, anything
+    /// else is the job's own failure.
+    fn from_job(e: std::io::Error) -> Failed {
+        match from_io(e) {
+            Error::Service { message, .. } => Failed {
+                name: names::WORKER_ERROR,
+                message,
+            },
+            baton => baton.into(),
+        }
+    }
+}
+
+enum Outcome {
+    Done(S3Pointer),
+    Stopped(Stop),
+    Failed(Failed),
+}
+
+/// Read the environment, run, and report: the whole worker.
+pub async fn main() -> ExitStatus {
+    let (stop_tx, stop_rx) = watch::channel(None);
+    listen_for_signals(stop_tx.clone());
+    let sdk = baton::aws::load_config().await;
+    let get = |name: &str| std::env::var(name).ok();
+    let config = match WorkerConfig::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            error!(variable = e.variable, error = %e, "bad worker configuration");
+            if let Ok(Some(token)) = token_from(&get) {
+                let cause = json!({"variable": e.variable, "message": e.to_string()}).to_string();
+                let _ = CallbackClient::new(&sdk)
+                    .failure(&token, names::INVALID_INPUT, &cause)
+                    .await;
+            }
+            return ExitStatus::BadConfig;
+        }
+    };
+    let task_arn = crate::metadata::task_arn().await;
+    let span = tracing::info_span!(
+        "worker",
+        job = %config.job_name,
+        execution = config.execution().unwrap_or(""),
+        task_arn = task_arn.as_deref().unwrap_or(""),
+        token = %config.token.as_ref().map(TaskToken::short_hash).unwrap_or_default(),
+    );
+    let worker = Worker {
+        store: Store::new(baton::aws::s3_client(&sdk)),
+        callbacks: config.token.as_ref().map(|_| CallbackClient::new(&sdk)),
+        task_arn,
+        config,
+    };
+    worker.run(stop_tx, stop_rx).instrument(span).await
+}
+
+fn listen_for_signals(stop: watch::Sender<Option<Stop>>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => warn!("SIGTERM: stopping the job"),
+            _ = int.recv() => warn!("SIGINT: stopping the job"),
+        }
+        let _ = stop.send(Some(Stop::Signal));
+    });
+}
+
+pub struct Worker {
+    pub config: WorkerConfig,
+    pub store: Store,
+    /// `None` in sync mode.
+    pub callbacks: Option<CallbackClient>,
+    pub task_arn: Option<String>,
+}
+
+impl Worker {
+    pub async fn run(
+        &self,
+        stop_tx: watch::Sender<Option<Stop>>,
+        stop_rx: watch::Receiver<Option<Stop>>,
+    ) -> ExitStatus {
+        let started = std::time::Instant::now();
+        info!(
+            mode = if self.callbacks.is_some() {
+                "callback"
+            } else {
+                "sync"
+            },
+            "worker started"
+        );
+        let heartbeats = self.start_heartbeats(stop_tx);
+        let outcome = self.work(stop_rx).await;
+        if let Some(h) = heartbeats {
+            h.abort();
+        }
+        let status = self.report(outcome).await;
+        info!(
+            exit_code = status.code(),
+            seconds = started.elapsed().as_secs_f64(),
+            peak_rss_bytes = peak_rss_bytes(),
+            "worker finished"
+        );
+        status
+    }
+
+    fn start_heartbeats(
+        &self,
+        stop: watch::Sender<Option<Stop>>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let (callbacks, token) = (self.callbacks.clone()?, self.config.token.clone()?);
+        let interval = self.config.heartbeat?;
+        let task = async move {
+            let mut ticks =
+                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+            loop {
+                ticks.tick().await;
+                match callbacks.heartbeat(&token).await {
+                    Ok(CallbackOutcome::Delivered) => tracing::debug!("heartbeat"),
+                    Ok(CallbackOutcome::AlreadyClosed { code }) => {
+                        warn!(code, "heartbeat found the token closed; stopping the job");
+                        let _ = stop.send(Some(Stop::TokenClosed));
+                        return;
+                    }
+                    Err(e) => warn!(error = %e, "heartbeat failed; will try again"),
+                }
+            }
+        };
+        Some(tokio::spawn(task.in_current_span()))
+    }
+
+    async fn input_payload(&self) -> Result<Payload, Error> {
+        match &self.config.input {
+            InputSource::Payload(p) => Ok(p.clone()),
+            InputSource::Object { bucket, key } => {
+                Ok(Payload::S3(self.store.head(bucket, key).await?))
+            }
+        }
+    }
+
+    async fn work(&self, mut stop: watch::Receiver<Option<Stop>>) -> Outcome {
+        let payload = match self.input_payload().await {
+            Ok(p) => p,
+            Err(e) => return Outcome::Failed(e.into()),
+        };
+        let meta = match &payload {
+            Payload::S3(p) => InputMeta {
+                size: p.size,
+                content_type: p.content_type.clone(),
+                source: p.uri(),
+            },
+            Payload::Inline(v) => InputMeta {
+                size: baton::payload::inline_bytes(v).len() as u64,
+                content_type: Some(baton::payload::inline_content_type(v).into()),
+                source: "inline".into(),
+            },
+        };
+        info!(input = %meta.source, bytes = meta.size, "reading input");
+        let mut reader = match self.store.read_payload(&payload).await {
+            Ok(r) => r,
+            Err(e) => return Outcome::Failed(e.into()),
+        };
+        let (mut writer, pipe_reader) = pipe(PIPE_BYTES);
+        let job = async {
+            let ran = tokio::select! {
+                r = self.config.job.run(&mut reader, &mut writer, &meta) => r.map_err(Failed::from_job),
+                s = stop.wait_for(Option::is_some) => return Err(Outcome::Stopped(s.map(|s| s.expect("set")).unwrap_or(Stop::Signal))),
+            };
+            match ran {
+                Ok(()) => writer
+                    .finish()
+                    .await
+                    .map_err(|e| Outcome::Failed(Failed::from_job(e))),
+                Err(f) => Err(Outcome::Failed(f)),
+            }
+            // `writer` is dropped here on every path: unfinished output aborts the upload.
+        };
+        let key = self.config.output_key();
+        let put = self.store.put(
+            &self.config.output.bucket,
+            &key,
+            pipe_reader,
+            Some(self.config.job.content_type()),
+        );
+        let (job_result, put_result) = tokio::join!(job, put);
+        match (job_result, put_result) {
+            (Ok(()), Ok(pointer)) => Outcome::Done(pointer),
+            // The upload failed first and the job then could not write: the upload's error is the cause.
+            (Err(Outcome::Failed(f)), Err(e)) if f.message.contains("broken pipe") => {
+                Outcome::Failed(e.into())
+            }
+            (Err(outcome), _) => outcome,
+            (Ok(()), Err(e)) => Outcome::Failed(e.into()),
+        }
+    }
+
+    async fn report(&self, outcome: Outcome) -> ExitStatus {
+        let (Some(callbacks), Some(token)) = (&self.callbacks, &self.config.token) else {
+            return self.report_sync(outcome).await;
+        };
+        match outcome {
+            Outcome::Done(pointer) => {
+                let payload = self.maybe_inline(pointer).await;
+                let delivered = callbacks.success(token, &payload.to_json()).await;
+                info!(output = %payload.to_json(), "job done");
+                closing(delivered, ExitStatus::Success)
+            }
+            Outcome::Stopped(Stop::TokenClosed) => {
+                warn!(
+                    "the token was closed while the job ran (timed out or the execution stopped); no callback"
+                );
+                ExitStatus::Callback
+            }
+            Outcome::Stopped(Stop::Signal) => {
+                let cause = self.cause("stopped by a signal (ECS stop, Spot interruption or scale-in) before finishing; partial output discarded");
+                let delivered = callbacks.failure(token, names::INTERRUPTED, &cause).await;
+                warn!(error = names::INTERRUPTED, "interrupted");
+                closing(delivered, ExitStatus::Interrupted)
+            }
+            Outcome::Failed(f) => {
+                let cause = self.cause(&f.message);
+                error!(error = f.name, cause, "job failed");
+                let delivered = callbacks.failure(token, f.name, &cause).await;
+                closing(delivered, ExitStatus::JobFailed)
+            }
+        }
+    }
+
+    /// Sync mode: no callbacks; the output Payload goes to `<prefix>result.json`
+    /// and the exit code tells the outcome.
+    async fn report_sync(&self, outcome: Outcome) -> ExitStatus {
+        match outcome {
+            Outcome::Done(pointer) => {
+                let record = Payload::S3(pointer).to_json();
+                let key = self.config.result_key();
+                match self
+                    .store
+                    .put(
+                        &self.config.output.bucket,
+                        &key,
+                        record.as_bytes(),
+                        Some("application/json"),
+                    )
+                    .await
+                {
+                    Ok(_) => {
+                        info!(output = %record, result = %format!("s3://{}/{key}", self.config.output.bucket), "job done");
+                        ExitStatus::Success
+                    }
+                    Err(e) => {
+                        error!(error = %e, "could not write the result record");
+                        ExitStatus::JobFailed
+                    }
+                }
+            }
+            Outcome::Stopped(_) => {
+                warn!("interrupted");
+                ExitStatus::Interrupted
+            }
+            Outcome::Failed(f) => {
+                error!(error = f.name, cause = %self.cause(&f.message), "job failed");
+                ExitStatus::JobFailed
+            }
+        }
+    }
+
+    /// Small outputs travel inline: JSON as JSON when it is exactly its compact
+    /// form, other UTF-8 text as a string; anything else stays a pointer.
+    async fn maybe_inline(&self, pointer: S3Pointer) -> Payload {
+        if pointer.size as usize > INLINE_RESULT_MAX_BYTES {
+            return Payload::S3(pointer);
+        }
+        let mut bytes = Vec::new();
+        let read = match self.store.open(&pointer).await {
+            Ok(mut r) => r.read_to_end(&mut bytes).await.map_err(from_io),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = read {
+            warn!(error = %e, "could not read back a small output; passing a pointer");
+            return Payload::S3(pointer);
+        }
+        if let Ok(value) = serde_json::from_slice::<Value>(&bytes)
+            && serde_json::to_vec(&value).is_ok_and(|compact| compact == bytes)
+        {
+            return Payload::Inline(value);
+        }
+        match String::from_utf8(bytes) {
+            Ok(text) => Payload::Inline(Value::String(text)),
+            Err(_) => Payload::S3(pointer),
+        }
+    }
+
+    fn cause(&self, message: &str) -> String {
+        json!({
+            "message": message,
+            "job": self.config.job_name,
+            "execution": self.config.execution(),
+            "output": format!("s3://{}/{}", self.config.output.bucket, self.config.output_key()),
+            "taskArn": self.task_arn,
+        })
+        .to_string()
+    }
+}
+
+/// The exit status once the final callback is sent: a closed token or an
+/// undeliverable callback leaves it to the watchdog.
+fn closing(delivered: Result<CallbackOutcome, Error>, status: ExitStatus) -> ExitStatus {
+    match delivered {
+        Ok(CallbackOutcome::Delivered) => status,
+        Ok(CallbackOutcome::AlreadyClosed { code }) => {
+            warn!(
+                code,
+                "the token was already closed; the execution has moved on"
+            );
+            ExitStatus::Callback
+        }
+        Err(e) => {
+            error!(error = %e, "the callback could not be delivered; the watchdog will fail the task");
+            ExitStatus::Callback
+        }
+    }
+}
+
+/// Peak resident set size so far (VmHWM), for the closing log line.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    kb.trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(|kb| kb * 1024)
+}

@@ -1,0 +1,413 @@
+//! The worker process against a real moto: executions waiting on real task tokens.
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use baton::payload::S3Pointer;
+use baton::{Payload, Store};
+use moto_harness::{Moto, PatternReader, TokenMachine};
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+
+const MIB: u64 = 1024 * 1024;
+const BUCKET: &str = "data";
+
+struct Env {
+    moto: Moto,
+    store: Store,
+}
+
+async fn setup() -> Env {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let store = Store::new(baton::aws::s3_client(&config));
+    store
+        .client()
+        .create_bucket()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .unwrap();
+    Env { moto, store }
+}
+
+impl Env {
+    fn spawn(&self, vars: &[(&str, &str)]) -> Child {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton-worker"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("AWS_ENDPOINT_URL", &self.moto.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.spawn().expect("start baton-worker")
+    }
+
+    fn run(&self, vars: &[(&str, &str)]) -> Output {
+        self.spawn(vars).wait_with_output().unwrap()
+    }
+
+    async fn put_input(&self, key: &str, len: u64) -> S3Pointer {
+        self.store
+            .put(BUCKET, key, PatternReader::new(len, 11), None)
+            .await
+            .unwrap()
+    }
+
+    async fn exists(&self, key: &str) -> bool {
+        self.store
+            .client()
+            .head_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .is_ok()
+    }
+
+    async fn open_uploads(&self) -> usize {
+        let out = self
+            .store
+            .client()
+            .list_multipart_uploads()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .unwrap();
+        out.uploads().len()
+    }
+
+    async fn read(&self, key: &str) -> Vec<u8> {
+        let out = self
+            .store
+            .client()
+            .get_object()
+            .bucket(BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        out.body.collect().await.unwrap().to_vec()
+    }
+}
+
+fn logs(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+async fn execution_output(machine: &TokenMachine, execution: &str) -> Payload {
+    let d = machine
+        .sfn
+        .describe_execution()
+        .execution_arn(execution)
+        .send()
+        .await
+        .unwrap();
+    Payload::parse(d.output().expect("execution output")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_of_256_mib_succeeds_in_bounded_memory() {
+    let env = setup().await;
+    let len = 256 * MIB;
+    let input = env.put_input("in/big", len).await;
+    let config = env.moto.sdk_config().await;
+    let machine = TokenMachine::create(&env.moto, &config, "copy", None).await;
+    let (execution, token) = machine.start("copy-256").await;
+    let started = Instant::now();
+    let output = env.run(&[
+        ("TASK_TOKEN", &token),
+        ("BATON_INPUT", &Payload::S3(input.clone()).to_json()),
+        ("BATON_OUTPUT", "s3://data/executions/copy-256/task1/"),
+        ("BATON_JOB", "copy"),
+    ]);
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(output.status.success(), "{}", describe(&output));
+    let (status, _) = machine.settle(&execution, Duration::from_secs(10)).await;
+    assert_eq!(status, "SUCCEEDED");
+    let Payload::S3(out) = execution_output(&machine, &execution).await else {
+        panic!("expected a pointer")
+    };
+    assert_eq!((out.size, &out.sha256), (input.size, &input.sha256));
+    assert_eq!(out.key, "executions/copy-256/task1/output");
+    let peak = logs(&output)
+        .iter()
+        .find_map(|l| l["peak_rss_bytes"].as_u64())
+        .expect("peak_rss_bytes in the closing log line");
+    println!(
+        "copy 256 MiB: {:.1} s, {:.1} MB/s, worker peak RSS {:.1} MiB",
+        seconds,
+        len as f64 / 1e6 / seconds,
+        peak as f64 / MIB as f64
+    );
+    assert!(peak < 64 * MIB, "worker peak RSS {} MiB", peak / MIB);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_sha256_fails_with_input_integrity_and_leaves_nothing() {
+    let env = setup().await;
+    let mut input = env.put_input("in/x", 12 * MIB).await;
+    input.sha256 = Some("0".repeat(64));
+    let config = env.moto.sdk_config().await;
+    let machine = TokenMachine::create(&env.moto, &config, "integrity", None).await;
+    let (execution, token) = machine.start("integrity").await;
+    let output = env.run(&[
+        ("TASK_TOKEN", &token),
+        ("BATON_INPUT", &Payload::S3(input).to_json()),
+        ("BATON_OUTPUT", "s3://data/executions/integrity/task1/"),
+        ("BATON_JOB", "copy"),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let (status, error) = machine.settle(&execution, Duration::from_secs(10)).await;
+    assert_eq!(
+        (status.as_str(), error.as_deref()),
+        ("FAILED", Some("Baton.InputIntegrity"))
+    );
+    assert!(!env.exists("executions/integrity/task1/output").await);
+    assert_eq!(env.open_uploads().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_job_fails_with_interrupted_quickly_and_leaves_nothing() {
+    let env = setup().await;
+    let input = env.put_input("in/x", 20 * MIB).await;
+    let config = env.moto.sdk_config().await;
+    let machine = TokenMachine::create(&env.moto, &config, "sigterm", None).await;
+    let (execution, token) = machine.start("sigterm").await;
+    let child = env.spawn(&[
+        ("TASK_TOKEN", &token),
+        ("BATON_INPUT", &Payload::S3(input).to_json()),
+        ("BATON_OUTPUT", "s3://data/executions/sigterm/task1/"),
+        ("BATON_JOB", "sleep"),
+        ("BATON_SLEEP_SECONDS", "60"),
+    ]);
+    // Let the upload get under way (parts of the 20 MiB output in flight).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let signalled = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let (status, error) = machine.settle(&execution, Duration::from_secs(10)).await;
+    let took = signalled.elapsed();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(
+        (status.as_str(), error.as_deref()),
+        ("FAILED", Some("Baton.Interrupted")),
+        "{}",
+        describe(&output)
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "FAILED {took:?} after SIGTERM"
+    );
+    println!("SIGTERM → execution FAILED in {:.2} s", took.as_secs_f64());
+    assert_eq!(output.status.code(), Some(143), "{}", describe(&output));
+    assert!(!env.exists("executions/sigterm/task1/output").await);
+    assert_eq!(
+        env.open_uploads().await,
+        0,
+        "the multipart upload is aborted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_keep_a_long_job_alive_and_without_them_it_times_out() {
+    let env = setup().await;
+    let input = Payload::Inline(Value::String("tick".into())).to_json();
+    let config = env.moto.sdk_config().await;
+    let machine = TokenMachine::create(&env.moto, &config, "heartbeat", Some(2)).await;
+
+    let (alive, token) = machine.start("with-heartbeats").await;
+    let output = env.run(&[
+        ("TASK_TOKEN", &token),
+        ("BATON_INPUT", &input),
+        (
+            "BATON_OUTPUT",
+            "s3://data/executions/with-heartbeats/task1/",
+        ),
+        ("BATON_JOB", "sleep"),
+        ("BATON_SLEEP_SECONDS", "5"),
+        ("BATON_HEARTBEAT_SECONDS", "1"),
+    ]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let (status, _) = machine.settle(&alive, Duration::from_secs(10)).await;
+    assert_eq!(status, "SUCCEEDED");
+    assert_eq!(
+        execution_output(&machine, &alive).await,
+        Payload::Inline("tick".into())
+    );
+
+    let (dead, token) = machine.start("without-heartbeats").await;
+    let output = env.run(&[
+        ("TASK_TOKEN", &token),
+        ("BATON_INPUT", &input),
+        (
+            "BATON_OUTPUT",
+            "s3://data/executions/without-heartbeats/task1/",
+        ),
+        ("BATON_JOB", "sleep"),
+        ("BATON_SLEEP_SECONDS", "5"),
+        ("BATON_HEARTBEAT_SECONDS", "0"),
+    ]);
+    let (status, error) = machine.settle(&dead, Duration::from_secs(10)).await;
+    // moto fails the execution with States.Timeout (AWS: States.HeartbeatTimeout).
+    assert_eq!(status, "FAILED");
+    assert!(
+        matches!(
+            error.as_deref(),
+            Some("States.Timeout" | "States.HeartbeatTimeout")
+        ),
+        "{error:?}"
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "the token was closed: {}",
+        describe(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_mode_writes_deterministic_keys_and_exits_by_result() {
+    let env = setup().await;
+    let input = env.put_input("in/x", 3 * MIB).await;
+    let output = env.run(&[
+        ("BATON_INPUT", &Payload::S3(input.clone()).to_json()),
+        ("BATON_OUTPUT", "s3://data/executions/sync/task1/"),
+        ("BATON_JOB", "copy"),
+    ]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let record = String::from_utf8(env.read("executions/sync/task1/result.json").await).unwrap();
+    let Payload::S3(out) = Payload::parse(&record).unwrap() else {
+        panic!("{record}")
+    };
+    assert_eq!(
+        (out.key.as_str(), out.sha256),
+        ("executions/sync/task1/output", input.sha256.clone())
+    );
+
+    // top-words on something that is not a table: the job fails, exit 1, no output.
+    let failing = env.run(&[
+        ("BATON_INPUT", &Payload::S3(input).to_json()),
+        ("BATON_OUTPUT", "s3://data/executions/sync-fail/task1/"),
+        ("BATON_JOB", "top-words"),
+    ]);
+    assert_eq!(failing.status.code(), Some(1), "{}", describe(&failing));
+    assert!(!env.exists("executions/sync-fail/task1/output").await);
+    assert!(!env.exists("executions/sync-fail/task1/result.json").await);
+    let line = logs(&failing)
+        .into_iter()
+        .find(|l| l["error"] == "Baton.WorkerError");
+    assert!(line.is_some(), "{}", describe(&failing));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_jobs_find_the_known_answer() {
+    let env = setup().await;
+    // alpha ×300, beta ×200, gamma ×100, and 5,000 words seen once, shuffled into lines.
+    let mut words: Vec<String> = Vec::new();
+    words.extend(std::iter::repeat_n("alpha".to_string(), 300));
+    words.extend(std::iter::repeat_n("Beta".to_string(), 200));
+    words.extend(std::iter::repeat_n("GAMMA".to_string(), 100));
+    words.extend((0..5000).map(|i| format!("once{i}")));
+    let mut text = String::new();
+    for (i, w) in words.iter().enumerate() {
+        text.push_str(w);
+        text.push_str(if i % 13 == 0 { ".\n" } else { ", " });
+    }
+    let input = env
+        .store
+        .put(BUCKET, "in/text", text.as_bytes(), None)
+        .await
+        .unwrap();
+    let counted = env.run(&[
+        ("BATON_INPUT", &Payload::S3(input).to_json()),
+        ("BATON_OUTPUT", "s3://data/executions/demo/task1/"),
+        ("BATON_JOB", "word-count"),
+    ]);
+    assert!(counted.status.success(), "{}", describe(&counted));
+    let table_payload =
+        String::from_utf8(env.read("executions/demo/task1/result.json").await).unwrap();
+
+    let config = env.moto.sdk_config().await;
+    let machine = TokenMachine::create(&env.moto, &config, "demo", None).await;
+    let (execution, token) = machine.start("demo").await;
+    let reported = env.run(&[
+        ("TASK_TOKEN", &token),
+        ("BATON_INPUT", &table_payload),
+        ("BATON_OUTPUT", "s3://data/executions/demo/task2/"),
+        ("BATON_JOB", "top-words"),
+        ("BATON_TOP_N", "3"),
+    ]);
+    assert!(reported.status.success(), "{}", describe(&reported));
+    let Payload::Inline(report) = execution_output(&machine, &execution).await else {
+        panic!("a small report travels inline")
+    };
+    assert_eq!(report["distinctWords"], 5003);
+    assert_eq!(report["totalWords"], 5600);
+    assert_eq!(
+        report["top"],
+        serde_json::json!([
+            {"word": "alpha", "count": 300}, {"word": "beta", "count": 200}, {"word": "gamma", "count": 100}
+        ])
+    );
+    let mut table = String::new();
+    let Payload::S3(pointer) = Payload::parse(&table_payload).unwrap() else {
+        panic!()
+    };
+    env.store
+        .open(&pointer)
+        .await
+        .unwrap()
+        .read_to_string(&mut table)
+        .await
+        .unwrap();
+    assert!(
+        table.starts_with("alpha\t300\nbeta\t200\ngamma\t100\nonce0\t1\n"),
+        "{}",
+        &table[..80]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_environment_names_the_variable_and_fails_the_token() {
+    let env = setup().await;
+    let config = env.moto.sdk_config().await;
+    let machine = TokenMachine::create(&env.moto, &config, "badenv", None).await;
+    let (execution, token) = machine.start("badenv").await;
+    let output = env.run(&[
+        ("TASK_TOKEN", &token),
+        ("BATON_INPUT", r#"{"inline":1}"#),
+        ("BATON_JOB", "copy"),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("BATON_OUTPUT"),
+        "{}",
+        describe(&output)
+    );
+    let (status, error) = machine.settle(&execution, Duration::from_secs(10)).await;
+    assert_eq!(
+        (status.as_str(), error.as_deref()),
+        ("FAILED", Some("Baton.InvalidInput"))
+    );
+}
