@@ -18,7 +18,7 @@ help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(VENV_STAMP): local/requirements.txt
-	@echo "==> Python tools (moto, cargo-lambda, pytest) into .venv, pinned by local/requirements.txt"
+	@echo "==> Python tools (moto, cargo-lambda, pytest, hadolint) into .venv, pinned by local/requirements.txt"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-virtualenv -r local/requirements.txt
 	touch $@
@@ -34,8 +34,12 @@ fmt-check: ## rustfmt, check only
 clippy: ## clippy on everything, warnings are errors
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
+.PHONY: lint-docker
+lint-docker: venv ## hadolint on the worker's Dockerfile
+	hadolint worker-image/Dockerfile
+
 .PHONY: lint
-lint: fmt-check clippy ## All static checks
+lint: fmt-check clippy lint-docker ## All static checks
 
 .PHONY: test-rust
 test-rust: venv ## Rust unit, replay and moto integration tests
@@ -52,6 +56,14 @@ test: venv lint test-rust test-invoke ## Everything CI runs
 .PHONY: build-lambdas
 build-lambdas: venv ## Release builds of the three Lambdas (x86_64) with cargo lambda
 	cargo lambda build --release --locked --lambda-dir $(CARGO_TARGET_DIR)/lambda-x86_64
+
+.PHONY: build-worker
+build-worker: ## Release build of the worker binary (target/release/baton-worker)
+	cargo build --release --locked -p baton-worker
+
+.PHONY: bench-worker
+bench-worker: venv build-worker ## Worker copy at 64 MiB, 256 MiB, 1 GiB vs seed Python vs raw S3 ceiling
+	$(VENV)/bin/python bench/worker_copy.py
 
 .PHONY: clean
 clean: ## Remove build output and the virtualenv

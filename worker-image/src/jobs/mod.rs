@@ -76,6 +76,27 @@ pub fn create(
     constructor(get)
 }
 
+/// A job setting from the environment: `default` when unset, an error naming the
+/// variable when it does not parse or `valid` rejects it.
+pub(crate) fn setting<T: std::str::FromStr>(
+    get: Lookup<'_>,
+    variable: &'static str,
+    default: T,
+    expected: &str,
+    valid: impl Fn(&T) -> bool,
+) -> Result<T, ConfigError> {
+    let Some(text) = get(variable) else {
+        return Ok(default);
+    };
+    text.parse::<T>()
+        .ok()
+        .filter(|v| valid(v))
+        .ok_or_else(|| ConfigError {
+            variable,
+            message: format!("expected {expected}, got {text:?}"),
+        })
+}
+
 /// A job's own failure (bad input data, a limit reached).
 pub(crate) fn job_error(message: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message.into())

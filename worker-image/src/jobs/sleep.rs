@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::{InputMeta, Job, JobInput, JobOutput, Lookup};
+use super::{InputMeta, Job, JobInput, JobOutput, Lookup, setting};
 use crate::config::ConfigError;
 
 pub struct Sleep {
@@ -16,17 +16,9 @@ pub struct Sleep {
 
 impl Sleep {
     pub fn create(get: Lookup<'_>) -> Result<Box<dyn Job>, ConfigError> {
-        let seconds = match get("BATON_SLEEP_SECONDS") {
-            None => 30.0,
-            Some(s) => s
-                .parse::<f64>()
-                .ok()
-                .filter(|v| v.is_finite() && *v >= 0.0)
-                .ok_or_else(|| ConfigError {
-                    variable: "BATON_SLEEP_SECONDS",
-                    message: format!("expected seconds, got {s:?}"),
-                })?,
-        };
+        let seconds = setting(get, "BATON_SLEEP_SECONDS", 30.0, "seconds", |v: &f64| {
+            v.is_finite() && *v >= 0.0
+        })?;
         Ok(Box::new(Sleep {
             duration: Duration::from_secs_f64(seconds),
         }))

@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
-use super::{InputMeta, Job, JobInput, JobOutput, Lookup, job_error};
+use super::{InputMeta, Job, JobInput, JobOutput, Lookup, job_error, setting};
 use crate::config::ConfigError;
 
 const MAX_LINE_BYTES: u64 = 64 * 1024;
@@ -21,17 +21,9 @@ pub struct TopWords {
 
 impl TopWords {
     pub fn create(get: Lookup<'_>) -> Result<Box<dyn Job>, ConfigError> {
-        let n = match get("BATON_TOP_N") {
-            None => 10,
-            Some(s) => s
-                .parse()
-                .ok()
-                .filter(|n| (1..=10_000).contains(n))
-                .ok_or_else(|| ConfigError {
-                    variable: "BATON_TOP_N",
-                    message: format!("expected 1 to 10000, got {s:?}"),
-                })?,
-        };
+        let n = setting(get, "BATON_TOP_N", 10, "1 to 10000", |n: &usize| {
+            (1..=10_000).contains(n)
+        })?;
         Ok(Box::new(TopWords { n }))
     }
 }

@@ -11,7 +11,7 @@ use std::io;
 use futures::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 
-use super::{InputMeta, Job, JobInput, JobOutput, Lookup, job_error};
+use super::{InputMeta, Job, JobInput, JobOutput, Lookup, job_error, setting};
 use crate::config::ConfigError;
 
 /// Longer words are cut to this many bytes.
@@ -24,17 +24,13 @@ pub struct WordCount {
 
 impl WordCount {
     pub fn create(get: Lookup<'_>) -> Result<Box<dyn Job>, ConfigError> {
-        let max_distinct = match get("BATON_MAX_DISTINCT_WORDS") {
-            None => 5_000_000,
-            Some(s) => s
-                .parse()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| ConfigError {
-                    variable: "BATON_MAX_DISTINCT_WORDS",
-                    message: format!("expected a positive whole number, got {s:?}"),
-                })?,
-        };
+        let max_distinct = setting(
+            get,
+            "BATON_MAX_DISTINCT_WORDS",
+            5_000_000,
+            "a positive whole number",
+            |n: &usize| *n > 0,
+        )?;
         Ok(Box::new(WordCount { max_distinct }))
     }
 }
