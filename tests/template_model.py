@@ -1,0 +1,85 @@
+"""Reading template.yaml and the state machine files it names, for the checks in
+test_template.py (no AWS, no network)."""
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form tags kept as {"Fn::X": value}."""
+
+
+def _tag(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _tag)
+
+
+def load_template(path: Path = ROOT / "template.yaml") -> dict:
+    return yaml.load(path.read_text(), Loader=_CfnLoader)
+
+
+def state_machines(template: dict):
+    """(logical id, resource) of every AWS::Serverless::StateMachine."""
+    return [(k, r) for k, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::StateMachine"]
+
+
+# Plausible worst-case values for substitutions, as CloudFormation would render them.
+SAMPLE_SUBSTITUTIONS = {
+    "SubnetIds": 'subnet-0123456789abcdef0","subnet-0123456789abcdef1',
+    "SecurityGroupIds": "sg-0123456789abcdef0",
+    "AssignPublicIp": "ENABLED",
+    "HeartbeatSeconds": "120",
+    "TimeoutSeconds": "86400",
+}
+
+
+def placeholders(text: str) -> set:
+    return set(re.findall(r"\$\{([A-Za-z0-9]+)\}", text))
+
+
+def render(resource: dict) -> tuple:
+    """The definition with every substitution filled in: (definition dict, raw text,
+    substitution names)."""
+    props = resource["Properties"]
+    text = (ROOT / props["DefinitionUri"]).read_text()
+    names = set(props.get("DefinitionSubstitutions", {}))
+    rendered = text
+    for name in placeholders(text):
+        value = SAMPLE_SUBSTITUTIONS.get(name, f"sample-{name}")
+        rendered = rendered.replace("${" + name + "}", value)
+    return json.loads(rendered), text, names
+
+
+def baton_error_names() -> set:
+    """The Baton.* names the library defines (crates/baton/src/error.rs)."""
+    source = (ROOT / "crates/baton/src/error.rs").read_text()
+    return set(re.findall(r'"(Baton\.[A-Za-z]+)"', source))
+
+
+def iam_statements(template: dict):
+    """(logical id, statement) of every IAM statement in roles, SAM functions and
+    state machines."""
+    for logical_id, resource in template["Resources"].items():
+        props = resource.get("Properties", {})
+        documents = []
+        if resource["Type"] == "AWS::IAM::Role":
+            documents = [p["PolicyDocument"] for p in props.get("Policies", [])]
+        elif resource["Type"] in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
+            documents = [p for p in props.get("Policies", []) if isinstance(p, dict) and "Statement" in p]
+        for document in documents:
+            for statement in document["Statement"]:
+                yield logical_id, statement
