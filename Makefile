@@ -72,8 +72,12 @@ test-rust: venv ## Rust unit, replay and moto integration tests
 test-invoke: venv ## Every events/ file through cargo lambda invoke against cargo lambda watch
 	$(VENV)/bin/python -m pytest tests/test_lambda_invoke.py
 
+.PHONY: test-compat
+test-compat: venv ## The local stack's moto fixes: each gap still there, each fix working
+	$(VENV)/bin/python -m pytest tests/test_compat.py
+
 .PHONY: test
-test: venv lint test-rust test-invoke sam-build ## Everything CI runs
+test: venv lint test-rust test-invoke test-compat sam-build ## Everything CI runs
 	@echo "==> make test: all checks passed"
 
 .PHONY: build-lambdas

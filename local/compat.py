@@ -1,0 +1,240 @@
+"""Fixes for the gaps of moto that stop Baton's pipeline from running locally.
+
+Each fix is one function named for the moto behaviour it corrects, applied in the
+process that hosts moto (moto_host.py), and covered by tests/test_compat.py, which
+also checks that the gap is still there in the pinned moto: when an upgrade closes
+it, that test fails and says which fix to delete.
+"""
+
+import json
+import logging
+
+LOG = logging.getLogger("baton.compat")
+
+
+def fix_send_task_failure_drops_cause():
+    """moto's SendTaskFailure handler reads `error` but not `cause`: the execution
+    fails without its cause. Pass the cause on."""
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def send_task_failure(self):
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    StepFunctionResponse.send_task_failure = send_task_failure
+
+
+def fix_asl_ecs_parameter_normalisation():
+    """The ASL interpreter's parameter and response normalisation is stubbed out, so
+    ECS tasks get PascalCase parameters (`Cluster`) that boto3 rejects and every
+    `ecs:runTask*` state fails with States.Runtime. Convert with botocore's own shapes
+    of the ECS operations, as the interpreter's upstream does."""
+    import botocore.session
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
+        StateTaskServiceEcs,
+    )
+
+    models = {}
+
+    def operation_model(self, service_action_name):
+        action = self._get_boto_service_action(service_action_name)
+        if "ecs" not in models:
+            models["ecs"] = botocore.session.get_session().get_service_model("ecs")
+        model = models["ecs"]
+        name = next(op for op in model.operation_names if _snake(op) == action)
+        return model.operation_model(name)
+
+    def normalise_parameters(self, parameters, boto_service_name=None, service_action_name=None):
+        shape = operation_model(self, service_action_name).input_shape
+        if shape is not None:
+            self._to_boto_request(parameters, shape)
+
+    def normalise_response(self, response, boto_service_name=None, service_action_name=None):
+        shape = operation_model(self, service_action_name).output_shape
+        if shape is not None:
+            self._from_boto_response(response, shape)
+
+    StateTaskServiceEcs._normalise_parameters = normalise_parameters
+    StateTaskServiceEcs._normalise_response = normalise_response
+
+
+def fix_lambda_invoke_needs_docker(endpoint, binaries):
+    """moto runs Lambda functions only in Docker, which this machine does not have.
+    Forward each invocation to the Lambda Invoke API of `cargo lambda watch` at
+    `endpoint`, naming the binary: `binaries` maps a function's logical id (a part of
+    its generated name) or its name to the binary (`BuildProperties.Binary`).
+
+    cargo lambda watch answers a function error with HTTP 500 and
+    `{"errorType", "errorMessage"}`; moto's caller gets that body flagged as a
+    function error, as real Lambda would flag it with X-Amz-Function-Error."""
+    import urllib.error
+    import urllib.request
+
+    from moto.awslambda.models import LambdaFunction
+
+    def binary_for(function_name):
+        if function_name in binaries.values():
+            return function_name
+        for key, binary in binaries.items():
+            if key in function_name:
+                return binary
+        return None
+
+    def invoke_lambda(self, event=None):
+        binary = binary_for(self.function_name)
+        if binary is None:
+            message = f"no local binary for Lambda function {self.function_name}"
+            return dumps({"errorType": "Baton.LocalStack", "errorMessage": message}), True, message
+        body = event if isinstance(event, (str, bytes)) else dumps(event)
+        if isinstance(body, str):
+            body = body.encode()
+        request = urllib.request.Request(
+            f"{endpoint}/2015-03-31/functions/{binary}/invocations",
+            data=body, method="POST", headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=900) as response:
+                return response.read().decode(), False, ""
+        except urllib.error.HTTPError as error:
+            payload = error.read().decode()
+            return payload, True, payload
+
+    LambdaFunction._invoke_lambda = invoke_lambda
+
+
+def fix_eventbridge_lambda_and_states_targets(max_attempts=4, first_delay=1.0):
+    """moto's EventBridge raises NotImplementedError (HTTP 500, which clients retry,
+    duplicating deliveries to the other targets) for Lambda and Step Functions
+    targets. Deliver to them asynchronously as EventBridge does, retrying a failed
+    Lambda with backoff and sending the event to the target's dead-letter queue when
+    the attempts run out."""
+    import copy
+    import threading
+    import time
+    import uuid
+
+    from moto.events.models import EventTemplateParser, Rule
+    from moto.utilities.arns import parse_arn
+
+    original = Rule.send_to_targets
+
+    def deliver(rule, target, event):
+        arn = parse_arn(target["Arn"])
+        if arn.service == "states":
+            from moto.stepfunctions.responses import get_backend
+
+            get_backend(arn.account, arn.region).start_execution(
+                target["Arn"], name=f"event-{uuid.uuid4()}", execution_input=dumps(event)
+            )
+            return
+        from moto.awslambda.models import lambda_backends
+
+        function = lambda_backends[arn.account][arn.region].get_function(arn.resource_id)
+        attempts = min(max_attempts, 1 + target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185))
+        delay = first_delay
+        for attempt in range(1, attempts + 1):
+            result, errored, _ = function._invoke_lambda(event=dumps(event))
+            if not errored:
+                return
+            LOG.warning("rule %s → %s failed (attempt %d/%d): %s", rule.name, arn.resource_id, attempt, attempts, result)
+            if attempt < attempts:
+                time.sleep(delay)
+                delay *= 2
+        dead_letters = target.get("DeadLetterConfig", {}).get("Arn")
+        if dead_letters:
+            from moto.sqs.models import sqs_backends
+
+            queue = parse_arn(dead_letters)
+            sqs_backends[queue.account][queue.region].send_message(queue.resource_id, dumps(event))
+
+    def send_to_targets(self, original_event, transform_input=True):
+        if not self.event_pattern.matches_event(original_event):
+            return
+        ours = [t for t in self.targets if parse_arn(t["Arn"]).service in ("lambda", "states")]
+        for target in ours:
+            transformer = target.get("InputTransformer", {}) if transform_input else {}
+            event = EventTemplateParser.parse(
+                input_template=transformer.get("InputTemplate"),
+                input_paths_map=transformer.get("InputPathsMap", {}),
+                event=original_event,
+            )
+            threading.Thread(target=deliver, args=(self, target, event), daemon=True).start()
+        others = [t for t in self.targets if t not in ours]
+        if others:
+            rest = copy.copy(self)
+            rest.targets = others
+            original(rest, original_event, transform_input)
+
+    Rule.send_to_targets = send_to_targets
+
+
+def fix_ecs_submit_task_state_change_missing():
+    """moto's ECS has no SubmitTaskStateChange, so whoever plays the container agent
+    cannot report exit codes and STOPPED (moto shows exit code 0 for every
+    container). Implement it for STOPPED reports: container exit codes and reasons,
+    the stopped reason, and a stop code (ECS sets that itself; the API has no field
+    for it): UserInitiated after StopTask, TaskFailedToStart when no container has an
+    exit code, EssentialContainerExited otherwise."""
+    from datetime import datetime, timezone
+
+    from moto.core.responses import ActionResult
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    def submit_task_state_change(self):
+        backend = self.ecs_backend
+        cluster = backend._get_cluster(self._get_param("cluster", "default"))
+        task_id = self._get_param("task").split("/")[-1]
+        task = next(t for arn, t in backend.tasks.get(cluster.name, {}).items() if arn.endswith(task_id))
+        status = self._get_param("status")
+        reports = {c.get("containerName"): c for c in self._get_param("containers") or []}
+        for container in task.containers:
+            report = reports.get(container.name)
+            if report is None:
+                continue
+            container.last_status = report.get("status", container.last_status)
+            container.exitCode = report.get("exitCode")
+            container.reason = report.get("reason")
+        if status == "STOPPED":
+            stopped_by_user = task.desired_status == "STOPPED" and task.last_status == "STOPPED"
+            no_exit_codes = all(getattr(c, "exitCode", None) is None for c in task.containers)
+            if stopped_by_user:
+                task.stop_code = "UserInitiated"
+            elif no_exit_codes:
+                task.stop_code = "TaskFailedToStart"
+            else:
+                task.stop_code = "EssentialContainerExited"
+            task.stopped_reason = self._get_param("reason") or task.stopped_reason
+            task.stopped_at = datetime.now(timezone.utc)
+            task.desired_status = "STOPPED"
+        task.last_status = status
+        return ActionResult({"acknowledgment": "ACK"})
+
+    EC2ContainerServiceResponse.submit_task_state_change = submit_task_state_change
+
+
+def _snake(name):
+    from moto.stepfunctions.parser.utils import camel_to_snake_case
+
+    return camel_to_snake_case(name)
+
+
+def apply_all(lambda_endpoint=None, lambda_binaries=None):
+    fixes = [
+        fix_send_task_failure_drops_cause,
+        fix_asl_ecs_parameter_normalisation,
+        fix_ecs_submit_task_state_change_missing,
+        fix_eventbridge_lambda_and_states_targets,
+    ]
+    for fix in fixes:
+        fix()
+        LOG.info("applied %s", fix.__name__)
+    if lambda_endpoint:
+        fix_lambda_invoke_needs_docker(lambda_endpoint, lambda_binaries or {})
+        LOG.info("applied fix_lambda_invoke_needs_docker → %s", lambda_endpoint)
+
+
+def dumps(value):
+    return json.dumps(value, separators=(",", ":"))

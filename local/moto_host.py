@@ -1,0 +1,60 @@
+"""The local AWS: moto in server mode on 127.0.0.1 with Baton's compatibility fixes.
+
+    python local/moto_host.py --port 4566
+
+Serves S3, Step Functions (really executing state machines), ECS, EventBridge,
+Lambda, CloudFormation, IAM, SQS and Logs on one port until SIGTERM.
+"""
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def configure(port: int, lambda_endpoint: str | None, lambda_binaries: dict) -> None:
+    """Settings that must be in place before moto serves anything."""
+    # The state machine interpreter calls other services at localhost:$MOTO_PORT.
+    os.environ["MOTO_PORT"] = str(port)
+    from moto.core.config import default_user_config
+    from moto.moto_api import state_manager
+
+    default_user_config["stepfunctions"]["execute_state_machine"] = True
+    # ECS tasks stay where RunTask put them until the local runner moves them.
+    state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 1_000_000_000})
+
+    import compat
+
+    compat.apply_all(lambda_endpoint, lambda_binaries)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--lambda-endpoint", help="cargo lambda watch, e.g. http://127.0.0.1:9000")
+    parser.add_argument("--lambda-binaries", default="{}", help="JSON: function logical id or name → binary")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure(args.port, args.lambda_endpoint, json.loads(args.lambda_binaries))
+
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
+    server.start()
+    logging.getLogger("baton.moto_host").info("serving on http://%s:%d", args.host, args.port)
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stopped.wait()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()

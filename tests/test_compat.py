@@ -1,0 +1,249 @@
+"""Each fix of local/compat.py: the gap is still there in the pinned moto (when an
+upgrade closes it, the test says which fix to delete) and the fix closes it."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import ROOT, VENV_BIN, client, free_port, stop, wait_for_port
+
+ROLE = "arn:aws:iam::123456789012:role/baton-test"
+
+
+class FakeWatch(BaseHTTPRequestHandler):
+    """Stands in for `cargo lambda watch`: echoes the event, or fails like it does."""
+
+    calls = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        FakeWatch.calls.append((self.path, json.loads(body)))
+        if b"please-fail" in body:
+            status, reply = 500, {"errorType": "Baton.InvalidInput", "errorMessage": "asked to fail"}
+        else:
+            status, reply = 200, {"echo": json.loads(body)}
+        data = json.dumps(reply).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def fake_watch():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeWatch)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def host(fake_watch, tmp_path_factory):
+    """moto with Baton's fixes (local/moto_host.py)."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("host") / "moto_host.log"
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "python"), str(ROOT / "local/moto_host.py"), "--port", str(port),
+         "--lambda-endpoint", fake_watch, "--lambda-binaries", json.dumps({"Echo": "echo-binary"})],
+        stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        wait_for_port(port, proc, "moto_host", 60, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop(proc)
+
+
+def ecs_setup(endpoint):
+    ecs, ec2 = client(endpoint, "ecs"), client(endpoint, "ec2")
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    group = ec2.describe_security_groups()["SecurityGroups"][0]["GroupId"]
+    ecs.create_cluster(clusterName="baton")
+    definition = ecs.register_task_definition(
+        family="task1", requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512",
+        containerDefinitions=[{"name": "worker", "image": "baton-worker", "memory": 512, "essential": True}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    return ecs, definition, subnet, group
+
+
+def callback_machine(endpoint, name):
+    ecs, definition, subnet, group = ecs_setup(endpoint)
+    state = {
+        "Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.waitForTaskToken",
+        "Parameters": {
+            "LaunchType": "FARGATE", "Cluster": "baton", "TaskDefinition": definition,
+            "NetworkConfiguration": {"AwsvpcConfiguration": {"Subnets": [subnet], "SecurityGroups": [group]}},
+            "Overrides": {"ContainerOverrides": [{"Name": "worker", "Environment": [
+                {"Name": "TASK_TOKEN", "Value.$": "$$.Task.Token"}]}]}},
+        "End": True}
+    sfn = client(endpoint, "stepfunctions")
+    arn = sfn.create_state_machine(name=name, definition=json.dumps({"StartAt": "Run", "States": {"Run": state}}),
+                                   roleArn=ROLE)["stateMachineArn"]
+    return sfn, ecs, arn
+
+
+def settle(sfn, execution, timeout=10):
+    deadline = time.monotonic() + timeout
+    while True:
+        d = sfn.describe_execution(executionArn=execution)
+        if d["status"] != "RUNNING" or time.monotonic() > deadline:
+            return d
+        time.sleep(0.1)
+
+
+def lambda_role(endpoint):
+    iam = client(endpoint, "iam")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    try:
+        return iam.create_role(RoleName="fn", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    except ClientError:
+        return iam.get_role(RoleName="fn")["Role"]["Arn"]
+
+
+def wait_for_task(ecs):
+    for _ in range(100):
+        arns = ecs.list_tasks(cluster="baton")["taskArns"]
+        if arns:
+            return ecs.describe_tasks(cluster="baton", tasks=arns)["tasks"][0]
+        time.sleep(0.1)
+    raise AssertionError("no ECS task was started")
+
+
+# ------------------------------------------------------------------ the gaps
+
+
+def test_gap_ecs_run_task_states_fail_in_plain_moto(moto):
+    sfn, _, arn = callback_machine(moto, "gap-ecs")
+    execution = sfn.start_execution(stateMachineArn=arn, name="gap-ecs", input="{}")["executionArn"]
+    d = settle(sfn, execution)
+    assert d["status"] == "FAILED" and d.get("error") == "States.Runtime", (
+        f"moto now runs ecs:runTask states ({d['status']}): delete compat.fix_asl_ecs_parameter_normalisation")
+
+
+def test_gap_send_task_failure_drops_the_cause_in_plain_moto(moto):
+    sfn = client(moto, "stepfunctions")
+    sqs = client(moto, "sqs")
+    queue = sqs.create_queue(QueueName="gap-cause")["QueueUrl"]
+    state = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+             "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}}, "End": True}
+    arn = sfn.create_state_machine(name="gap-cause", roleArn=ROLE,
+                                   definition=json.dumps({"StartAt": "W", "States": {"W": state}}))["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, name="gap-cause", input="{}")["executionArn"]
+    message = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5)["Messages"][0]
+    sfn.send_task_failure(taskToken=json.loads(message["Body"])["token"], error="Baton.X", cause="why")
+    d = settle(sfn, execution)
+    assert d["status"] == "FAILED" and "cause" not in d, (
+        "moto now keeps SendTaskFailure's cause: delete compat.fix_send_task_failure_drops_cause")
+
+
+def test_gap_submit_task_state_change_missing_in_plain_moto(moto):
+    ecs = client(moto, "ecs")
+    ecs.create_cluster(clusterName="gap")
+    with pytest.raises(Exception) as raised:
+        ecs.submit_task_state_change(cluster="gap", task="t", status="STOPPED")
+    assert "not" in str(raised.value).lower() or "500" in str(raised.value) or isinstance(raised.value, ClientError), (
+        "moto now implements SubmitTaskStateChange: delete compat.fix_ecs_submit_task_state_change_missing")
+
+
+def test_gap_eventbridge_lambda_targets_fail_in_plain_moto(moto):
+    events = client(moto, "events")
+    events.put_rule(Name="gap-rule", EventPattern=json.dumps({"source": ["baton.gap"]}))
+    events.put_targets(Rule="gap-rule", Targets=[
+        {"Id": "fn", "Arn": "arn:aws:lambda:us-east-1:123456789012:function:nothing"}])
+    plain = client(moto, "events")
+    plain.meta.config.retries = {"max_attempts": 1}
+    with pytest.raises(Exception):
+        plain.put_events(Entries=[{"Source": "baton.gap", "DetailType": "x", "Detail": "{}"}])
+
+
+# ------------------------------------------------------------------ the fixes
+
+
+def test_fixed_ecs_callback_task_runs_and_fails_with_its_cause(host):
+    sfn, ecs, arn = callback_machine(host, "fixed-ecs")
+    execution = sfn.start_execution(stateMachineArn=arn, name="fixed-ecs", input="{}")["executionArn"]
+    task = wait_for_task(ecs)
+    env = task["overrides"]["containerOverrides"][0]["environment"]
+    token = next(e["value"] for e in env if e["name"] == "TASK_TOKEN")
+    sfn.send_task_failure(taskToken=token, error="Baton.OutOfMemory", cause='{"exitCode":137}')
+    d = settle(sfn, execution)
+    assert (d["status"], d.get("error"), d.get("cause")) == ("FAILED", "Baton.OutOfMemory", '{"exitCode":137}')
+
+
+def test_fixed_submit_task_state_change_records_exit_codes_and_stop_code(host):
+    ecs, definition, subnet, group = ecs_setup(host)
+    network = {"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}}
+    arns = []
+    for _ in range(3):
+        arns.append(ecs.run_task(cluster="baton", taskDefinition=definition, launchType="FARGATE",
+                                 networkConfiguration=network)["tasks"][0]["taskArn"])
+    exited, never_started, stopped = arns
+    ecs.submit_task_state_change(cluster="baton", task=exited, status="STOPPED", reason="Essential container in task exited",
+                                 containers=[{"containerName": "worker", "exitCode": 3, "status": "STOPPED"}])
+    ecs.submit_task_state_change(cluster="baton", task=never_started, status="STOPPED",
+                                 reason="CannotPullContainerError: no such image",
+                                 containers=[{"containerName": "worker", "status": "STOPPED", "reason": "CannotPullContainerError"}])
+    ecs.stop_task(cluster="baton", task=stopped, reason="Task stopped by user")
+    ecs.submit_task_state_change(cluster="baton", task=stopped, status="STOPPED",
+                                 containers=[{"containerName": "worker", "exitCode": 143, "status": "STOPPED"}])
+    tasks = {t["taskArn"]: t for t in ecs.describe_tasks(cluster="baton", tasks=arns)["tasks"]}
+    assert tasks[exited]["lastStatus"] == "STOPPED"
+    assert tasks[exited]["stopCode"] == "EssentialContainerExited"
+    assert tasks[exited]["containers"][0]["exitCode"] == 3
+    assert tasks[never_started]["stopCode"] == "TaskFailedToStart"
+    assert "exitCode" not in tasks[never_started]["containers"][0]
+    assert tasks[never_started]["stoppedReason"].startswith("CannotPullContainerError")
+    assert tasks[stopped]["stopCode"] == "UserInitiated"
+    assert tasks[stopped]["containers"][0]["exitCode"] == 143
+
+
+def test_fixed_lambda_invocations_reach_cargo_lambda_watch(host):
+    lam = client(host, "lambda")
+    lam.create_function(FunctionName="stack-EchoFunction-abc", Runtime="provided.al2023", Role=lambda_role(host),
+                        Handler="bootstrap", Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})
+    out = lam.invoke(FunctionName="stack-EchoFunction-abc", Payload=json.dumps({"hello": 1}))
+    assert json.loads(out["Payload"].read()) == {"echo": {"hello": 1}}
+    assert "FunctionError" not in out
+    failed = lam.invoke(FunctionName="stack-EchoFunction-abc", Payload=json.dumps({"please-fail": 1}))
+    assert failed.get("FunctionError") == "Handled"
+    assert json.loads(failed["Payload"].read())["errorType"] == "Baton.InvalidInput"
+    assert FakeWatch.calls[-1][0] == "/2015-03-31/functions/echo-binary/invocations"
+
+
+def test_fixed_eventbridge_delivers_to_lambda_with_retries_and_dead_letters(host):
+    lam, events, sqs = client(host, "lambda"), client(host, "events"), client(host, "sqs")
+    fn = lam.create_function(FunctionName="stack-EchoFunction-rule", Runtime="provided.al2023", Role=lambda_role(host),
+                             Handler="bootstrap", Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})["FunctionArn"]
+    queue = sqs.create_queue(QueueName="dead-letters")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="to-lambda", EventPattern=json.dumps({"source": ["aws.ecs"], "detail": {"lastStatus": ["STOPPED"]}}))
+    events.put_targets(Rule="to-lambda", Targets=[{"Id": "fn", "Arn": fn, "DeadLetterConfig": {"Arn": queue_arn},
+                                                   "RetryPolicy": {"MaximumRetryAttempts": 1}}])
+    before = len(FakeWatch.calls)
+    events.put_events(Entries=[{"Source": "aws.ecs", "DetailType": "ECS Task State Change",
+                                "Detail": json.dumps({"lastStatus": "STOPPED", "n": 1})}])
+    events.put_events(Entries=[{"Source": "aws.ecs", "DetailType": "ECS Task State Change",
+                                "Detail": json.dumps({"lastStatus": "RUNNING", "n": 2})}])
+    events.put_events(Entries=[{"Source": "aws.ecs", "DetailType": "ECS Task State Change",
+                                "Detail": json.dumps({"lastStatus": "STOPPED", "please-fail": 1})}])
+    deadline = time.monotonic() + 10
+    dead = []
+    while time.monotonic() < deadline and not dead:
+        dead = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
+    delivered = [body for _, body in FakeWatch.calls[before:]]
+    assert any(b["detail"].get("n") == 1 for b in delivered), delivered
+    assert not any(b["detail"].get("n") == 2 for b in delivered), "a RUNNING event does not match the rule"
+    assert sum("please-fail" in b["detail"] for b in delivered) == 2, "one attempt and one retry"
+    assert dead and json.loads(dead[0]["Body"])["detail"]["please-fail"] == 1
