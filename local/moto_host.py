@@ -22,6 +22,8 @@ def configure(port: int, lambda_endpoint: str | None, lambda_binaries: dict) -> 
     """Settings that must be in place before moto serves anything."""
     # The state machine interpreter calls other services at localhost:$MOTO_PORT.
     os.environ["MOTO_PORT"] = str(port)
+    # aws-sam-translator asks boto for the region of the stack it translates.
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     from moto.core.config import default_user_config
     from moto.moto_api import state_manager
 

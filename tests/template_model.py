@@ -3,33 +3,17 @@ test_template.py (no AWS, no network)."""
 
 import json
 import re
+import sys
 from pathlib import Path
 
-import yaml
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "local"))
+import cfn_yaml  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short-form tags kept as {"Fn::X": value}."""
-
-
-def _tag(loader, suffix, node):
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _tag)
-
-
 def load_template(path: Path = ROOT / "template.yaml") -> dict:
-    return yaml.load(path.read_text(), Loader=_CfnLoader)
+    return cfn_yaml.load(path.read_text())
 
 
 def state_machines(template: dict):
