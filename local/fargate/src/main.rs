@@ -1,0 +1,173 @@
+//! The local stack's Fargate: picks up the tasks `RunTask` created in the local ECS
+//! and runs each as a local process, then reports it STOPPED to ECS and EventBridge
+//! as AWS would.
+
+mod image;
+mod report;
+mod task;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Parser;
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+use report::TaskView;
+use task::{Context, Definition};
+
+#[derive(Parser)]
+#[command(about = "Run the local ECS cluster's tasks as local processes")]
+struct Args {
+    /// Cluster name or ARN.
+    #[arg(long, env = "BATON_CLUSTER")]
+    cluster: String,
+    /// The built baton-worker, which stands in for the worker image.
+    #[arg(long)]
+    worker: PathBuf,
+    /// Folder for each task's output (<task id>.log).
+    #[arg(long, default_value = ".local/logs")]
+    logs: PathBuf,
+    /// Folder that relative `local:` executables are found in, and tasks run in.
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    /// How often to look for new and stopped tasks.
+    #[arg(long, default_value_t = 200)]
+    poll_ms: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    baton::logs::init();
+    let args = Args::parse();
+    std::fs::create_dir_all(&args.logs)
+        .with_context(|| format!("creating {}", args.logs.display()))?;
+    let sdk = baton::aws::load_config().await;
+    let mut base_env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| {
+            k.starts_with("AWS_") || ["PATH", "HOME", "LANG", "TMPDIR"].contains(&k.as_str())
+        })
+        .collect();
+    base_env.push(("BATON_LOG_FORMAT".into(), "json".into()));
+    let ctx = Arc::new(Context {
+        ecs: aws_sdk_ecs::Client::new(&sdk),
+        events: aws_sdk_eventbridge::Client::new(&sdk),
+        worker: std::fs::canonicalize(&args.worker)
+            .with_context(|| format!("worker {}", args.worker.display()))?,
+        root: std::fs::canonicalize(&args.root)?,
+        logs: std::fs::canonicalize(&args.logs)?,
+        base_env,
+    });
+    info!(cluster = %args.cluster, "local Fargate running");
+
+    let mut running: HashMap<String, watch::Sender<bool>> = HashMap::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut definitions: HashMap<String, Definition> = HashMap::new();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
+    let poll = Duration::from_millis(args.poll_ms);
+    loop {
+        while let Ok(arn) = done_rx.try_recv() {
+            running.remove(&arn);
+        }
+        match desired_running(&ctx.ecs, &args.cluster).await {
+            Ok(listed) => {
+                // Ours, no longer desired RUNNING: StopTask was called.
+                for (arn, stop) in &running {
+                    if !listed.contains(arn) && !*stop.borrow() {
+                        let _ = stop.send(true);
+                    }
+                }
+                let fresh: Vec<String> = listed.into_iter().filter(|a| !seen.contains(a)).collect();
+                if !fresh.is_empty()
+                    && let Err(e) = start(
+                        &ctx,
+                        &args.cluster,
+                        &fresh,
+                        &mut definitions,
+                        &mut running,
+                        &mut seen,
+                        &done_tx,
+                    )
+                    .await
+                {
+                    warn!(error = %e, "could not start tasks");
+                }
+            }
+            Err(e) => warn!(error = %e, "ListTasks failed"),
+        }
+        tokio::time::sleep(poll).await;
+    }
+}
+
+async fn desired_running(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+) -> anyhow::Result<HashSet<String>> {
+    let mut arns = HashSet::new();
+    let mut pages = ecs
+        .list_tasks()
+        .cluster(cluster)
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        arns.extend(
+            page.map_err(|e| anyhow::anyhow!(baton::error::display_chain(&e)))?
+                .task_arns()
+                .iter()
+                .cloned(),
+        );
+    }
+    Ok(arns)
+}
+
+async fn start(
+    ctx: &Arc<Context>,
+    cluster: &str,
+    fresh: &[String],
+    definitions: &mut HashMap<String, Definition>,
+    running: &mut HashMap<String, watch::Sender<bool>>,
+    seen: &mut HashSet<String>,
+    done: &mpsc::UnboundedSender<String>,
+) -> anyhow::Result<()> {
+    for batch in fresh.chunks(100) {
+        let described = ctx
+            .ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(batch.to_vec()))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!(baton::error::display_chain(&e)))?;
+        for sdk_task in described.tasks() {
+            let view = TaskView::from_sdk(sdk_task);
+            if !definitions.contains_key(&view.task_definition_arn) {
+                let def = ctx
+                    .ecs
+                    .describe_task_definition()
+                    .task_definition(&view.task_definition_arn)
+                    .send()
+                    .await
+                    .map_err(|e| anyhow::anyhow!(baton::error::display_chain(&e)))?;
+                let def = def
+                    .task_definition()
+                    .context("no task definition in the response")?;
+                definitions.insert(view.task_definition_arn.clone(), Definition::from_sdk(def));
+            }
+            let def = definitions[&view.task_definition_arn].clone();
+            let (stop_tx, stop_rx) = watch::channel(false);
+            seen.insert(view.task_arn.clone());
+            running.insert(view.task_arn.clone(), stop_tx);
+            let (ctx, done) = (ctx.clone(), done.clone());
+            tokio::spawn(async move {
+                let arn = view.task_arn.clone();
+                task::run(ctx, view, def, stop_rx).await;
+                let _ = done.send(arn);
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,268 @@
+//! One ECS task as a local process: start, watch memory, honour StopTask, report.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::process::Command;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::image::{Launch, launch_for};
+use crate::report::{
+    OOM_REASON, Stopped, TaskView, event_entry, now_iso, running_detail, stopped_detail,
+};
+
+/// What every task shares.
+pub struct Context {
+    pub ecs: aws_sdk_ecs::Client,
+    pub events: aws_sdk_eventbridge::Client,
+    pub worker: PathBuf,
+    pub root: PathBuf,
+    pub logs: PathBuf,
+    /// Passed to every task: the local endpoint and credentials.
+    pub base_env: Vec<(String, String)>,
+}
+
+/// The parts of the task definition a local run needs.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    pub image: String,
+    pub command: Vec<String>,
+    pub environment: Vec<(String, String)>,
+    /// Hard memory limit in bytes (container `memory`, else the task's).
+    pub memory_bytes: Option<u64>,
+    pub stop_timeout: Duration,
+}
+
+impl Definition {
+    pub fn from_sdk(def: &aws_sdk_ecs::types::TaskDefinition) -> Definition {
+        let container = def
+            .container_definitions()
+            .iter()
+            .find(|c| c.essential().unwrap_or(true))
+            .or_else(|| def.container_definitions().first());
+        let container_mib = container.and_then(|c| c.memory()).map(|m| m as u64);
+        let task_mib = def.memory().and_then(|m| m.parse::<u64>().ok());
+        Definition {
+            image: container.and_then(|c| c.image()).unwrap_or_default().into(),
+            command: container.map(|c| c.command().to_vec()).unwrap_or_default(),
+            environment: container
+                .map(|c| {
+                    c.environment()
+                        .iter()
+                        .filter_map(|kv| {
+                            Some((
+                                kv.name()?.to_string(),
+                                kv.value().unwrap_or_default().to_string(),
+                            ))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            memory_bytes: container_mib.or(task_mib).map(|mib| mib * 1024 * 1024),
+            stop_timeout: Duration::from_secs(
+                container.and_then(|c| c.stop_timeout()).unwrap_or(30) as u64,
+            ),
+        }
+    }
+}
+
+/// Run one task to its end and report it STOPPED. `stop` turns true on StopTask.
+pub async fn run(ctx: Arc<Context>, task: TaskView, def: Definition, stop: watch::Receiver<bool>) {
+    let stopped = supervise(&ctx, &task, &def, stop).await;
+    info!(task_arn = %task.task_arn, stop_code = stopped.stop_code, exit_code = stopped.exit_code, reason = %stopped.stopped_reason, "task stopped");
+    report_stopped(&ctx, &task, &stopped).await;
+}
+
+async fn supervise(
+    ctx: &Context,
+    task: &TaskView,
+    def: &Definition,
+    mut stop: watch::Receiver<bool>,
+) -> Stopped {
+    let (program, args) = match launch_for(&def.image, &def.command, &ctx.worker, &ctx.root) {
+        Launch::CannotPull { reason } => return Stopped::failed_to_start(reason, now_iso()),
+        Launch::Exec { program, args } => (program, args),
+    };
+    let log_path = ctx.logs.join(format!("{}.log", task.task_id()));
+    let log = match std::fs::File::create(&log_path) {
+        Ok(f) => f,
+        Err(e) => {
+            return Stopped::failed_to_start(
+                format!(
+                    "CannotStartContainerError: log file {}: {e}",
+                    log_path.display()
+                ),
+                now_iso(),
+            );
+        }
+    };
+    let mut command = Command::new(&program);
+    command
+        .args(&args)
+        .env_clear()
+        .envs(ctx.base_env.iter().cloned())
+        .envs(def.environment.iter().cloned())
+        .envs(task.override_env(&task.container_name))
+        .current_dir(&ctx.root)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log file handle"))
+        .stderr(log)
+        // Its own process group, so signals reach everything the container started.
+        .process_group(0);
+    let mut child = match command.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Stopped::failed_to_start(
+                format!("CannotStartContainerError: {}: {e}", program.display()),
+                now_iso(),
+            );
+        }
+    };
+    let pgid = child.id().expect("a started child has a pid") as i32;
+    info!(task_arn = %task.task_arn, program = %program.display(), pid = pgid, log = %log_path.display(), "task running");
+    put_event(ctx, task, &running_detail(task)).await;
+
+    let mut ticks = tokio::time::interval(Duration::from_millis(200));
+    let mut oom = false;
+    let mut user_stop = false;
+    let mut kill_at: Option<tokio::time::Instant> = None;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            _ = ticks.tick() => {
+                if let Some(limit) = def.memory_bytes
+                    && !oom
+                    && group_rss_bytes(pgid) > limit
+                {
+                    warn!(task_arn = %task.task_arn, limit, "over its memory: SIGKILL");
+                    oom = true;
+                    signal_group(pgid, libc::SIGKILL);
+                }
+                if kill_at.is_some_and(|t| tokio::time::Instant::now() >= t) {
+                    warn!(task_arn = %task.task_arn, "still running after the stop timeout: SIGKILL");
+                    signal_group(pgid, libc::SIGKILL);
+                    kill_at = None;
+                }
+            }
+            changed = stop.changed(), if !user_stop => {
+                if changed.is_ok() && *stop.borrow() {
+                    info!(task_arn = %task.task_arn, "StopTask: SIGTERM");
+                    user_stop = true;
+                    signal_group(pgid, libc::SIGTERM);
+                    kill_at = Some(tokio::time::Instant::now() + def.stop_timeout);
+                } else if changed.is_err() {
+                    user_stop = true; // the runner is going away; keep waiting for the child
+                }
+            }
+        }
+    };
+    let exit_code = match status {
+        Ok(s) => s.code().map(i64::from).or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            s.signal().map(|sig| 128 + i64::from(sig))
+        }),
+        Err(_) => None,
+    };
+    let (stop_code, stopped_reason, container_reason) = if oom {
+        (
+            "EssentialContainerExited",
+            "Essential container in task exited".to_string(),
+            Some(OOM_REASON.to_string()),
+        )
+    } else if user_stop {
+        ("UserInitiated", "Task stopped by user".to_string(), None)
+    } else {
+        (
+            "EssentialContainerExited",
+            "Essential container in task exited".to_string(),
+            None,
+        )
+    };
+    Stopped {
+        stop_code,
+        stopped_reason,
+        exit_code,
+        container_reason,
+        stopped_at: now_iso(),
+    }
+}
+
+async fn report_stopped(ctx: &Context, task: &TaskView, stopped: &Stopped) {
+    let mut container = aws_sdk_ecs::types::ContainerStateChange::builder()
+        .container_name(&task.container_name)
+        .status("STOPPED")
+        .set_reason(stopped.container_reason.clone());
+    if let Some(code) = stopped.exit_code {
+        container = container.exit_code(code as i32);
+    }
+    let submitted = ctx
+        .ecs
+        .submit_task_state_change()
+        .cluster(&task.cluster_arn)
+        .task(&task.task_arn)
+        .status("STOPPED")
+        .reason(&stopped.stopped_reason)
+        .containers(container.build())
+        .send()
+        .await;
+    if let Err(e) = submitted {
+        warn!(task_arn = %task.task_arn, error = %baton::error::display_chain(&e), "SubmitTaskStateChange failed");
+    }
+    put_event(ctx, task, &stopped_detail(task, stopped)).await;
+}
+
+async fn put_event(ctx: &Context, task: &TaskView, detail: &baton::ecs_event::TaskStateChange) {
+    let put = ctx
+        .events
+        .put_events()
+        .entries(event_entry(task, detail))
+        .send()
+        .await;
+    match put {
+        Ok(out) if out.failed_entry_count() == 0 => {}
+        Ok(out) => {
+            warn!(task_arn = %task.task_arn, failed = ?out.entries(), "PutEvents refused the event")
+        }
+        Err(e) => {
+            warn!(task_arn = %task.task_arn, error = %baton::error::display_chain(&e), "PutEvents failed")
+        }
+    }
+}
+
+fn signal_group(pgid: i32, signal: i32) {
+    // SAFETY: killpg has no memory-safety preconditions; a stale group id only fails.
+    unsafe {
+        libc::killpg(pgid, signal);
+    }
+}
+
+/// Resident memory of every process in the group, in bytes.
+fn group_rss_bytes(pgid: i32) -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let page = 4096u64;
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // Fields after the command (which may contain spaces) start after ") ".
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let group: i32 = rest.split_whitespace().nth(2)?.parse().ok()?;
+            if group != pgid {
+                return None;
+            }
+            let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+            statm
+                .split_whitespace()
+                .nth(1)?
+                .parse::<u64>()
+                .ok()
+                .map(|pages| pages * page)
+        })
+        .sum()
+}
