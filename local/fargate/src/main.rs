@@ -60,7 +60,9 @@ async fn main() -> anyhow::Result<()> {
         root: std::fs::canonicalize(&args.root)?,
         logs: std::fs::canonicalize(&args.logs)?,
         base_env,
+        groups: Default::default(),
     });
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     info!(cluster = %args.cluster, "local Fargate running");
 
     let mut running: HashMap<String, watch::Sender<bool>> = HashMap::new();
@@ -98,7 +100,14 @@ async fn main() -> anyhow::Result<()> {
             }
             Err(e) => warn!(error = %e, "ListTasks failed"),
         }
-        tokio::time::sleep(poll).await;
+        tokio::select! {
+            _ = tokio::time::sleep(poll) => {}
+            _ = terminate.recv() => {
+                info!(tasks = running.len(), "stopping: killing the tasks still running");
+                ctx.kill_all();
+                return Ok(());
+            }
+        }
     }
 }
 

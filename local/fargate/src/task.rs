@@ -23,6 +23,17 @@ pub struct Context {
     pub logs: PathBuf,
     /// Passed to every task: the local endpoint and credentials.
     pub base_env: Vec<(String, String)>,
+    /// Process groups of the tasks running now, to end them with the runner.
+    pub groups: std::sync::Mutex<std::collections::HashSet<i32>>,
+}
+
+impl Context {
+    /// The runner is stopping: kill every task it runs.
+    pub fn kill_all(&self) {
+        for pgid in self.groups.lock().expect("groups lock").iter() {
+            signal_group(*pgid, libc::SIGKILL);
+        }
+    }
 }
 
 /// The parts of the task definition a local run needs.
@@ -122,6 +133,7 @@ async fn supervise(
         }
     };
     let pgid = child.id().expect("a started child has a pid") as i32;
+    ctx.groups.lock().expect("groups lock").insert(pgid);
     info!(task_arn = %task.task_arn, program = %program.display(), pid = pgid, log = %log_path.display(), "task running");
     put_event(ctx, task, &running_detail(task)).await;
 
@@ -159,6 +171,7 @@ async fn supervise(
             }
         }
     };
+    ctx.groups.lock().expect("groups lock").remove(&pgid);
     let exit_code = match status {
         Ok(s) => s.code().map(i64::from).or_else(|| {
             use std::os::unix::process::ExitStatusExt;

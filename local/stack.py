@@ -1,0 +1,188 @@
+"""Start, inspect and stop the local stack: moto with Baton's fixes, the stack from
+template.yaml, `cargo lambda watch` for the Lambdas, and the local Fargate runner.
+
+    python local/stack.py up      # idempotent; writes .local/stack.env
+    python local/stack.py down    # stops exactly what `up` started, by pid
+    python local/stack.py status
+
+Ports: BATON_LOCAL_PORT (moto, default 4566), BATON_LAMBDA_PORT (cargo lambda watch,
+default 9001). Build output: CARGO_TARGET_DIR (default target/).
+"""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = ROOT / ".local"
+PIDS = STATE / "pids"
+LOGS = STATE / "logs"
+ENV_FILE = STATE / "stack.env"
+VENV_BIN = ROOT / ".venv" / "bin"
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+PORT = int(os.environ.get("BATON_LOCAL_PORT", "4566"))
+LAMBDA_PORT = int(os.environ.get("BATON_LAMBDA_PORT", "9001"))
+REGION = "us-east-1"
+STACK = "baton-local"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+ENDPOINT = f"http://127.0.0.1:{PORT}"
+LAMBDA_ENDPOINT = f"http://127.0.0.1:{LAMBDA_PORT}"
+# Order matters for `down`: the runner first (its tasks end with it), moto last.
+PROCESSES = ["fargate", "lambda-watch", "moto"]
+
+
+def say(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def pid_of(name: str):
+    path = PIDS / f"{name}.pid"
+    if not path.exists():
+        return None
+    pid = int(path.read_text())
+    return pid if alive(pid) else None
+
+
+def port_busy(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_port(port: int, name: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{name} exited ({proc.returncode}); see {LOGS / (name + '.log')}")
+        if port_busy(port):
+            return
+        time.sleep(0.2)
+    sys.exit(f"{name} did not listen on {port} within {timeout:.0f}s; see {LOGS / (name + '.log')}")
+
+
+def start(name: str, argv: list, env: dict) -> subprocess.Popen:
+    log = (LOGS / f"{name}.log").open("w")
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    (PIDS / f"{name}.pid").write_text(str(proc.pid))
+    return proc
+
+
+def aws_env() -> dict:
+    return dict(os.environ, AWS_ENDPOINT_URL=ENDPOINT, AWS_REGION=REGION, AWS_DEFAULT_REGION=REGION, **CREDENTIALS)
+
+
+def build() -> None:
+    say("building baton-worker, local-fargate and baton (debug)")
+    subprocess.run(["cargo", "build", "--locked", "--bins", "-p", "baton-worker", "-p", "local-fargate", "-p", "baton-cli"],
+                   cwd=ROOT, check=True)
+
+
+def invoke(function: str, event: dict) -> None:
+    request = urllib.request.Request(f"{LAMBDA_ENDPOINT}/2015-03-31/functions/{function}/invocations",
+                                     data=json.dumps(event).encode(), method="POST")
+    try:
+        urllib.request.urlopen(request, timeout=600).read()
+    except urllib.error.HTTPError:
+        pass  # a function error still means the function is built and answering
+
+
+def up() -> None:
+    if pid_of("moto"):
+        say(f"the local stack is already running ({ENV_FILE})")
+        print(ENV_FILE.read_text() if ENV_FILE.exists() else "")
+        return
+    for port, what, variable in [(PORT, "moto", "BATON_LOCAL_PORT"), (LAMBDA_PORT, "cargo lambda watch", "BATON_LAMBDA_PORT")]:
+        if port_busy(port):
+            sys.exit(f"port {port} (for {what}) is busy: stop what uses it, or set {variable} to a free port")
+    for folder in (PIDS, LOGS):
+        folder.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    build()
+
+    binaries = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "local/deploy.py"), "--endpoint", ENDPOINT, "--print-binaries"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    say(f"moto with Baton's fixes on {ENDPOINT}")
+    moto = start("moto", [str(VENV_BIN / "python"), str(ROOT / "local/moto_host.py"), "--port", str(PORT),
+                          "--lambda-endpoint", LAMBDA_ENDPOINT, "--lambda-binaries", binaries], dict(os.environ))
+    wait_port(PORT, "moto", moto, 60)
+
+    say("deploying template.yaml to the local CloudFormation")
+    deployed = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "local/deploy.py"), "--endpoint", ENDPOINT, "--stack-name", STACK],
+                              capture_output=True, text=True)
+    if deployed.returncode != 0:
+        sys.exit(f"deploy failed:\n{deployed.stdout}\n{deployed.stderr}")
+    outputs = json.loads(deployed.stdout)["outputs"]
+
+    say(f"cargo lambda watch on {LAMBDA_ENDPOINT}")
+    function_env = dict(AWS_ENDPOINT_URL=ENDPOINT, AWS_REGION=REGION, BATON_BUCKET=outputs["BucketName"],
+                        BATON_TASK_LOGS=str(LOGS / "{task_id}.log"), **CREDENTIALS)
+    env_args = [f"--env-var={k}={v}" for k, v in function_env.items()]
+    watch_env = dict(os.environ, PATH=f"{VENV_BIN}:{os.environ['PATH']}", CARGO_TARGET_DIR=str(TARGET))
+    watch = start("lambda-watch", ["cargo", "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", str(LAMBDA_PORT), *env_args],
+                  watch_env)
+    wait_port(LAMBDA_PORT, "lambda-watch", watch, 120)
+    say("compiling the Lambdas on first use (prepare-input, offload-output, task-watchdog)")
+    for function in ["prepare-input", "offload-output", "task-watchdog"]:
+        invoke(function, {"warm-up": True})
+
+    say("local Fargate runner")
+    start("fargate", [str(TARGET / "debug" / "local-fargate"), "--cluster", outputs["ClusterArn"],
+                      "--worker", str(TARGET / "debug" / "baton-worker"), "--logs", str(LOGS), "--root", str(ROOT)],
+          aws_env())
+
+    ENV_FILE.write_text("".join(f"{k}={v}\n" for k, v in {
+        "AWS_ENDPOINT_URL": ENDPOINT,
+        "AWS_REGION": REGION,
+        **CREDENTIALS,
+        "BATON_BUCKET": outputs["BucketName"],
+        "BATON_STATE_MACHINE_ARN": outputs["PipelineStateMachineArn"],
+        "BATON_SYNC_STATE_MACHINE_ARN": outputs["SyncStateMachineArn"],
+        "BATON_CLUSTER": outputs["ClusterArn"],
+        "BATON_LAMBDA_ENDPOINT": LAMBDA_ENDPOINT,
+        "BATON_TASK_LOGS": str(LOGS / "{task_id}.log"),
+    }.items()))
+    say(f"local stack up in {time.monotonic() - started:.0f} s; settings in {ENV_FILE.relative_to(ROOT)}")
+    print(ENV_FILE.read_text())
+
+
+def down() -> None:
+    stopped = []
+    for name in PROCESSES:
+        pid = pid_of(name)
+        if pid:
+            os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+            stopped.append(f"{name} ({pid})")
+        (PIDS / f"{name}.pid").unlink(missing_ok=True)
+    ENV_FILE.unlink(missing_ok=True)
+    say("stopped " + (", ".join(stopped) if stopped else "nothing: the local stack was not running"))
+
+
+def status() -> None:
+    for name in PROCESSES:
+        pid = pid_of(name)
+        print(f"{name:14} {'running, pid ' + str(pid) if pid else 'not running'}")
+    if ENV_FILE.exists():
+        print(ENV_FILE.read_text())
+
+
+if __name__ == "__main__":
+    {"up": up, "down": down, "status": status}[sys.argv[1] if len(sys.argv) > 1 else "status"]()
