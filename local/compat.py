@@ -61,6 +61,28 @@ def fix_asl_ecs_parameter_normalisation():
     StateTaskServiceEcs._normalise_response = normalise_response
 
 
+def fix_ecs_run_task_needs_container_memory():
+    """moto's RunTask adds up each container's `memory`, and crashes (HTTP 500) on a
+    Fargate task definition whose containers leave memory to the task, as Baton's
+    do. Fall back to the task's own cpu and memory."""
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend._calculate_task_resource_requirements
+
+    def calculate(task_definition):
+        try:
+            return original(task_definition)
+        except TypeError:
+            return {
+                "CPU": int(task_definition.cpu or 0),
+                "MEMORY": int(task_definition.memory or 0),
+                "PORTS": [],
+                "PORTS_UDP": [],
+            }
+
+    EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(calculate)
+
+
 def fix_lambda_invoke_needs_docker(endpoint, binaries):
     """moto runs Lambda functions only in Docker, which this machine does not have.
     Forward each invocation to the Lambda Invoke API of `cargo lambda watch` at
@@ -288,6 +310,7 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
         fix_send_task_failure_drops_cause,
         fix_asl_ecs_parameter_normalisation,
         fix_ecs_submit_task_state_change_missing,
+        fix_ecs_run_task_needs_container_memory,
         fix_eventbridge_lambda_and_states_targets,
         fix_cloudformation_ignores_sam_transform,
         fix_cloudformation_state_machines_ignore_substitutions,
