@@ -132,7 +132,8 @@ def fix_eventbridge_lambda_and_states_targets(max_attempts=4, first_delay=1.0):
     duplicating deliveries to the other targets) for Lambda and Step Functions
     targets. Deliver to them asynchronously as EventBridge does, retrying a failed
     Lambda with backoff and sending the event to the target's dead-letter queue when
-    the attempts run out."""
+    the attempts run out. moto keeps an event's `time` as epoch seconds; targets get
+    the ISO-8601 string AWS sends."""
     import copy
     import threading
     import time
@@ -183,6 +184,10 @@ def fix_eventbridge_lambda_and_states_targets(max_attempts=4, first_delay=1.0):
                 input_paths_map=transformer.get("InputPathsMap", {}),
                 event=original_event,
             )
+            if isinstance(event.get("time"), (int, float)):
+                from moto.core.utils import iso_8601_datetime_without_milliseconds, utcfromtimestamp
+
+                event["time"] = iso_8601_datetime_without_milliseconds(utcfromtimestamp(event["time"]))
             threading.Thread(target=deliver, args=(self, target, event), daemon=True).start()
         others = [t for t in self.targets if t not in ours]
         if others:

@@ -244,6 +244,7 @@ def test_fixed_eventbridge_delivers_to_lambda_with_retries_and_dead_letters(host
         dead = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
     delivered = [body for _, body in FakeWatch.calls[before:]]
     assert any(b["detail"].get("n") == 1 for b in delivered), delivered
+    assert all(isinstance(b["time"], str) and b["time"].endswith("Z") for b in delivered), "ISO-8601 times, as AWS sends"
     assert not any(b["detail"].get("n") == 2 for b in delivered), "a RUNNING event does not match the rule"
     assert sum("please-fail" in b["detail"] for b in delivered) == 2, "one attempt and one retry"
     assert dead and json.loads(dead[0]["Body"])["detail"]["please-fail"] == 1

@@ -1,0 +1,139 @@
+"""Helpers for the end-to-end tests on the local stack (local/stack.py)."""
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_FILE = ROOT / ".local" / "stack.env"
+
+
+def read_env() -> dict:
+    return dict(line.split("=", 1) for line in ENV_FILE.read_text().splitlines() if "=" in line)
+
+
+class Stack:
+    """The running local stack: clients, and variants of the deployed pipeline that
+    swap in other task definitions (same state machine file, same Lambdas)."""
+
+    def __init__(self, env: dict):
+        self.env = env
+        kw = dict(endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
+                  aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        self.s3 = boto3.client("s3", **kw)
+        self.sfn = boto3.client("stepfunctions", **kw)
+        self.ecs = boto3.client("ecs", **kw)
+        self.events = boto3.client("events", **kw)
+        self.bucket = env["BATON_BUCKET"]
+        self.cluster = env["BATON_CLUSTER"]
+        self.pipeline = env["BATON_STATE_MACHINE_ARN"]
+        self.sync = env["BATON_SYNC_STATE_MACHINE_ARN"]
+        self._definition = self.sfn.describe_state_machine(stateMachineArn=self.pipeline)
+        self._task_defs = {}
+
+    def deployed_task_definition(self, n: int) -> str:
+        definition = json.loads(self._definition["definition"])
+        return definition["States"][f"RunTask{n}"]["Parameters"]["TaskDefinition"]
+
+    def task_definition(self, n: int, *, image=None, command=None, job=None, memory=None, stop_timeout=None,
+                        environment=None) -> str:
+        """A task definition like the deployed task n, with changes."""
+        base = self.ecs.describe_task_definition(taskDefinition=self.deployed_task_definition(n))["taskDefinition"]
+        container = dict(base["containerDefinitions"][0])
+        if image:
+            container["image"] = image
+        if command is not None:
+            container["command"] = command
+        env = {e["name"]: e["value"] for e in container.get("environment", [])}
+        if job:
+            env["BATON_JOB"] = job
+        env.update(environment or {})
+        container["environment"] = [{"name": k, "value": v} for k, v in env.items()]
+        if memory:
+            container["memory"] = memory
+        if stop_timeout is not None:
+            container["stopTimeout"] = stop_timeout
+        keep = ["family", "taskRoleArn", "executionRoleArn", "networkMode", "requiresCompatibilities", "cpu", "memory"]
+        args = {k: base[k] for k in keep if k in base}
+        args["family"] = f"{base['family']}-variant-{uuid.uuid4().hex[:8]}"
+        return self.ecs.register_task_definition(containerDefinitions=[container], **args)["taskDefinition"]["taskDefinitionArn"]
+
+    def variant(self, task1=None, task2=None) -> str:
+        """The deployed callback pipeline with other task definitions."""
+        text = self._definition["definition"]
+        if task1:
+            text = text.replace(json.dumps(self.deployed_task_definition(1)), json.dumps(task1))
+        if task2:
+            text = text.replace(json.dumps(self.deployed_task_definition(2)), json.dumps(task2))
+        return self.sfn.create_state_machine(name=f"variant-{uuid.uuid4().hex[:8]}", definition=text,
+                                             roleArn=self._definition["roleArn"])["stateMachineArn"]
+
+    def start(self, machine: str, input_uri: str, name: str = None) -> str:
+        name = name or f"e2e-{uuid.uuid4().hex[:10]}"
+        return self.sfn.start_execution(stateMachineArn=machine, name=name,
+                                        input=json.dumps({"input": input_uri}))["executionArn"]
+
+    def wait(self, execution: str, timeout: float = 120) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            d = self.sfn.describe_execution(executionArn=execution)
+            if d["status"] != "RUNNING":
+                return d
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{execution} still RUNNING after {timeout}s")
+            time.sleep(0.2)
+
+    def history(self, execution: str) -> list:
+        events, token = [], None
+        while True:
+            page = self.sfn.get_execution_history(executionArn=execution, **({"nextToken": token} if token else {}))
+            events += page["events"]
+            token = page.get("nextToken")
+            if not token:
+                return events
+
+    def task_arns(self, execution: str) -> list:
+        arns = []
+        for e in self.history(execution):
+            details = e.get("taskSubmittedEventDetails")
+            if details and details.get("resourceType") == "ecs":
+                arns.append(json.loads(details["output"])["Tasks"][0]["TaskArn"])
+        return arns
+
+    def wait_for_task(self, execution: str, index: int = 0, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            arns = self.task_arns(execution)
+            if len(arns) > index:
+                return arns[index]
+            time.sleep(0.2)
+        raise AssertionError(f"no ECS task {index} for {execution}")
+
+    def put_text(self, key: str, text: bytes) -> str:
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=text)
+        return f"s3://{self.bucket}/{key}"
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=key)
+            return True
+        except self.s3.exceptions.ClientError:
+            return False
+
+
+def up() -> bool:
+    """Start the local stack unless it runs; True when this call started it."""
+    if ENV_FILE.exists():
+        return False
+    subprocess.run([str(ROOT / ".venv/bin/python"), str(ROOT / "local/stack.py"), "up"], check=True, cwd=ROOT,
+                   env=dict(os.environ))
+    return True
+
+
+def down() -> None:
+    subprocess.run([str(ROOT / ".venv/bin/python"), str(ROOT / "local/stack.py"), "down"], check=True, cwd=ROOT)

@@ -1,0 +1,217 @@
+"""End to end on the local stack: the pipeline from template.yaml, the Lambdas under
+cargo lambda watch, tasks run by the local Fargate runner, the watchdog triggered by
+the template's EventBridge rule. Each test asserts the execution's final status, its
+error name, and the S3 objects."""
+
+import hashlib
+import json
+import os
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import local_stack
+from local_stack import ROOT, Stack
+
+MIB = 1024 * 1024
+PYTHON = "local:.venv/bin/python"
+
+
+@pytest.fixture(scope="module")
+def stack():
+    started = local_stack.up()
+    try:
+        yield Stack(local_stack.read_env())
+    finally:
+        if started:
+            local_stack.down()
+
+
+@pytest.fixture(scope="module")
+def text(stack):
+    """A small text input (1 MiB) every test may read."""
+    rng = random.Random(7)
+    words = [f"w{i}" for i in range(500)] + ["alpha"] * 50
+    body = "\n".join(" ".join(rng.choice(words) for _ in range(12)) for _ in range(20000)).encode()
+    return stack.put_text("inbox/e2e-small.txt", body)
+
+
+def failed_with(stack, execution, error, timeout=120):
+    d = stack.wait(execution, timeout)
+    assert (d["status"], d.get("error")) == ("FAILED", error), json.dumps(d, default=str)[:2000]
+    return d
+
+
+# ------------------------------------------------------------ happy paths
+
+
+def test_callback_pipeline_200_mib(stack):
+    size = 200 * MIB
+    chunk = os.urandom(MIB)
+    digest = hashlib.sha256()
+    for _ in range(size // MIB):
+        digest.update(chunk)
+
+    class Repeat:
+        left = size
+
+        def read(self, n=-1):
+            n = self.left if n is None or n < 0 else min(n, self.left)
+            self.left -= n
+            return (chunk * (n // MIB + 1))[:n]
+
+    stack.s3.upload_fileobj(Repeat(), stack.bucket, "inbox/e2e-200m.bin")
+    machine = stack.variant(task1=stack.task_definition(1, job="copy"), task2=stack.task_definition(2, job="copy"))
+    execution = stack.start(machine, f"s3://{stack.bucket}/inbox/e2e-200m.bin")
+    d = stack.wait(execution, 600)
+    assert d["status"] == "SUCCEEDED", d
+    out = json.loads(d["output"])["s3"]
+    assert (out["size"], out["sha256"]) == (size, digest.hexdigest())
+    head = stack.s3.head_object(Bucket=out["bucket"], Key=out["key"])
+    assert head["ContentLength"] == size
+
+
+def test_the_deployed_demo_pipeline(stack, text):
+    execution = stack.start(stack.pipeline, text)
+    d = stack.wait(execution)
+    assert d["status"] == "SUCCEEDED", d
+    report = json.loads(d["output"])["inline"]
+    assert report["totalWords"] == 20000 * 12
+    assert report["top"][0]["word"] == "alpha"
+
+
+def test_sync_pipeline(stack, text):
+    execution = stack.start(stack.sync, text)
+    d = stack.wait(execution)
+    assert d["status"] == "SUCCEEDED", d
+    name = execution.rsplit(":", 1)[1]
+    assert stack.exists(f"executions/{name}/task1/output")
+    assert stack.exists(f"executions/{name}/task2/output")
+    record = json.loads(stack.s3.get_object(Bucket=stack.bucket, Key=f"executions/{name}/task2/result.json")["Body"].read())
+    assert record["s3"]["key"] == f"executions/{name}/task2/output"
+
+
+def test_foreign_task_1_with_100_kib_of_inline_json(stack, text):
+    task1 = stack.task_definition(1, image=PYTHON, command=["tests/programs/foreign_worker.py"])
+    machine = stack.variant(task1=task1, task2=stack.task_definition(2, job="copy"))
+    execution = stack.start(machine, text)
+    d = stack.wait(execution)
+    assert d["status"] == "SUCCEEDED", d
+    name = execution.rsplit(":", 1)[1]
+    staged = stack.s3.get_object(Bucket=stack.bucket, Key=f"executions/{name}/task1/offloaded")["Body"].read()
+    assert len(staged) > 100_000 and json.loads(staged)["worker"] == "foreign"
+    out = json.loads(d["output"])["s3"]
+    assert (out["size"], out["sha256"]) == (len(staged), hashlib.sha256(staged).hexdigest())
+
+
+# ------------------------------------------------------------ the error table
+
+
+def test_container_exits_3_before_calling_back(stack, text):
+    machine = stack.variant(task1=stack.task_definition(1, image="local:/bin/sh", command=["-c", "exit 3"]))
+    execution = stack.start(machine, text)
+    d = failed_with(stack, execution, "Baton.ContainerExited")
+    cause = json.loads(d["cause"])
+    assert cause["containers"][0]["exitCode"] == 3
+    task = stack.ecs.describe_tasks(cluster=stack.cluster, tasks=[stack.task_arns(execution)[0]])["tasks"][0]
+    death = task["stoppedAt"].timestamp()
+    print(f"\ncontainer death → execution FAILED: {d['stopDate'].timestamp() - death:.2f} s")
+    assert d["stopDate"].timestamp() - death < 30
+
+
+def test_container_exits_0_without_calling_back(stack, text):
+    machine = stack.variant(task1=stack.task_definition(1, image="local:/bin/true", command=[]))
+    failed_with(stack, stack.start(machine, text), "Baton.NoCallback")
+
+
+def test_container_over_its_memory(stack, text):
+    task1 = stack.task_definition(1, image=PYTHON, command=["tests/programs/hog.py"], memory=128)
+    d = failed_with(stack, stack.start(stack.variant(task1=task1), text), "Baton.OutOfMemory")
+    container = json.loads(d["cause"])["containers"][0]
+    assert container["exitCode"] == 137 and container["reason"].startswith("OutOfMemoryError")
+
+
+def test_unmappable_image_fails_to_start_and_is_retried(stack, text):
+    machine = stack.variant(task1=stack.task_definition(1, image="nginx:1.27"))
+    execution = stack.start(machine, text)
+    failed_with(stack, execution, "Baton.TaskFailedToStart", timeout=180)
+    assert len(stack.task_arns(execution)) == 3, "the template retries TaskFailedToStart twice"
+
+
+def test_stop_task_on_a_running_worker_is_interrupted(stack, text):
+    task1 = stack.task_definition(1, job="sleep", environment={"BATON_SLEEP_SECONDS": "120"})
+    execution = stack.start(stack.variant(task1=task1), text)
+    for attempt in range(3):  # the template retries Baton.Interrupted twice
+        arn = stack.wait_for_task(execution, attempt)
+        time.sleep(1)
+        stack.ecs.stop_task(cluster=stack.cluster, task=arn, reason="e2e test")
+    d = failed_with(stack, execution, "Baton.Interrupted", timeout=180)
+    assert "signal" in json.loads(d["cause"])["message"]
+
+
+def test_stop_task_on_a_program_ignoring_sigterm(stack, text):
+    task1 = stack.task_definition(1, image="local:/bin/sh", command=["-c", "trap '' TERM; sleep 120 & wait; sleep 120"],
+                                  stop_timeout=2)
+    execution = stack.start(stack.variant(task1=task1), text)
+    arn = stack.wait_for_task(execution)
+    time.sleep(1)
+    stack.ecs.stop_task(cluster=stack.cluster, task=arn, reason="e2e test")
+    d = failed_with(stack, execution, "Baton.TaskStopped")
+    assert json.loads(d["cause"])["stopCode"] == "UserInitiated"
+
+
+def test_corrupted_intermediate_object(stack, text):
+    task1 = stack.task_definition(1, image=PYTHON, command=["tests/programs/foreign_worker.py"],
+                                  environment={"MODE": "corrupt"})
+    execution = stack.start(stack.variant(task1=task1), text)
+    failed_with(stack, execution, "Baton.InputIntegrity")
+    name = execution.rsplit(":", 1)[1]
+    assert not stack.exists(f"executions/{name}/task2/output")
+
+
+def test_worker_job_error(stack, text):
+    machine = stack.variant(task1=stack.task_definition(1, job="copy"), task2=stack.task_definition(2, job="top-words"))
+    execution = stack.start(machine, text)
+    failed_with(stack, execution, "Baton.WorkerError")
+    name = execution.rsplit(":", 1)[1]
+    assert not stack.exists(f"executions/{name}/task2/output")
+
+
+# ------------------------------------------------------------ delivery
+
+
+def stopped_event(stack, task_arn):
+    task = stack.ecs.describe_tasks(cluster=stack.cluster, tasks=[task_arn])["tasks"][0]
+    c = task["containers"][0]
+    detail = {
+        "taskArn": task_arn, "clusterArn": task["clusterArn"], "lastStatus": "STOPPED", "desiredStatus": "STOPPED",
+        "stopCode": task.get("stopCode", "EssentialContainerExited"), "stoppedReason": "replayed",
+        "containers": [{"name": c["name"], "exitCode": c.get("exitCode", 1)}],
+        "overrides": {"containerOverrides": [{"name": o["name"], "environment": o.get("environment", [])}
+                                             for o in task["overrides"]["containerOverrides"]]},
+    }
+    return {"Source": "aws.ecs", "DetailType": "ECS Task State Change", "Detail": json.dumps(detail), "Resources": [task_arn]}
+
+
+def test_duplicate_and_late_events_change_nothing(stack, text):
+    machine = stack.variant(task1=stack.task_definition(1, image="local:/bin/sh", command=["-c", "exit 3"]))
+    failed = stack.start(machine, text)
+    failed_with(stack, failed, "Baton.ContainerExited")
+    done = stack.start(stack.pipeline, text)
+    assert stack.wait(done)["status"] == "SUCCEEDED"
+    replays = [stopped_event(stack, stack.task_arns(failed)[0]), stopped_event(stack, stack.task_arns(done)[0])]
+    for _ in range(2):
+        stack.events.put_events(Entries=list(reversed(replays)))
+    time.sleep(3)
+    again = stack.sfn.describe_execution(executionArn=failed)
+    assert (again["status"], again["error"]) == ("FAILED", "Baton.ContainerExited")
+    assert stack.sfn.describe_execution(executionArn=done)["status"] == "SUCCEEDED"
+
+
+def test_twenty_executions_at_once(stack, text):
+    executions = [stack.start(stack.pipeline, text) for _ in range(20)]
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(lambda e: stack.wait(e, 300)["status"], executions))
+    assert results == ["SUCCEEDED"] * 20
