@@ -18,5 +18,5 @@ if os.environ.get("MODE") == "corrupt":
                       "sha256": hashlib.sha256(b"other bytes").hexdigest()}}
     sfn.send_task_success(taskToken=token, output=json.dumps(pointer))
 else:
-    rows = [{"word": f"w{i:05d}", "count": i * 7 % 1000} for i in range(2600)]
+    rows = [{"word": f"w{i:05d}", "count": i * 7 % 1000} for i in range(3600)]
     sfn.send_task_success(taskToken=token, output=json.dumps({"worker": "foreign", "rows": rows}))

@@ -238,6 +238,24 @@ impl Worker {
                 r = self.config.job.run(&mut reader, &mut writer, &meta) => r.map_err(Failed::from_job),
                 s = stop.wait_for(Option::is_some) => return Err(Outcome::Stopped(s.map(|s| s.expect("set")).unwrap_or(Stop::Signal))),
             };
+            // A job that gave up on bad data may have been fed corrupt input: read the
+            // rest to verify it, so the failure names the real cause.
+            let ran = match ran {
+                Err(f) if f.name == names::WORKER_ERROR && payload.is_s3() => {
+                    match tokio::io::copy(&mut reader, &mut tokio::io::sink()).await {
+                        Err(e) => {
+                            let cause = Failed::from_job(e);
+                            Err(if cause.name == names::INPUT_INTEGRITY {
+                                cause
+                            } else {
+                                f
+                            })
+                        }
+                        Ok(_) => Err(f),
+                    }
+                }
+                other => other,
+            };
             match ran {
                 Ok(()) => writer
                     .finish()

@@ -66,6 +66,10 @@ impl Payload {
         }
     }
 
+    pub fn is_s3(&self) -> bool {
+        matches!(self, Payload::S3(_))
+    }
+
     /// Compact JSON, as it goes into `BATON_INPUT` or `SendTaskSuccess`.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a Payload always serialises")
