@@ -76,8 +76,24 @@ test-invoke: venv ## Every events/ file through cargo lambda invoke against carg
 test-compat: venv ## The local stack's moto fixes: each gap still there, each fix working
 	$(VENV)/bin/python -m pytest tests/test_compat.py
 
+.PHONY: test-e2e
+test-e2e: venv ## End to end on the local stack: happy paths, every error-table row, delivery, concurrency
+	$(VENV)/bin/python -m pytest tests/test_local_e2e.py
+
+.PHONY: local-up
+local-up: venv ## Start the local stack in the background; writes .local/stack.env
+	$(VENV)/bin/python local/stack.py up
+
+.PHONY: local-down
+local-down: ## Stop exactly what local-up started
+	$(PYTHON) local/stack.py down
+
+.PHONY: demo
+demo: venv ## The pipeline on this machine with live progress, then a crash the watchdog catches
+	$(VENV)/bin/python local/demo.py
+
 .PHONY: test
-test: venv lint test-rust test-invoke test-compat sam-build ## Everything CI runs
+test: venv lint test-rust test-invoke test-compat test-e2e sam-build ## Everything CI runs
 	@echo "==> make test: all checks passed"
 
 .PHONY: build-lambdas
@@ -95,4 +111,4 @@ bench-worker: venv build-worker ## Worker copy at 64 MiB, 256 MiB, 1 GiB vs seed
 .PHONY: clean
 clean: ## Remove build output and the virtualenv
 	cargo clean
-	rm -rf $(VENV) $(VENV_CHECKOV) .aws-sam
+	rm -rf $(VENV) $(VENV_CHECKOV) .aws-sam .local

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -17,6 +18,8 @@ import boto3
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# local/ holds the local stack's Python (moto host, deploy, stack client).
+sys.path.insert(0, str(ROOT / "local"))
 VENV_BIN = ROOT / ".venv" / "bin"
 REGION = "us-east-1"
 

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import local_stack
-from local_stack import ROOT, Stack
+import stack_client as local_stack
+from stack_client import Stack
 
 MIB = 1024 * 1024
 PYTHON = "local:.venv/bin/python"

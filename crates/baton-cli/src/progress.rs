@@ -65,6 +65,18 @@ impl Progress {
                     .unwrap_or_default();
                 vec![format!("{at}    ECS task {id} started{logs}")]
             }
+            HistoryEventType::TaskSucceeded => {
+                let Some(details) = event.task_succeeded_event_details() else {
+                    return vec![];
+                };
+                if details.resource_type() != "ecs" {
+                    return vec![];
+                }
+                vec![format!(
+                    "{at}    called back: {}",
+                    describe_output(details.output().unwrap_or("null"))
+                )]
+            }
             HistoryEventType::TaskFailed => {
                 let d = event.task_failed_event_details();
                 let error = d.and_then(|d| d.error()).unwrap_or("?");

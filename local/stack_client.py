@@ -1,4 +1,5 @@
-"""Helpers for the end-to-end tests on the local stack (local/stack.py)."""
+"""A client of the running local stack (local/stack.py): for make demo and the
+end-to-end tests."""
 
 import json
 import os
