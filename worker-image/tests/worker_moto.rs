@@ -321,6 +321,32 @@ async fn sync_mode_writes_deterministic_keys_and_exits_by_result() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_failing_on_corrupt_input_reports_the_corruption() {
+    let env = setup().await;
+    let mut input = env
+        .store
+        .put(BUCKET, "in/table", &b"not a table\n"[..], None)
+        .await
+        .unwrap();
+    input.sha256 = Some("0".repeat(64));
+    let output = env.run(&[
+        ("BATON_INPUT", &Payload::S3(input).to_json()),
+        ("BATON_OUTPUT", "s3://data/executions/corrupt/task2/"),
+        ("BATON_JOB", "top-words"),
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let named = logs(&output)
+        .into_iter()
+        .find_map(|l| l["error"].as_str().map(String::from));
+    assert_eq!(
+        named.as_deref(),
+        Some("Baton.InputIntegrity"),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_jobs_find_the_known_answer() {
     let env = setup().await;
     // alpha ×300, beta ×200, gamma ×100, and 5,000 words seen once, shuffled into lines.

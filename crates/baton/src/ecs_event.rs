@@ -71,6 +71,33 @@ pub struct KeyValue {
     pub value: Option<String>,
 }
 
+#[cfg(feature = "ecs")]
+impl Overrides {
+    /// The overrides `DescribeTasks` returns, in the event's model.
+    pub fn from_sdk(overrides: &aws_sdk_ecs::types::TaskOverride) -> Overrides {
+        Overrides {
+            container_overrides: Some(
+                overrides
+                    .container_overrides()
+                    .iter()
+                    .map(|c| ContainerOverride {
+                        name: c.name().map(String::from),
+                        environment: Some(
+                            c.environment()
+                                .iter()
+                                .map(|kv| KeyValue {
+                                    name: kv.name().map(String::from),
+                                    value: kv.value().map(String::from),
+                                })
+                                .collect(),
+                        ),
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
 /// Parse an EventBridge event and check it is an ECS task state change.
 pub fn parse_event(value: serde_json::Value) -> Result<TaskStateChangeEvent, Error> {
     let event: TaskStateChangeEvent = serde_json::from_value(value).map_err(|e| {

@@ -1,7 +1,7 @@
 //! Handles one EventBridge "ECS Task State Change" event.
 
 use aws_config::SdkConfig;
-use baton::ecs_event::{self, ContainerOverride, KeyValue, Overrides, TaskStateChange, Verdict};
+use baton::ecs_event::{self, Overrides, TaskStateChange, Verdict};
 use baton::{CallbackClient, CallbackOutcome, Error};
 use serde::Serialize;
 use serde_json::Value;
@@ -116,25 +116,11 @@ impl Watchdog {
                 operation: "DescribeTasks",
                 message: baton::error::display_chain(&e),
             })?;
-        let overrides = out.tasks().first().and_then(|t| t.overrides()).map(|o| {
-            o.container_overrides()
-                .iter()
-                .map(|c| ContainerOverride {
-                    name: c.name().map(String::from),
-                    environment: Some(
-                        c.environment()
-                            .iter()
-                            .map(|kv| KeyValue {
-                                name: kv.name().map(String::from),
-                                value: kv.value().map(String::from),
-                            })
-                            .collect(),
-                    ),
-                })
-                .collect()
-        });
-        Ok(Overrides {
-            container_overrides: overrides,
-        })
+        Ok(out
+            .tasks()
+            .first()
+            .and_then(|t| t.overrides())
+            .map(Overrides::from_sdk)
+            .unwrap_or_default())
     }
 }

@@ -1,8 +1,6 @@
 //! What the runner tells ECS and EventBridge about a task, in AWS's shapes.
 
-use baton::ecs_event::{
-    Container, ContainerOverride, DETAIL_TYPE, KeyValue, Overrides, SOURCE, TaskStateChange,
-};
+use baton::ecs_event::{Container, DETAIL_TYPE, Overrides, SOURCE, TaskStateChange};
 
 /// What the runner knows of a task from `DescribeTasks`.
 #[derive(Debug, Clone, Default)]
@@ -20,25 +18,7 @@ pub struct TaskView {
 impl TaskView {
     pub fn from_sdk(task: &aws_sdk_ecs::types::Task) -> TaskView {
         let container = task.containers().first();
-        let overrides = task.overrides().map(|o| Overrides {
-            container_overrides: Some(
-                o.container_overrides()
-                    .iter()
-                    .map(|c| ContainerOverride {
-                        name: c.name().map(String::from),
-                        environment: Some(
-                            c.environment()
-                                .iter()
-                                .map(|kv| KeyValue {
-                                    name: kv.name().map(String::from),
-                                    value: kv.value().map(String::from),
-                                })
-                                .collect(),
-                        ),
-                    })
-                    .collect(),
-            ),
-        });
+        let overrides = task.overrides().map(Overrides::from_sdk);
         TaskView {
             task_arn: task.task_arn().unwrap_or_default().into(),
             cluster_arn: task.cluster_arn().unwrap_or_default().into(),
@@ -178,7 +158,7 @@ pub fn now_iso() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use baton::ecs_event::{Verdict, verdict};
+    use baton::ecs_event::{ContainerOverride, KeyValue, Verdict, verdict};
 
     fn task() -> TaskView {
         TaskView {
