@@ -10,6 +10,8 @@ export CARGO_TERM_COLOR ?= never
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 VENV_STAMP := $(VENV)/.installed
+VENV_BENCH := $(CURDIR)/.venv-bench
+VENV_BENCH_STAMP := $(VENV_BENCH)/.installed
 VENV_CHECKOV := $(CURDIR)/.venv-checkov
 VENV_CHECKOV_STAMP := $(VENV_CHECKOV)/.installed
 # cargo lambda (from the virtualenv) must be on PATH as a cargo subcommand.
@@ -30,6 +32,13 @@ $(VENV_STAMP): local/requirements.txt
 
 .PHONY: venv
 venv: $(VENV_STAMP) ## Install the pinned Python tools into .venv
+
+# The benchmarks' Python peers (awslambdaric) in their own virtualenv.
+$(VENV_BENCH_STAMP): local/requirements-bench.txt
+	@echo "==> benchmark peers into .venv-bench, pinned by local/requirements-bench.txt"
+	$(PYTHON) -m venv $(VENV_BENCH)
+	$(VENV_BENCH)/bin/pip install --quiet --disable-pip-version-check --require-virtualenv -r local/requirements-bench.txt
+	touch $@
 
 # checkov pins an older boto3 than SAM CLI and moto need: its own virtualenv.
 $(VENV_CHECKOV_STAMP): local/requirements-checkov.txt
@@ -104,11 +113,19 @@ build-lambdas: venv ## Release builds of the three Lambdas (x86_64) with cargo l
 build-worker: ## Release build of the worker binary (target/release/baton-worker)
 	cargo build --release --locked -p baton-worker
 
+.PHONY: build-lambdas-native
+build-lambdas-native: ## Release builds of the three Lambdas for this machine (the benchmarks run them)
+	cargo build --release --locked -p prepare-input -p offload-output -p task-watchdog
+
+.PHONY: bench
+bench: venv $(VENV_BENCH_STAMP) build-worker build-lambdas-native ## Every benchmark, one table of ratios (about 10 minutes)
+	$(VENV)/bin/python bench/run.py
+
 .PHONY: bench-worker
-bench-worker: venv build-worker ## Worker copy at 64 MiB, 256 MiB, 1 GiB vs seed Python vs raw S3 ceiling
+bench-worker: venv build-worker ## Worker copy at 64 MiB, 256 MiB, 1 GiB vs the seed Python worker
 	$(VENV)/bin/python bench/worker_copy.py
 
 .PHONY: clean
 clean: ## Remove build output and the virtualenv
 	cargo clean
-	rm -rf $(VENV) $(VENV_CHECKOV) .aws-sam .local
+	rm -rf $(VENV) $(VENV_CHECKOV) $(VENV_BENCH) .aws-sam .local

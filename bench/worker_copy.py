@@ -19,7 +19,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import VENV_BIN, aws_env, client, free_port, stop, wait_for_port  # noqa: E402
+sys.path.insert(0, str(ROOT / "bench"))
+from conftest import VENV_BIN, aws_env, client  # noqa: E402
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 WORKER = TARGET / "release" / "baton-worker"
@@ -47,54 +48,51 @@ def run_measured(argv, env):
     return seconds, peak
 
 
-def main(sizes_mib):
+def measure(endpoint, sizes_mib):
+    """Rows of (size MiB, transfer-manager s, baton s, baton RSS, seed s, seed RSS)."""
     if not WORKER.exists():
         sys.exit(f"{WORKER} not found: run `make build-worker` first")
-    port = free_port()
-    log = Path("/tmp") / f"baton-bench-moto-{port}.log"
-    moto = subprocess.Popen(
-        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
-        env=dict(os.environ, MOTO_PORT=str(port)),
-    )
+    env = dict(os.environ, **aws_env(endpoint), BATON_LOG_FORMAT="json")
+    s3 = client(endpoint, "s3")
+    s3.create_bucket(Bucket="bench")
     rows = []
-    try:
-        wait_for_port(port, moto, "moto", 30, log)
-        endpoint = f"http://127.0.0.1:{port}"
-        env = dict(os.environ, **aws_env(endpoint), BATON_LOG_FORMAT="json")
-        s3 = client(endpoint, "s3")
-        s3.create_bucket(Bucket="bench")
-        for size_mib in sizes_mib:
-            size = size_mib * MIB
-            key = f"in/{size_mib}"
-            chunk = os.urandom(MIB)
-            s3.upload_fileobj(_Repeat(chunk, size), "bench", key)
-            head = s3.head_object(Bucket="bench", Key=key)
-            pointer = {"s3": {"bucket": "bench", "key": key, "size": size, "etag": head["ETag"]}}
+    for size_mib in sizes_mib:
+        size = size_mib * MIB
+        key = f"in/{size_mib}"
+        s3.upload_fileobj(_Repeat(os.urandom(MIB), size), "bench", key)
+        head = s3.head_object(Bucket="bench", Key=key)
+        pointer = {"s3": {"bucket": "bench", "key": key, "size": size, "etag": head["ETag"]}}
+        raw = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "bench/peers/raw_transfer.py"), "bench", key, str(size)],
+                             env=env, capture_output=True, text=True, check=True)
+        transfer = json.loads(raw.stdout)
+        baton_s, baton_rss = run_measured([str(WORKER)], dict(
+            env, BATON_INPUT=json.dumps(pointer), BATON_OUTPUT=f"s3://bench/out/baton-{size_mib}/", BATON_JOB="copy"))
+        seed_s, seed_rss = run_measured(
+            [str(VENV_BIN / "python"), str(ROOT / "bench/peers/measure.py"), str(ROOT / "bench/peers/seed_worker.py")],
+            dict(env, S3_BUCKET="bench", S3_KEY=key, OUTPUT_KEY=f"out/seed-{size_mib}"))
+        rows.append((size_mib, transfer["get"] + transfer["put"], baton_s, baton_rss, seed_s, seed_rss))
+        for k in [f"out/baton-{size_mib}/output", f"out/seed-{size_mib}", key + ".raw", key]:
+            s3.delete_object(Bucket="bench", Key=k)
+    return rows
 
-            raw = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "bench/peers/raw_transfer.py"), "bench", key, str(size)],
-                                 env=env, capture_output=True, text=True, check=True)
-            transfer = json.loads(raw.stdout)
-            transfer_s = transfer["get"] + transfer["put"]
 
-            baton_s, baton_rss = run_measured([str(WORKER)], dict(
-                env, BATON_INPUT=json.dumps(pointer), BATON_OUTPUT=f"s3://bench/out/baton-{size_mib}/", BATON_JOB="copy"))
-            seed_s, seed_rss = run_measured(
-                [str(VENV_BIN / "python"), str(ROOT / "bench/peers/measure.py"), str(ROOT / "bench/peers/seed_worker.py")],
-                dict(env, S3_BUCKET="bench", S3_KEY=key, OUTPUT_KEY=f"out/seed-{size_mib}"))
-            rows.append((size_mib, transfer_s, baton_s, baton_rss, seed_s, seed_rss))
-            for k in [f"out/baton-{size_mib}/output", f"out/seed-{size_mib}", key + ".raw", key]:
-                s3.delete_object(Bucket="bench", Key=k)
-    finally:
-        stop(moto)
-
-    print(f"\nWorker handoff: copy job, moto on 127.0.0.1, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")
-    print("| size | baton-worker MB/s | peak RSS | seed Python MB/s | peak RSS | baton ÷ seed time | baton ÷ seed memory | boto3 transfer get+put MB/s |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+def table(rows):
+    lines = ["| size | baton-worker MB/s | peak RSS | seed Python MB/s | peak RSS | baton ÷ seed time | baton ÷ seed memory | boto3 transfer get+put MB/s |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for size_mib, transfer_s, baton_s, baton_rss, seed_s, seed_rss in rows:
         mb = size_mib * MIB / 1e6
-        print(f"| {size_mib} MiB | {mb / baton_s:.0f} | {baton_rss / MIB:.0f} MiB | {mb / seed_s:.0f} | {seed_rss / MIB:.0f} MiB "
-              f"| {baton_s / seed_s:.2f} | {baton_rss / seed_rss:.2f} | {mb / transfer_s:.0f} |")
+        lines.append(f"| {size_mib} MiB | {mb / baton_s:.0f} | {baton_rss / MIB:.0f} MiB | {mb / seed_s:.0f} | {seed_rss / MIB:.0f} MiB "
+                     f"| {baton_s / seed_s:.2f} | {baton_rss / seed_rss:.2f} | {mb / transfer_s:.0f} |")
+    return lines
+
+
+def main(sizes_mib):
+    from bench_moto import moto_server
+
+    with moto_server() as endpoint:
+        rows = measure(endpoint, sizes_mib)
+    print(f"\nWorker handoff: copy job, moto on 127.0.0.1, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")
+    print("\n".join(table(rows)))
     print("\nReproduce: make build-worker && .venv/bin/python bench/worker_copy.py " + " ".join(map(str, sizes_mib)))
 
 

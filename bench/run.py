@@ -1,0 +1,74 @@
+"""make bench: every benchmark side by side in one run, one table of ratios.
+
+Benchmarks report; they never fail a build. Each section names the command that
+reproduces it. The result also goes to bench/results/latest.md.
+"""
+
+import io
+import os
+import platform
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import lambda_cold_start  # noqa: E402
+import stack_bench  # noqa: E402
+import worker_copy  # noqa: E402
+from bench_moto import moto_server  # noqa: E402
+
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+LAMBDA_ZIP_LIMIT = 50 * 1024 * 1024  # direct-upload limit of a Lambda deployment package
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), platform.machine())
+    mem = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+    return f"{os.cpu_count()} cores ({cpu}), {mem / 2**20:.0f} GiB, {platform.system()} {platform.release()}"
+
+
+def zipped(path: Path) -> int:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(path, "bootstrap")
+    return len(buffer.getvalue())
+
+
+def artifacts() -> list:
+    lines = ["| artifact | size | zipped | × the 50 MB Lambda zip limit |", "|---|---:|---:|---:|"]
+    for name in ["prepare-input", "offload-output", "task-watchdog", "baton-worker"]:
+        path = TARGET / "release" / name
+        size, packed = path.stat().st_size, zipped(path)
+        lines.append(f"| {name} (release, stripped) | {size / 1e6:.1f} MB | {packed / 1e6:.1f} MB | {packed / LAMBDA_ZIP_LIMIT:.3f} |")
+    return lines
+
+
+def main() -> None:
+    began = time.monotonic()
+    sizes = [int(s) for s in os.environ.get("BATON_BENCH_SIZES", "64,256,1024").split(",")]
+    out = [f"# Baton benchmarks, {time.strftime('%Y-%m-%d')}", "", f"Machine: {machine()}. Local servers on 127.0.0.1 only.", ""]
+
+    def section(title, command, lines):
+        out.extend([f"## {title}", "", f"Reproduce: `{command}`", "", *lines, ""])
+        print("\n".join(out[-(len(lines) + 5):]), flush=True)
+
+    with moto_server() as endpoint:
+        section("1. Lambda cold start and footprint (Baton Rust vs the seeds' Python + boto3, same Runtime API harness, same moto)",
+                ".venv/bin/python bench/lambda_cold_start.py", lambda_cold_start.table(lambda_cold_start.measure(endpoint)))
+        section("2. Worker handoff: the copy job (baton-worker vs the seeds' Python worker vs boto3's transfer manager)",
+                ".venv/bin/python bench/worker_copy.py " + " ".join(map(str, sizes)), worker_copy.table(worker_copy.measure(endpoint, sizes)))
+    detection, scale = stack_bench.measure()
+    section("3-4. Watchdog detection and pipeline scale (local stack)", ".venv/bin/python bench/stack_bench.py",
+            stack_bench.tables(detection, scale))
+    section("5. Artifact sizes", "make build-worker build-lambdas-native", artifacts())
+    out.append(f"All of it in {time.monotonic() - began:.0f} s: `make bench`.")
+    (ROOT / "bench" / "results").mkdir(exist_ok=True)
+    (ROOT / "bench" / "results" / "latest.md").write_text("\n".join(out) + "\n")
+    print(f"\nwritten to bench/results/latest.md ({time.monotonic() - began:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
