@@ -52,6 +52,8 @@ class RuntimeApi:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        # A runtime killed while it waits on /next drops its connection: expected.
+        self.server.handle_error = lambda request, address: None
         self.address = f"127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
