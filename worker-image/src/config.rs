@@ -5,7 +5,7 @@ use std::time::Duration;
 use baton::payload::{Payload, S3Location};
 use baton::{Error, TaskToken};
 
-use crate::jobs::{self, Job};
+use crate::jobs::{self, DynJob};
 
 /// Default interval between heartbeats.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(20);
@@ -47,7 +47,7 @@ pub struct WorkerConfig {
     /// `s3://bucket/prefix/` under which the output is written.
     pub output: S3Location,
     pub job_name: String,
-    pub job: Box<dyn Job>,
+    pub job: Box<dyn DynJob>,
     /// `None` when heartbeats are off (`BATON_HEARTBEAT_SECONDS=0`).
     pub heartbeat: Option<Duration>,
 }

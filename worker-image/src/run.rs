@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tracing::{Instrument, error, info, warn};
 
 use crate::config::{InputSource, WorkerConfig, token_from};
-use crate::jobs::InputMeta;
+use crate::jobs::{InputMeta, JobIo};
 use crate::pipe::pipe;
 
 /// Bytes buffered between the job and the upload.
@@ -235,7 +235,7 @@ impl Worker {
         let (mut writer, pipe_reader) = pipe(PIPE_BYTES);
         let job = async {
             let ran = tokio::select! {
-                r = self.config.job.run(&mut reader, &mut writer, &meta) => r.map_err(Failed::from_job),
+                r = self.config.job.run(JobIo { input: &mut reader, output: &mut writer, meta: &meta }) => r.map_err(Failed::from_job),
                 s = stop.wait_for(Option::is_some) => return Err(Outcome::Stopped(s.map(|s| s.expect("set")).unwrap_or(Stop::Signal))),
             };
             // A job that gave up on bad data may have been fed corrupt input: read the

@@ -21,13 +21,7 @@ async fn setup() -> Env {
     let moto = Moto::start();
     let config = moto.sdk_config().await;
     let store = Store::new(baton::aws::s3_client(&config));
-    store
-        .client()
-        .create_bucket()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap();
+    moto.create_bucket(BUCKET);
     Env { moto, store }
 }
 

@@ -33,13 +33,23 @@ impl HandoffConfig {
                     "BATON_BUCKET is not set: name the bucket for staged data".into(),
                 )
             })?;
+        let defaults = HandoffConfig::for_bucket(&bucket);
         Ok(HandoffConfig {
-            bucket,
-            prefix: get("BATON_PREFIX").unwrap_or_else(|| "executions/".into()),
+            prefix: get("BATON_PREFIX").unwrap_or(defaults.prefix),
             container: get("BATON_CONTAINER")
                 .filter(|c| !c.is_empty())
-                .unwrap_or_else(|| "worker".into()),
+                .unwrap_or(defaults.container),
+            bucket,
         })
+    }
+
+    /// The defaults for `bucket`: prefix `executions/`, container `worker`.
+    pub fn for_bucket(bucket: &str) -> HandoffConfig {
+        HandoffConfig {
+            bucket: bucket.into(),
+            prefix: "executions/".into(),
+            container: "worker".into(),
+        }
     }
 
     pub fn layout(&self, execution: &str) -> Result<ExecutionLayout, Error> {

@@ -13,13 +13,7 @@ const MIB: u64 = 1024 * 1024;
 async fn setup(moto: &Moto) -> Store {
     let config = moto.sdk_config().await;
     let store = Store::new(baton::aws::s3_client(&config)).with_parts(5 * MIB as usize, 2);
-    store
-        .client()
-        .create_bucket()
-        .bucket("data")
-        .send()
-        .await
-        .unwrap();
+    moto.create_bucket("data");
     store
 }
 

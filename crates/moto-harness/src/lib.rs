@@ -135,6 +135,18 @@ impl Moto {
         Ok(body.to_string())
     }
 
+    /// Create an S3 bucket.
+    pub fn create_bucket(&self, name: &str) {
+        self.signed_request(
+            "PUT",
+            &format!("/{name}"),
+            "application/xml",
+            "",
+            Some("s3"),
+        )
+        .unwrap_or_else(|e| panic!("CreateBucket {name}: {e}"));
+    }
+
     /// Create an SQS queue (the target of a `.waitForTaskToken` state that gives a
     /// test a real task token without ECS); returns its URL.
     pub fn create_queue(&self, name: &str) -> String {

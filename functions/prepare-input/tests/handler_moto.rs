@@ -9,18 +9,10 @@ use serde_json::json;
 use tokio::io::AsyncReadExt;
 
 async fn setup(moto: &Moto) -> (PrepareInput, Store) {
-    let config = moto.sdk_config().await;
-    let store = Store::new(baton::aws::s3_client(&config));
-    store
-        .client()
-        .create_bucket()
-        .bucket("baton-data")
-        .send()
-        .await
-        .unwrap();
-    let handoff =
-        HandoffConfig::from_lookup(|n| (n == "BATON_BUCKET").then(|| "baton-data".into())).unwrap();
-    (PrepareInput::new(store.clone(), handoff), store)
+    moto.create_bucket("baton-data");
+    let store = Store::new(baton::aws::s3_client(&moto.sdk_config().await));
+    let handler = PrepareInput::new(store.clone(), HandoffConfig::for_bucket("baton-data"));
+    (handler, store)
 }
 
 #[tokio::test]

@@ -2,19 +2,12 @@
 
 use std::io;
 
-use futures::future::BoxFuture;
 use tokio::io::AsyncWriteExt;
 
-use super::{InputMeta, Job, JobInput, JobOutput, Lookup};
+use super::{Job, JobInput, JobIo, JobOutput, Lookup};
 use crate::config::ConfigError;
 
 pub struct Copy;
-
-impl Copy {
-    pub fn create(_: Lookup<'_>) -> Result<Box<dyn Job>, ConfigError> {
-        Ok(Box::new(Copy))
-    }
-}
 
 /// Copy buffer: large enough for throughput, small enough not to matter.
 const BUFFER: usize = 256 * 1024;
@@ -28,17 +21,14 @@ pub(crate) async fn stream(input: JobInput<'_>, output: JobOutput<'_>) -> io::Re
 }
 
 impl Job for Copy {
-    fn content_type(&self) -> &'static str {
-        "application/octet-stream"
+    const CONTENT_TYPE: &'static str = "application/octet-stream";
+
+    fn create(_: Lookup<'_>) -> Result<Self, ConfigError> {
+        Ok(Copy)
     }
 
-    fn run<'a>(
-        &'a self,
-        input: JobInput<'a>,
-        output: JobOutput<'a>,
-        _: &'a InputMeta,
-    ) -> BoxFuture<'a, io::Result<()>> {
-        Box::pin(async move { stream(input, output).await.map(|_| ()) })
+    async fn run(&self, io: JobIo<'_>) -> io::Result<()> {
+        stream(io.input, io.output).await.map(|_| ())
     }
 }
 
@@ -51,6 +41,6 @@ mod tests {
     async fn copies_bytes() {
         let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
         let job = Copy::create(&no_env).unwrap();
-        assert_eq!(run_job(job.as_ref(), &data).await.unwrap(), data);
+        assert_eq!(run_job(&job, &data).await.unwrap(), data);
     }
 }

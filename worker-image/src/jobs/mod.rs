@@ -30,32 +30,59 @@ pub struct InputMeta {
     pub source: String,
 }
 
-pub trait Job: Send + Sync {
-    /// Content type of the output.
-    fn content_type(&self) -> &'static str;
+/// The streams of one run, and what is known of the input.
+pub struct JobIo<'a> {
+    pub input: JobInput<'a>,
+    pub output: JobOutput<'a>,
+    pub meta: &'a InputMeta,
+}
 
-    /// Read `input` to its end and write the result to `output`. An error that
+/// A job: implement this in a file of this folder and add a line to [`REGISTRY`].
+pub trait Job: Send + Sync + Sized + 'static {
+    /// Content type of the output.
+    const CONTENT_TYPE: &'static str;
+
+    /// Build the job, reading its own settings through `get`.
+    fn create(get: Lookup<'_>) -> Result<Self, ConfigError>;
+
+    /// Read the input to its end and write the result to the output. An error that
     /// wraps a `baton::Error` (an integrity failure of the input) keeps its name;
     /// any other error is `Baton.WorkerError`.
-    fn run<'a>(
-        &'a self,
-        input: JobInput<'a>,
-        output: JobOutput<'a>,
-        meta: &'a InputMeta,
-    ) -> BoxFuture<'a, io::Result<()>>;
+    fn run(&self, io: JobIo<'_>) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+/// Any [`Job`] behind a pointer, as the registry hands them out. Implemented once,
+/// for every job.
+pub trait DynJob: Send + Sync {
+    fn content_type(&self) -> &'static str;
+    fn run<'a>(&'a self, io: JobIo<'a>) -> BoxFuture<'a, io::Result<()>>;
+}
+
+impl<J: Job> DynJob for J {
+    fn content_type(&self) -> &'static str {
+        J::CONTENT_TYPE
+    }
+
+    fn run<'a>(&'a self, io: JobIo<'a>) -> BoxFuture<'a, io::Result<()>> {
+        Box::pin(Job::run(self, io))
+    }
 }
 
 /// Environment lookup given to job constructors for their own settings.
 pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
-type Constructor = fn(Lookup<'_>) -> Result<Box<dyn Job>, ConfigError>;
+type Constructor = fn(Lookup<'_>) -> Result<Box<dyn DynJob>, ConfigError>;
+
+fn boxed<J: Job>(get: Lookup<'_>) -> Result<Box<dyn DynJob>, ConfigError> {
+    Ok(Box::new(J::create(get)?))
+}
 
 /// Every job, by the name `BATON_JOB` selects it with.
 pub const REGISTRY: &[(&str, Constructor)] = &[
-    ("copy", copy::Copy::create),
-    ("word-count", word_count::WordCount::create),
-    ("top-words", top_words::TopWords::create),
-    ("sleep", sleep::Sleep::create),
+    ("copy", boxed::<copy::Copy>),
+    ("word-count", boxed::<word_count::WordCount>),
+    ("top-words", boxed::<top_words::TopWords>),
+    ("sleep", boxed::<sleep::Sleep>),
 ];
 
 pub fn names() -> Vec<&'static str> {
@@ -66,7 +93,7 @@ pub fn names() -> Vec<&'static str> {
 pub fn create(
     name: &str,
     get: &impl Fn(&str) -> Option<String>,
-) -> Result<Box<dyn Job>, ConfigError> {
+) -> Result<Box<dyn DynJob>, ConfigError> {
     let Some((_, constructor)) = REGISTRY.iter().find(|(n, _)| *n == name) else {
         return Err(ConfigError {
             variable: "BATON_JOB",
@@ -107,7 +134,7 @@ pub(crate) mod testing {
     use super::*;
 
     /// Run a job over in-memory input; its output.
-    pub async fn run_job(job: &dyn Job, input: &[u8]) -> io::Result<Vec<u8>> {
+    pub async fn run_job(job: &dyn DynJob, input: &[u8]) -> io::Result<Vec<u8>> {
         let meta = InputMeta {
             size: input.len() as u64,
             content_type: None,
@@ -115,7 +142,12 @@ pub(crate) mod testing {
         };
         let mut reader = input;
         let mut out: Vec<u8> = Vec::new();
-        job.run(&mut reader, &mut out, &meta).await?;
+        job.run(JobIo {
+            input: &mut reader,
+            output: &mut out,
+            meta: &meta,
+        })
+        .await?;
         Ok(out)
     }
 

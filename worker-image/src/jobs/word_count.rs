@@ -8,10 +8,9 @@
 use std::collections::HashMap;
 use std::io;
 
-use futures::future::BoxFuture;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 
-use super::{InputMeta, Job, JobInput, JobOutput, Lookup, job_error, setting};
+use super::{Job, JobIo, Lookup, job_error, setting};
 use crate::config::ConfigError;
 
 /// Longer words are cut to this many bytes.
@@ -20,19 +19,6 @@ const READ_BUFFER: usize = 64 * 1024;
 
 pub struct WordCount {
     max_distinct: usize,
-}
-
-impl WordCount {
-    pub fn create(get: Lookup<'_>) -> Result<Box<dyn Job>, ConfigError> {
-        let max_distinct = setting(
-            get,
-            "BATON_MAX_DISTINCT_WORDS",
-            5_000_000,
-            "a positive whole number",
-            |n: &usize| *n > 0,
-        )?;
-        Ok(Box::new(WordCount { max_distinct }))
-    }
 }
 
 fn is_word_byte(b: u8) -> bool {
@@ -68,51 +54,54 @@ impl Counter {
 }
 
 impl Job for WordCount {
-    fn content_type(&self) -> &'static str {
-        "text/tab-separated-values; charset=utf-8"
+    const CONTENT_TYPE: &'static str = "text/tab-separated-values; charset=utf-8";
+
+    fn create(get: Lookup<'_>) -> Result<Self, ConfigError> {
+        let max_distinct = setting(
+            get,
+            "BATON_MAX_DISTINCT_WORDS",
+            5_000_000,
+            "a positive whole number",
+            |n: &usize| *n > 0,
+        )?;
+        Ok(WordCount { max_distinct })
     }
 
-    fn run<'a>(
-        &'a self,
-        input: JobInput<'a>,
-        output: JobOutput<'a>,
-        _: &'a InputMeta,
-    ) -> BoxFuture<'a, io::Result<()>> {
-        Box::pin(async move {
-            let mut counter = Counter {
-                counts: HashMap::new(),
-                max_distinct: self.max_distinct,
-            };
-            let mut buf = vec![0u8; READ_BUFFER];
-            let mut word = Vec::with_capacity(MAX_WORD_BYTES);
-            loop {
-                let n = input.read(&mut buf).await?;
-                if n == 0 {
-                    break;
-                }
-                for &b in &buf[..n] {
-                    if is_word_byte(b) {
-                        if word.len() < MAX_WORD_BYTES {
-                            word.push(b.to_ascii_lowercase());
-                        }
-                    } else if !word.is_empty() {
-                        counter.add(&word)?;
-                        word.clear();
+    async fn run(&self, io: JobIo<'_>) -> io::Result<()> {
+        let JobIo { input, output, .. } = io;
+        let mut counter = Counter {
+            counts: HashMap::new(),
+            max_distinct: self.max_distinct,
+        };
+        let mut buf = vec![0u8; READ_BUFFER];
+        let mut word = Vec::with_capacity(MAX_WORD_BYTES);
+        loop {
+            let n = input.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            for &b in &buf[..n] {
+                if is_word_byte(b) {
+                    if word.len() < MAX_WORD_BYTES {
+                        word.push(b.to_ascii_lowercase());
                     }
+                } else if !word.is_empty() {
+                    counter.add(&word)?;
+                    word.clear();
                 }
             }
-            if !word.is_empty() {
-                counter.add(&word)?;
-            }
-            let mut table: Vec<(&String, &u64)> = counter.counts.iter().collect();
-            table.sort_unstable_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
-            let mut out = BufWriter::with_capacity(READ_BUFFER, output);
-            for (word, count) in table {
-                out.write_all(format!("{word}\t{count}\n").as_bytes())
-                    .await?;
-            }
-            out.flush().await
-        })
+        }
+        if !word.is_empty() {
+            counter.add(&word)?;
+        }
+        let mut table: Vec<(&String, &u64)> = counter.counts.iter().collect();
+        table.sort_unstable_by(|a, b| b.1.cmp(a.1).then_with(|| a.0.cmp(b.0)));
+        let mut out = BufWriter::with_capacity(READ_BUFFER, output);
+        for (word, count) in table {
+            out.write_all(format!("{word}\t{count}\n").as_bytes())
+                .await?;
+        }
+        out.flush().await
     }
 }
 
@@ -124,7 +113,7 @@ mod tests {
     #[tokio::test]
     async fn counts_words_most_frequent_first() {
         let job = WordCount::create(&no_env).unwrap();
-        let out = run_job(job.as_ref(), b"The cat, the HAT; the end.\nCat!")
+        let out = run_job(&job, b"The cat, the HAT; the end.\nCat!")
             .await
             .unwrap();
         assert_eq!(
@@ -138,7 +127,7 @@ mod tests {
         let job = WordCount::create(&no_env).unwrap();
         let mut text = "x ".repeat(READ_BUFFER / 2 - 1);
         text.push_str("bound ary Ünïcode ünïcode");
-        let out = String::from_utf8(run_job(job.as_ref(), text.as_bytes()).await.unwrap()).unwrap();
+        let out = String::from_utf8(run_job(&job, text.as_bytes()).await.unwrap()).unwrap();
         assert!(
             out.contains("ünïcode\t2\n"),
             "{}",
@@ -151,7 +140,7 @@ mod tests {
     async fn the_vocabulary_is_capped() {
         let get = |n: &str| (n == "BATON_MAX_DISTINCT_WORDS").then(|| "2".to_string());
         let job = WordCount::create(&get).unwrap();
-        let err = run_job(job.as_ref(), b"a b c").await.unwrap_err();
+        let err = run_job(&job, b"a b c").await.unwrap_err();
         assert!(err.to_string().contains("more than 2 distinct words"));
     }
 }
