@@ -106,7 +106,11 @@ fn describe(output: &Output) -> String {
     )
 }
 
+/// The output of an execution that must succeed. SendTaskSuccess returns before
+/// the execution leaves RUNNING, so wait for it to settle first.
 async fn execution_output(machine: &TokenMachine, execution: &str) -> Payload {
+    let (status, error) = machine.settle(execution, Duration::from_secs(10)).await;
+    assert_eq!(status, "SUCCEEDED", "{error:?}");
     let d = machine
         .sfn
         .describe_execution()
