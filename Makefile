@@ -40,6 +40,12 @@ $(VENV_BENCH_STAMP): local/requirements-bench.txt
 	$(VENV_BENCH)/bin/pip install --quiet --disable-pip-version-check --require-virtualenv -r local/requirements-bench.txt
 	touch $@
 
+# s3s-fs: a second local S3 server for the worker benchmark (is moto the bottleneck?).
+S3S_FS := $(CURDIR)/.tools/bin/s3s-fs
+$(S3S_FS):
+	@echo "==> s3s-fs 0.12.0 into .tools/ (benchmarks only)"
+	cargo install --quiet --locked s3s-fs --version 0.12.0 --features binary --root $(CURDIR)/.tools
+
 # checkov pins an older boto3 than SAM CLI and moto need: its own virtualenv.
 $(VENV_CHECKOV_STAMP): local/requirements-checkov.txt
 	@echo "==> checkov into .venv-checkov, pinned by local/requirements-checkov.txt"
@@ -118,14 +124,14 @@ build-lambdas-native: ## Release builds of the three Lambdas for this machine (t
 	cargo build --release --locked -p prepare-input -p offload-output -p task-watchdog
 
 .PHONY: bench
-bench: venv $(VENV_BENCH_STAMP) build-worker build-lambdas-native ## Every benchmark, one table of ratios (about 10 minutes)
+bench: venv $(VENV_BENCH_STAMP) $(S3S_FS) build-worker build-lambdas-native ## Every benchmark, one table of ratios (about 10 minutes)
 	$(VENV)/bin/python bench/run.py
 
 .PHONY: bench-worker
-bench-worker: venv build-worker ## Worker copy at 64 MiB, 256 MiB, 1 GiB vs the seed Python worker
+bench-worker: venv $(VENV_BENCH_STAMP) $(S3S_FS) build-worker ## Worker copy at 64 MiB, 256 MiB, 1 GiB vs the seed Python worker and aws s3 cp, on moto and s3s-fs
 	$(VENV)/bin/python bench/worker_copy.py
 
 .PHONY: clean
 clean: ## Remove build output and the virtualenv
 	cargo clean
-	rm -rf $(VENV) $(VENV_CHECKOV) $(VENV_BENCH) .aws-sam .local
+	rm -rf $(VENV) $(VENV_CHECKOV) $(VENV_BENCH) .tools .aws-sam .local

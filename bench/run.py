@@ -58,8 +58,8 @@ def main() -> None:
     with moto_server() as endpoint:
         section("1. Lambda cold start and footprint (Baton Rust vs the seeds' Python + boto3, same Runtime API harness, same moto)",
                 ".venv/bin/python bench/lambda_cold_start.py", lambda_cold_start.table(lambda_cold_start.measure(endpoint)))
-        section("2. Worker handoff: the copy job (baton-worker vs the seeds' Python worker vs boto3's transfer manager)",
-                ".venv/bin/python bench/worker_copy.py " + " ".join(map(str, sizes)), worker_copy.table(worker_copy.measure(endpoint, sizes)))
+    section("2. Worker handoff: the copy job (baton-worker vs the seeds' Python worker vs `aws s3 cp`, against each server's raw ceiling)",
+            ".venv/bin/python bench/worker_copy.py " + " ".join(map(str, sizes)), worker_copy.table(worker_copy.measure_all(sizes)))
     detection, scale = stack_bench.measure()
     section("3-4. Watchdog detection and pipeline scale (local stack)", ".venv/bin/python bench/stack_bench.py",
             stack_bench.tables(detection, scale))

@@ -1,10 +1,13 @@
 """Worker handoff benchmark: the `copy` job against the tools users would otherwise use.
 
-Runs, side by side against one moto server on 127.0.0.1, for each size:
-  - baton-worker (release build, sync mode: read verified → copy → multipart write),
-  - the seed samples' Python worker (boto3, whole object in memory),
-  - boto3's transfer manager downloading and uploading the same bytes, no processing.
-Prints throughput and peak RSS, and Baton's time and memory as ratios of the seed's.
+For each S3 server (moto, then s3s-fs, both on 127.0.0.1) and each size, side by side:
+  - the server's ceiling: a raw client (curl) downloading one object to /dev/null
+    while it uploads another of the same size from a file, so the time a copy would
+    take with no processing at all (best of two runs);
+  - baton-worker (release build, sync mode: verified read → copy → multipart write);
+  - the seed samples' Python worker (boto3, whole object in memory);
+  - `aws s3 cp` down to a local file, then up again (the AWS CLI, pinned).
+Prints each one's throughput and its fraction of the ceiling, and peak RSS.
 
     make bench-worker                # 64 MiB, 256 MiB, 1 GiB
     .venv/bin/python bench/worker_copy.py 64 256
@@ -12,19 +15,25 @@ Prints throughput and peak RSS, and Baton's time and memory as ratios of the see
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
-from conftest import VENV_BIN, aws_env, client  # noqa: E402
+from bench_moto import moto_server, s3s_fs_server  # noqa: E402
+from conftest import REGION, VENV_BIN, aws_env, client  # noqa: E402
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 WORKER = TARGET / "release" / "baton-worker"
+BENCH_BIN = ROOT / ".venv-bench" / "bin"
+MEASURE = ROOT / "bench" / "peers" / "measure.py"
 MIB = 1024 * 1024
+SERVERS = {"moto": moto_server, "s3s-fs": s3s_fs_server}
 
 
 def run_measured(argv, env):
@@ -36,7 +45,7 @@ def run_measured(argv, env):
     done = subprocess.run(argv, env=env, capture_output=True, text=True)
     seconds = time.monotonic() - started
     if done.returncode != 0:
-        raise RuntimeError(f"{argv[0]} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+        raise RuntimeError(f"{argv} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
     peak = None
     for line in (done.stdout + done.stderr).splitlines():
         try:
@@ -48,67 +57,102 @@ def run_measured(argv, env):
     return seconds, peak
 
 
-def measure(endpoint, sizes_mib):
-    """Rows of (size MiB, transfer-manager s, baton s, baton RSS, seed s, seed RSS)."""
-    if not WORKER.exists():
-        sys.exit(f"{WORKER} not found: run `make build-worker` first")
+def ceiling_seconds(endpoint, key, source):
+    """Wall time of curl GET `key` ∥ curl PUT `source`, best of two."""
+    curl = shutil.which("curl")
+    if curl is None:
+        sys.exit("curl not found: the benchmark uses it as the raw client")
+    sign = [curl, "-sS", "--fail", "--aws-sigv4", f"aws:amz:{REGION}:s3", "--user", "test:test",
+            "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"]
+    best = None
+    for _ in range(2):
+        started = time.monotonic()
+        get = subprocess.Popen(sign + ["-o", "/dev/null", f"{endpoint}/bench/{key}"])
+        put = subprocess.Popen(sign + ["-o", "/dev/null", "-T", str(source), f"{endpoint}/bench/{key}.raw"])
+        if get.wait() != 0 or put.wait() != 0:
+            raise RuntimeError("curl failed against the server")
+        seconds = time.monotonic() - started
+        best = seconds if best is None else min(best, seconds)
+    return best
+
+
+def write_input(path, size):
+    chunk = os.urandom(MIB)
+    with open(path, "wb") as f:
+        for _ in range(size // MIB):
+            f.write(chunk)
+        f.write(chunk[: size % MIB])
+
+
+def measure(endpoint, sizes_mib, scratch):
+    """One row per size: sizes, seconds and peak RSS of each tool against `endpoint`."""
+    for program in [WORKER, BENCH_BIN / "aws"]:
+        if not program.exists():
+            sys.exit(f"{program} not found: run `make bench` (it builds and installs everything)")
     env = dict(os.environ, **aws_env(endpoint), BATON_LOG_FORMAT="json")
     s3 = client(endpoint, "s3")
     s3.create_bucket(Bucket="bench")
+    aws = [str(BENCH_BIN / "python"), str(MEASURE), str(BENCH_BIN / "aws"), "s3", "cp", "--only-show-errors"]
     rows = []
     for size_mib in sizes_mib:
         size = size_mib * MIB
-        key = f"in/{size_mib}"
-        s3.upload_fileobj(_Repeat(os.urandom(MIB), size), "bench", key)
-        head = s3.head_object(Bucket="bench", Key=key)
-        pointer = {"s3": {"bucket": "bench", "key": key, "size": size, "etag": head["ETag"]}}
-        raw = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "bench/peers/raw_transfer.py"), "bench", key, str(size)],
-                             env=env, capture_output=True, text=True, check=True)
-        transfer = json.loads(raw.stdout)
-        baton_s, baton_rss = run_measured([str(WORKER)], dict(
-            env, BATON_INPUT=json.dumps(pointer), BATON_OUTPUT=f"s3://bench/out/baton-{size_mib}/", BATON_JOB="copy"))
-        seed_s, seed_rss = run_measured(
-            [str(VENV_BIN / "python"), str(ROOT / "bench/peers/measure.py"), str(ROOT / "bench/peers/seed_worker.py")],
+        key, source, local = f"in/{size_mib}", scratch / f"in-{size_mib}", scratch / "aws-local"
+        if not source.exists():
+            write_input(source, size)
+        s3.upload_file(str(source), "bench", key)
+        pointer = {"bucket": "bench", "key": key, "size": size}
+        etag = s3.head_object(Bucket="bench", Key=key).get("ETag")
+        if etag:  # s3s-fs sends none on HEAD; the worker then reads without If-Match.
+            pointer["etag"] = etag
+        row = {"size_mib": size_mib, "ceiling": ceiling_seconds(endpoint, key, source)}
+        row["baton"] = run_measured([str(WORKER)], dict(
+            env, BATON_INPUT=json.dumps({"s3": pointer}), BATON_OUTPUT=f"s3://bench/out/baton-{size_mib}/", BATON_JOB="copy"))
+        row["seed"] = run_measured(
+            [str(VENV_BIN / "python"), str(MEASURE), str(ROOT / "bench/peers/seed_worker.py")],
             dict(env, S3_BUCKET="bench", S3_KEY=key, OUTPUT_KEY=f"out/seed-{size_mib}"))
-        rows.append((size_mib, transfer["get"] + transfer["put"], baton_s, baton_rss, seed_s, seed_rss))
-        for k in [f"out/baton-{size_mib}/output", f"out/seed-{size_mib}", key + ".raw", key]:
+        down = run_measured(aws + [f"s3://bench/{key}", str(local)], env)
+        up = run_measured(aws + [str(local), f"s3://bench/out/aws-{size_mib}"], env)
+        local.unlink()
+        row["aws"] = (down[0] + up[0], max(down[1], up[1]))
+        rows.append(row)
+        for k in [f"out/baton-{size_mib}/output", f"out/baton-{size_mib}/result.json", f"out/seed-{size_mib}",
+                  f"out/aws-{size_mib}", key + ".raw", key]:
             s3.delete_object(Bucket="bench", Key=k)
     return rows
 
 
-def table(rows):
-    lines = ["| size | baton-worker MB/s | peak RSS | seed Python MB/s | peak RSS | baton ÷ seed time | baton ÷ seed memory | boto3 transfer get+put MB/s |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for size_mib, transfer_s, baton_s, baton_rss, seed_s, seed_rss in rows:
-        mb = size_mib * MIB / 1e6
-        lines.append(f"| {size_mib} MiB | {mb / baton_s:.0f} | {baton_rss / MIB:.0f} MiB | {mb / seed_s:.0f} | {seed_rss / MIB:.0f} MiB "
-                     f"| {baton_s / seed_s:.2f} | {baton_rss / seed_rss:.2f} | {mb / transfer_s:.0f} |")
+def measure_all(sizes_mib):
+    """{server name: rows}, every server in SERVERS, the inputs written once."""
+    with tempfile.TemporaryDirectory(prefix="baton-bench-copy-") as scratch:
+        results = {}
+        for name, server in SERVERS.items():
+            with server() as endpoint:
+                results[name] = measure(endpoint, sizes_mib, Path(scratch))
+        return results
+
+
+def table(results):
+    lines = ["| server | size | ceiling: curl GET ∥ PUT | baton-worker (× ceiling) | peak RSS | seed Python (× ceiling) | peak RSS "
+             "| aws s3 cp down, up (× ceiling) | peak RSS | baton ÷ seed memory |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for server, rows in results.items():
+        for row in rows:
+            mb = row["size_mib"] * MIB / 1e6
+
+            def cell(tool):
+                seconds, rss = row[tool]
+                return f"{mb / seconds:.0f} MB/s ({row['ceiling'] / seconds:.2f}) | {rss / MIB:.0f} MiB"
+
+            lines.append(f"| {server} | {row['size_mib']} MiB | {mb / row['ceiling']:.0f} MB/s | {cell('baton')} | {cell('seed')} "
+                         f"| {cell('aws')} | {row['baton'][1] / row['seed'][1]:.2f} |")
     return lines
 
 
 def main(sizes_mib):
-    from bench_moto import moto_server
-
-    with moto_server() as endpoint:
-        rows = measure(endpoint, sizes_mib)
-    print(f"\nWorker handoff: copy job, moto on 127.0.0.1, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")
-    print("\n".join(table(rows)))
-    print("\nReproduce: make build-worker && .venv/bin/python bench/worker_copy.py " + " ".join(map(str, sizes_mib)))
-
-
-class _Repeat:
-    """A file-like object yielding `size` bytes by repeating `chunk`."""
-
-    def __init__(self, chunk, size):
-        self.chunk, self.left = chunk, size
-
-    def read(self, n=-1):
-        if self.left <= 0:
-            return b""
-        n = self.left if n is None or n < 0 else min(n, self.left)
-        out = (self.chunk * (n // len(self.chunk) + 1))[:n]
-        self.left -= n
-        return out
+    results = measure_all(sizes_mib)
+    print(f"\nWorker handoff: copy job, on 127.0.0.1, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}")
+    print("\n".join(table(results)))
+    print("\nReproduce: make bench-worker, or .venv/bin/python bench/worker_copy.py " + " ".join(map(str, sizes_mib)))
 
 
 if __name__ == "__main__":
