@@ -124,7 +124,7 @@ build-lambdas-native: ## Release builds of the three Lambdas for this machine (t
 	cargo build --release --locked -p prepare-input -p offload-output -p task-watchdog
 
 .PHONY: bench
-bench: venv $(VENV_BENCH_STAMP) $(S3S_FS) build-worker build-lambdas-native ## Every benchmark, one table of ratios (about 20 minutes from a fresh clone, 11 warm)
+bench: venv $(VENV_BENCH_STAMP) $(S3S_FS) build-worker build-lambdas-native ## Every benchmark, one table of ratios (about 21 minutes from a fresh clone, 10 warm)
 	$(VENV)/bin/python bench/run.py
 
 .PHONY: bench-worker
