@@ -46,12 +46,12 @@ impl Progress {
                 vec![format!("{at}  ✓ {name} ({took:.1} s)")]
             }
             HistoryEventType::TaskSubmitted => {
-                let Some(details) = event.task_submitted_event_details() else {
+                let ecs = event
+                    .task_submitted_event_details()
+                    .filter(|d| d.resource_type() == "ecs");
+                let Some(details) = ecs else {
                     return vec![];
                 };
-                if details.resource_type() != "ecs" {
-                    return vec![];
-                }
                 let output: Value = details
                     .output()
                     .and_then(|o| serde_json::from_str(o).ok())
@@ -66,12 +66,12 @@ impl Progress {
                 vec![format!("{at}    ECS task {id} started{logs}")]
             }
             HistoryEventType::TaskSucceeded => {
-                let Some(details) = event.task_succeeded_event_details() else {
+                let ecs = event
+                    .task_succeeded_event_details()
+                    .filter(|d| d.resource_type() == "ecs");
+                let Some(details) = ecs else {
                     return vec![];
                 };
-                if details.resource_type() != "ecs" {
-                    return vec![];
-                }
                 vec![format!(
                     "{at}    called back: {}",
                     describe_output(details.output().unwrap_or("null"))
@@ -131,7 +131,7 @@ mod tests {
     use super::*;
     use aws_sdk_sfn::types::{
         StateEnteredEventDetails, StateExitedEventDetails, TaskFailedEventDetails,
-        TaskSubmittedEventDetails,
+        TaskSubmittedEventDetails, TaskSucceededEventDetails,
     };
     use aws_smithy_types::DateTime;
 
@@ -196,6 +196,46 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(p.observe(&exited), vec!["    4.0s  ✓ RunTask1 (4.0 s)"]);
+    }
+
+    #[test]
+    fn only_ecs_tasks_print_start_and_callback_lines() {
+        let mut p = Progress::new(None);
+        let submitted = |resource_type: &str| {
+            event(HistoryEventType::TaskSubmitted, 1)
+                .task_submitted_event_details(
+                    TaskSubmittedEventDetails::builder()
+                        .resource_type(resource_type)
+                        .resource("invoke")
+                        .output(r#"{"Tasks":[{"TaskArn":"arn:aws:ecs:us-east-1:1:task/c/t1"}]}"#)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap()
+        };
+        let succeeded = |resource_type: &str| {
+            event(HistoryEventType::TaskSucceeded, 2)
+                .task_succeeded_event_details(
+                    TaskSucceededEventDetails::builder()
+                        .resource_type(resource_type)
+                        .resource("invoke")
+                        .output(r#"{"inline":{"n":1}}"#)
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap()
+        };
+        assert!(p.observe(&submitted("lambda")).is_empty());
+        assert!(p.observe(&succeeded("lambda")).is_empty());
+        assert_eq!(
+            p.observe(&submitted("ecs")),
+            vec!["    0.0s    ECS task t1 started"]
+        );
+        let line = p.observe(&succeeded("ecs"));
+        assert_eq!(line.len(), 1);
+        assert!(line[0].starts_with("    1.0s    called back: "), "{line:?}");
     }
 
     #[test]
