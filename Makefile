@@ -73,8 +73,9 @@ lint-template: venv $(VENV_CHECKOV_STAMP) ## cfn-lint, sam validate --lint, chec
 	$(VENV)/bin/python -m pytest -q tests/test_template.py
 
 .PHONY: sam-build
-sam-build: venv ## sam build (x86_64 here; the template's default is arm64)
-	sam build --beta-features --parameter-overrides Architecture=x86_64
+sam-build: venv ## sam build with samconfig.toml's ci settings (x86_64), then check the binaries' architecture
+	sam build --config-env ci
+	$(VENV)/bin/python tests/check_built_architecture.py ci
 
 .PHONY: lint
 lint: fmt-check clippy lint-docker lint-template ## All static checks

@@ -127,13 +127,23 @@ def fix_lambda_invoke_needs_docker(endpoint, binaries):
     LambdaFunction._invoke_lambda = invoke_lambda
 
 
-def fix_eventbridge_lambda_and_states_targets(max_attempts=4, first_delay=1.0):
+def fix_eventbridge_lambda_and_states_targets(first_delay=1.0):
     """moto's EventBridge raises NotImplementedError (HTTP 500, which clients retry,
     duplicating deliveries to the other targets) for Lambda and Step Functions
-    targets. Deliver to them asynchronously as EventBridge does, retrying a failed
-    Lambda with backoff and sending the event to the target's dead-letter queue when
-    the attempts run out. moto keeps an event's `time` as epoch seconds; targets get
-    the ISO-8601 string AWS sends."""
+    targets. Deliver to them as AWS does:
+
+    - Step Functions: StartExecution with the event as input.
+    - Lambda: an *asynchronous* invocation (Lambda docs, "Asynchronous invocation").
+      Once Lambda has queued the event, delivery has succeeded: the rule target's
+      RetryPolicy and dead-letter queue no longer apply. A function error gets
+      Lambda's own retries (MaximumRetryAttempts of the function's EventInvokeConfig,
+      2 by default, after about 1 and 2 minutes; here after `first_delay` and twice
+      that), then goes to the EventInvokeConfig's OnFailure destination, or is
+      dropped. Only a failure to invoke at all (no such function) is the rule's to
+      retry and dead-letter.
+
+    moto keeps an event's `time` as epoch seconds; targets get the ISO-8601 string
+    AWS sends."""
     import copy
     import threading
     import time
@@ -143,6 +153,35 @@ def fix_eventbridge_lambda_and_states_targets(max_attempts=4, first_delay=1.0):
     from moto.utilities.arns import parse_arn
 
     original = Rule.send_to_targets
+
+    def dead_letter(target, event):
+        arn = target.get("DeadLetterConfig", {}).get("Arn")
+        if arn:
+            _send_to_queue(arn, dumps(event))
+
+    def invoke_async(function, event):
+        config = function.event_invoke_config[-1].config if function.event_invoke_config else {}
+        attempts = 1 + int(config.get("MaximumRetryAttempts", 2))
+        delay = first_delay
+        for attempt in range(1, attempts + 1):
+            result, errored, _ = function._invoke_lambda(event=dumps(event))
+            if not errored:
+                return
+            LOG.warning("async invocation of %s failed (attempt %d/%d): %s", function.function_name, attempt,
+                        attempts, result)
+            if attempt < attempts:
+                time.sleep(delay)
+                delay *= 2
+        on_failure = config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        if on_failure:
+            record = {"version": "1.0", "requestContext": {"functionArn": function.function_arn,
+                                                          "condition": "RetriesExhausted",
+                                                          "approximateInvokeCount": attempts},
+                      "requestPayload": event, "responsePayload": _json_or_text(result)}
+            _send_to_queue(on_failure, dumps(record))
+        else:
+            LOG.warning("async event for %s dropped after %d attempts (no OnFailure destination)",
+                        function.function_name, attempts)
 
     def deliver(rule, target, event):
         arn = parse_arn(target["Arn"])
@@ -155,23 +194,13 @@ def fix_eventbridge_lambda_and_states_targets(max_attempts=4, first_delay=1.0):
             return
         from moto.awslambda.models import lambda_backends
 
-        function = lambda_backends[arn.account][arn.region].get_function(arn.resource_id)
-        attempts = min(max_attempts, 1 + target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 185))
-        delay = first_delay
-        for attempt in range(1, attempts + 1):
-            result, errored, _ = function._invoke_lambda(event=dumps(event))
-            if not errored:
-                return
-            LOG.warning("rule %s → %s failed (attempt %d/%d): %s", rule.name, arn.resource_id, attempt, attempts, result)
-            if attempt < attempts:
-                time.sleep(delay)
-                delay *= 2
-        dead_letters = target.get("DeadLetterConfig", {}).get("Arn")
-        if dead_letters:
-            from moto.sqs.models import sqs_backends
-
-            queue = parse_arn(dead_letters)
-            sqs_backends[queue.account][queue.region].send_message(queue.resource_id, dumps(event))
+        try:
+            function = lambda_backends[arn.account][arn.region].get_function(arn.resource_id)
+        except Exception as error:  # noqa: BLE001 - any failure to invoke is the rule's
+            LOG.warning("rule %s cannot invoke %s: %s", rule.name, arn.resource_id, error)
+            dead_letter(target, event)
+            return
+        invoke_async(function, event)
 
     def send_to_targets(self, original_event, transform_input=True):
         if not self.event_pattern.matches_event(original_event):
@@ -196,6 +225,96 @@ def fix_eventbridge_lambda_and_states_targets(max_attempts=4, first_delay=1.0):
             original(rest, original_event, transform_input)
 
     Rule.send_to_targets = send_to_targets
+
+
+def _send_to_queue(queue_arn, body):
+    from moto.sqs.models import sqs_backends
+    from moto.utilities.arns import parse_arn
+
+    queue = parse_arn(queue_arn)
+    sqs_backends[queue.account][queue.region].send_message(queue.resource_id, body)
+
+
+def _json_or_text(text):
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return text
+
+
+def fix_sqs_event_source_mappings_ignore_batch_failures(poll_seconds=0.1):
+    """moto invokes an SQS-triggered function once, synchronously, inside SendMessage,
+    and ignores the function's answer beyond "error or not": a failed batch is made
+    visible again and never polled until the next send, `ReportBatchItemFailures` is
+    ignored, nothing waits for the visibility timeout and nothing reaches the
+    redrive policy's dead-letter queue. Lambda polls the queue (Lambda docs, "Using
+    Lambda with Amazon SQS"): receive up to BatchSize messages with the queue's
+    visibility timeout, invoke, delete what succeeded (everything but the
+    batchItemFailures, when the mapping reports them; nothing after a function
+    error), and leave the rest to come back after the visibility timeout, where SQS
+    moves a message to the dead-letter queue after maxReceiveCount receives."""
+    import threading
+    import time
+
+    from moto.awslambda.utils import get_backend
+    from moto.sqs.models import Queue, sqs_backends
+
+    original_add = Queue.add_message
+
+    def add_message(self, message):
+        mappings, self.lambda_event_source_mappings = self.lambda_event_source_mappings, {}
+        try:
+            original_add(self, message)
+        finally:
+            self.lambda_event_source_mappings = mappings
+
+    Queue.add_message = add_message
+
+    def deliver(backend, queue, mapping):
+        messages = backend.receive_message(queue.name, mapping.batch_size or 10, 0, queue.visibility_timeout)
+        if not messages:
+            return
+        event = {"Records": [{
+            "messageId": m.id, "receiptHandle": m.receipt_handle, "body": m.body,
+            "attributes": {"ApproximateReceiveCount": str(m.approximate_receive_count)},
+            "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": queue.queue_arn,
+            "awsRegion": queue.region,
+        } for m in messages]}
+        headers = {}
+        try:
+            answer = get_backend(queue.account_id, queue.region).invoke(
+                function_name=mapping.function_arn, qualifier=None, body=dumps(event), headers={},
+                response_headers=headers)
+        except Exception as error:  # noqa: BLE001 - an invocation that fails retries the batch
+            LOG.warning("SQS batch to %s not invoked: %s", mapping.function_arn, error)
+            return
+        if "x-amz-function-error" in headers:
+            LOG.warning("SQS batch of %d to %s failed; back after the visibility timeout", len(messages),
+                        mapping.function_arn)
+            return
+        failed = set()
+        if "ReportBatchItemFailures" in (mapping.function_response_types or []):
+            reply = _json_or_text(answer.decode() if isinstance(answer, bytes) else answer)
+            if isinstance(reply, dict):
+                failed = {f.get("itemIdentifier") for f in reply.get("batchItemFailures") or []}
+        for m in messages:
+            if m.id not in failed:
+                backend.delete_message(queue.name, m.receipt_handle)
+
+    def poll():
+        while True:
+            try:
+                for _, account in list(sqs_backends.items()):
+                    for _, backend in list(account.items()):
+                        for queue in list(backend.queues.values()):
+                            for mapping in list(queue.lambda_event_source_mappings.values()):
+                                if mapping.enabled:
+                                    deliver(backend, queue, mapping)
+            except Exception:  # noqa: BLE001 - the poller must outlive one bad round
+                LOG.exception("SQS event source poller")
+            time.sleep(poll_seconds)
+
+    threading.Thread(target=poll, name="sqs-event-sources", daemon=True).start()
 
 
 def fix_ecs_submit_task_state_change_missing():
@@ -304,6 +423,81 @@ def fix_cloudformation_state_machines_ignore_substitutions():
     StateMachine.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
 
 
+# Length of the task tokens the local stack issues: real ones run to 2,048 characters
+# (SFN API reference, TaskToken), so budgets and logs see tokens of that size here too.
+LOCAL_TASK_TOKEN_CHARS = 2040
+
+
+def fix_task_tokens_are_short_uuids():
+    """moto issues task tokens that are 36-character UUIDs; AWS's are opaque strings of
+    several hundred to 2,048 characters, and the ECS override budget, the worker and
+    the watchdog must cope with the longest. Issue tokens of LOCAL_TASK_TOKEN_CHARS
+    characters, shaped like AWS's (base64, starting AQ)."""
+    import base64
+    import secrets
+
+    from moto.stepfunctions.parser.asl.eval import states
+
+    def update_task_token(self):
+        raw = base64.b64encode(secrets.token_bytes(LOCAL_TASK_TOKEN_CHARS)).decode()
+        token = ("AQ" + raw)[:LOCAL_TASK_TOKEN_CHARS]
+        self.context_object_data["Task"] = states.TaskData(Token=token)
+        _ISSUED_TOKENS.add(token)
+        return token
+
+    states.ContextObject.update_task_token = update_task_token
+
+
+_ISSUED_TOKENS = set()
+
+
+def fix_closed_tokens_answer_invalid_token():
+    """A callback on a token whose task is over (called back, timed out, execution
+    stopped) answers TaskTimedOut on AWS ("the task token has either expired or the
+    task ... has already been closed"), and InvalidToken only when the token is not
+    one Step Functions issued. moto answers InvalidToken for closed tokens on
+    SendTaskSuccess and SendTaskHeartbeat, and accepts SendTaskFailure on them.
+    Answer as AWS does (tokens issued under fix_task_tokens_are_short_uuids)."""
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.exceptions import InvalidToken
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    # The parser's own TaskTimedOut has no TYPE, so moto serialises it as HTTP 500.
+    class TaskTimedOut(AWSError):
+        TYPE = "TaskTimedOut"
+        STATUS = 400
+
+        def __init__(self):
+            super().__init__("Task Timed Out: the task token has expired or the task has already been closed")
+
+    def check(backend, token):
+        if token not in _ISSUED_TOKENS:
+            raise InvalidToken("Invalid token")
+        for execution in backend._get_executions():
+            endpoint = execution.exec_worker.env.callback_pool_manager.get(token)
+            if endpoint is None:
+                continue
+            closed = endpoint._outcome is not None or endpoint.consumer_error is not None
+            if closed or execution.status != ExecutionStatus.RUNNING:
+                raise TaskTimedOut()
+            return endpoint
+        raise TaskTimedOut()
+
+    for name in ("send_task_success", "send_task_failure", "send_task_heartbeat"):
+        original = getattr(StepFunctionsParserBackend, name)
+
+        def checked(self, task_token, *args, _original=original, _name=name, **kwargs):
+            endpoint = check(self, task_token)
+            if _name == "send_task_heartbeat" and endpoint._heartbeat_endpoint is None:
+                # moto hands the token out before it starts waiting for beats, and
+                # answers a beat in between with InvalidToken; AWS accepts it.
+                return None
+            return _original(self, task_token, *args, **kwargs)
+
+        setattr(StepFunctionsParserBackend, name, checked)
+
+
 def _snake(name):
     from moto.stepfunctions.parser.utils import camel_to_snake_case
 
@@ -313,6 +507,8 @@ def _snake(name):
 def apply_all(lambda_endpoint=None, lambda_binaries=None):
     fixes = [
         fix_send_task_failure_drops_cause,
+        fix_task_tokens_are_short_uuids,
+        fix_closed_tokens_answer_invalid_token,
         fix_asl_ecs_parameter_normalisation,
         fix_ecs_submit_task_state_change_missing,
         fix_ecs_run_task_needs_container_memory,
@@ -326,6 +522,8 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
     if lambda_endpoint:
         fix_lambda_invoke_needs_docker(lambda_endpoint, lambda_binaries or {})
         LOG.info("applied fix_lambda_invoke_needs_docker → %s", lambda_endpoint)
+    fix_sqs_event_source_mappings_ignore_batch_failures()
+    LOG.info("applied fix_sqs_event_source_mappings_ignore_batch_failures")
 
 
 def dumps(value):

@@ -24,11 +24,16 @@ class FakeWatch(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        FakeWatch.calls.append((self.path, json.loads(body)))
+        event = json.loads(body)
+        FakeWatch.calls.append((self.path, event))
         if b"please-fail" in body:
             status, reply = 500, {"errorType": "Baton.InvalidInput", "errorMessage": "asked to fail"}
+        elif isinstance(event, dict) and "Records" in event:
+            # An SQS batch: report the records that ask for it as failed items.
+            status, reply = 200, {"batchItemFailures": [
+                {"itemIdentifier": r["messageId"]} for r in event["Records"] if "fail-item" in r["body"]]}
         else:
-            status, reply = 200, {"echo": json.loads(body)}
+            status, reply = 200, {"echo": event}
         data = json.dumps(reply).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -121,6 +126,29 @@ def wait_for_task(ecs):
     raise AssertionError("no ECS task was started")
 
 
+def sqs_callback(endpoint, name, heartbeat=None):
+    """An execution waiting in an SQS .waitForTaskToken state: (sfn, execution, token)."""
+    sfn, sqs = client(endpoint, "stepfunctions"), client(endpoint, "sqs")
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+    state = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+             "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}}, "End": True}
+    if heartbeat:
+        state["HeartbeatSeconds"] = heartbeat
+    arn = sfn.create_state_machine(name=name, roleArn=ROLE,
+                                   definition=json.dumps({"StartAt": "W", "States": {"W": state}}))["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
+    message = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5)["Messages"][0]
+    return sfn, execution, json.loads(message["Body"])["token"]
+
+
+def error_code(call):
+    try:
+        call()
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+    return None
+
+
 # ------------------------------------------------------------------ the gaps
 
 
@@ -166,6 +194,17 @@ def test_gap_eventbridge_lambda_targets_fail_in_plain_moto(moto):
     plain.meta.config.retries = {"max_attempts": 1}
     with pytest.raises(Exception):
         plain.put_events(Entries=[{"Source": "baton.gap", "DetailType": "x", "Detail": "{}"}])
+
+
+def test_gap_short_tokens_and_closed_tokens_answered_wrongly_in_plain_moto(moto):
+    sfn, execution, token = sqs_callback(moto, "gap-tokens")
+    assert len(token) < 100, "moto now issues long tokens: delete compat.fix_task_tokens_are_short_uuids"
+    sfn.send_task_success(taskToken=token, output="{}")
+    settle(sfn, execution)
+    closed = (error_code(lambda: sfn.send_task_success(taskToken=token, output="{}")),
+              error_code(lambda: sfn.send_task_failure(taskToken=token, error="Baton.X")))
+    assert closed == ("InvalidToken", None), (
+        f"moto now answers {closed} for a closed token: delete compat.fix_closed_tokens_answer_invalid_token")
 
 
 # ------------------------------------------------------------------ the fixes
@@ -222,29 +261,89 @@ def test_fixed_lambda_invocations_reach_cargo_lambda_watch(host):
     assert FakeWatch.calls[-1][0] == "/2015-03-31/functions/echo-binary/invocations"
 
 
-def test_fixed_eventbridge_delivers_to_lambda_with_retries_and_dead_letters(host):
+def receive_all(sqs, queue, seconds):
+    deadline, got = time.monotonic() + seconds, []
+    while time.monotonic() < deadline:
+        got += sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1, MaxNumberOfMessages=10).get("Messages", [])
+    return got
+
+
+def test_fixed_eventbridge_invokes_lambda_asynchronously_as_aws_does(host):
+    # AWS: a Lambda target is an asynchronous invocation. Once Lambda accepted the
+    # event, the rule's RetryPolicy and DLQ do not apply: a function error gets the
+    # function's async retries, then its OnFailure destination, or is dropped.
     lam, events, sqs = client(host, "lambda"), client(host, "events"), client(host, "sqs")
     fn = lam.create_function(FunctionName="stack-EchoFunction-rule", Runtime="provided.al2023", Role=lambda_role(host),
                              Handler="bootstrap", Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})["FunctionArn"]
-    queue = sqs.create_queue(QueueName="dead-letters")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    rule_dlq = sqs.create_queue(QueueName="rule-dead-letters")["QueueUrl"]
+    on_failure = sqs.create_queue(QueueName="async-on-failure")["QueueUrl"]
+    arn = lambda url: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    lam.put_function_event_invoke_config(FunctionName=fn, MaximumRetryAttempts=1,
+                                         DestinationConfig={"OnFailure": {"Destination": arn(on_failure)}})
     events.put_rule(Name="to-lambda", EventPattern=json.dumps({"source": ["aws.ecs"], "detail": {"lastStatus": ["STOPPED"]}}))
-    events.put_targets(Rule="to-lambda", Targets=[{"Id": "fn", "Arn": fn, "DeadLetterConfig": {"Arn": queue_arn},
-                                                   "RetryPolicy": {"MaximumRetryAttempts": 1}}])
+    events.put_targets(Rule="to-lambda", Targets=[{"Id": "fn", "Arn": fn, "DeadLetterConfig": {"Arn": arn(rule_dlq)},
+                                                   "RetryPolicy": {"MaximumRetryAttempts": 185}}])
     before = len(FakeWatch.calls)
-    events.put_events(Entries=[{"Source": "aws.ecs", "DetailType": "ECS Task State Change",
-                                "Detail": json.dumps({"lastStatus": "STOPPED", "n": 1})}])
-    events.put_events(Entries=[{"Source": "aws.ecs", "DetailType": "ECS Task State Change",
-                                "Detail": json.dumps({"lastStatus": "RUNNING", "n": 2})}])
-    events.put_events(Entries=[{"Source": "aws.ecs", "DetailType": "ECS Task State Change",
-                                "Detail": json.dumps({"lastStatus": "STOPPED", "please-fail": 1})}])
-    deadline = time.monotonic() + 10
-    dead = []
-    while time.monotonic() < deadline and not dead:
-        dead = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
+    for detail in ({"lastStatus": "STOPPED", "n": 1}, {"lastStatus": "RUNNING", "n": 2},
+                   {"lastStatus": "STOPPED", "please-fail": 1}):
+        events.put_events(Entries=[{"Source": "aws.ecs", "DetailType": "ECS Task State Change",
+                                    "Detail": json.dumps(detail)}])
+    failed = receive_all(sqs, on_failure, 5)
     delivered = [body for _, body in FakeWatch.calls[before:]]
     assert any(b["detail"].get("n") == 1 for b in delivered), delivered
     assert all(isinstance(b["time"], str) and b["time"].endswith("Z") for b in delivered), "ISO-8601 times, as AWS sends"
     assert not any(b["detail"].get("n") == 2 for b in delivered), "a RUNNING event does not match the rule"
-    assert sum("please-fail" in b["detail"] for b in delivered) == 2, "one attempt and one retry"
-    assert dead and json.loads(dead[0]["Body"])["detail"]["please-fail"] == 1
+    assert sum("please-fail" in b["detail"] for b in delivered) == 2, "one attempt and MaximumRetryAttempts=1 retry"
+    assert failed and json.loads(failed[0]["Body"])["requestPayload"]["detail"]["please-fail"] == 1
+    assert not receive_all(sqs, rule_dlq, 1), "the rule's DLQ is only for events Lambda never accepted"
+
+
+def esm_queue(host, name, visibility=1, max_receives=2):
+    lam, sqs = client(host, "lambda"), client(host, "sqs")
+    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue = sqs.create_queue(QueueName=name, Attributes={
+        "VisibilityTimeout": str(visibility),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})})["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    fn = lam.create_function(FunctionName=f"stack-EchoFunction-{name}", Runtime="provided.al2023",
+                             Role=lambda_role(host), Handler="bootstrap",
+                             Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})["FunctionArn"]
+    lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=fn, BatchSize=10,
+                                    FunctionResponseTypes=["ReportBatchItemFailures"])
+    return sqs, queue, dlq
+
+
+def test_gap_sqs_event_sources_never_retry_or_redrive_in_plain_moto(moto):
+    # plain moto invokes once inside SendMessage (here without Docker, so it fails) and
+    # never polls again: a failed message neither comes back nor reaches the DLQ.
+    sqs, queue, dlq = esm_queue(moto, "gap-esm")
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"n": 1}))
+    assert not receive_all(sqs, dlq, 4), (
+        "moto now retries SQS event sources into the DLQ: delete compat.fix_sqs_event_source_mappings_ignore_batch_failures")
+
+
+def test_fixed_sqs_event_sources_retry_failed_items_then_dead_letter_them(host):
+    sqs, queue, dlq = esm_queue(host, "fixed-esm")
+    before = len(FakeWatch.calls)
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"n": "ok"}))
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"n": "fail-item"}))
+    dead = receive_all(sqs, dlq, 6)
+    bodies = [r["body"] for _, e in FakeWatch.calls[before:] if "Records" in e for r in e["Records"]]
+    assert bodies.count(json.dumps({"n": "ok"})) == 1, "a handled message is deleted"
+    assert bodies.count(json.dumps({"n": "fail-item"})) == 2, "a failed item comes back until maxReceiveCount"
+    assert [json.loads(m["Body"]) for m in dead] == [{"n": "fail-item"}]
+
+
+def test_fixed_tokens_are_as_long_as_aws_ones_and_closed_ones_time_out(host):
+    # AWS: tokens up to 2,048 characters; a closed token answers TaskTimedOut on every
+    # callback, and only a token Step Functions never issued answers InvalidToken.
+    sfn, execution, token = sqs_callback(host, "fixed-tokens", heartbeat=60)
+    assert 2000 <= len(token) <= 2048
+    sfn.send_task_heartbeat(taskToken=token)
+    sfn.send_task_success(taskToken=token, output="{}")
+    assert settle(sfn, execution)["status"] == "SUCCEEDED"
+    assert error_code(lambda: sfn.send_task_success(taskToken=token, output="{}")) == "TaskTimedOut"
+    assert error_code(lambda: sfn.send_task_failure(taskToken=token, error="Baton.X")) == "TaskTimedOut"
+    assert error_code(lambda: sfn.send_task_heartbeat(taskToken=token)) == "TaskTimedOut"
+    assert error_code(lambda: sfn.send_task_failure(taskToken="AQCEnot-a-token", error="Baton.X")) == "InvalidToken"

@@ -10,10 +10,10 @@ from conftest import ROOT, VENV_BIN, client
 
 EVENTS = sorted(p.name for p in (ROOT / "events").glob("*.json"))
 
-# What each ECS sample event makes the watchdog do. The tokens in the files belong to
-# no execution: Step Functions (AWS and moto alike) refuses them as closed, so the
-# watchdog's answer for a STOPPED task is "alreadyClosed". Failing live executions
-# is covered by functions/task-watchdog/tests/real_execution.rs.
+# What each ECS sample event makes the watchdog do. The tokens in the files were never
+# issued by this Step Functions: it answers InvalidToken (AWS and moto alike), which the
+# watchdog logs as an error and reports as "rejected", not as a task that had called
+# back. Failing live executions is covered by functions/task-watchdog/tests/real_execution.rs.
 WATCHDOG_ACTIONS = {
     "ecs-spot-warning-running.json": "ignored",
     "ecs-no-token.json": "ignored",
@@ -58,7 +58,7 @@ def test_invoke(event_file, lambda_watch, bucket):
     function = function_for(event_file)
     out = invoke(lambda_watch, function, event_file)
     if function == "task-watchdog":
-        assert out["action"] == WATCHDOG_ACTIONS.get(event_file, "alreadyClosed"), out
+        assert out["action"] == WATCHDOG_ACTIONS.get(event_file, "rejected"), out
     else:
         payload = out["payload"]
         assert set(payload) <= {"inline", "s3"} and len(payload) == 1, out

@@ -17,7 +17,8 @@ KNOWN_RESOURCES = {
 }
 
 ECS_OVERRIDES_MAX_CHARS = 8192
-TASK_TOKEN_MAX_CHARS = 1024
+# Task tokens are up to 2,048 characters (SFN API reference and service model, TaskToken).
+TASK_TOKEN_MAX_CHARS = 2048
 # Room the override must leave for BATON_INPUT: prepare-input and offload-output
 # stage anything bigger in S3, so a pointer Payload is the most that must fit.
 POINTER_PAYLOAD_ROOM = 1024
@@ -110,7 +111,7 @@ def test_error_names_are_known(machine):
         for rule in state.get("Retry", []) + state.get("Catch", []):
             for error in rule["ErrorEquals"]:
                 family = error.split(".")[0]
-                assert family in ("Baton", "States", "ECS", "Lambda"), f"{name}.{state_name}: {error}"
+                assert family in ("Baton", "States", "ECS", "AmazonECS", "Lambda"), f"{name}.{state_name}: {error}"
                 if family == "Baton":
                     assert error in baton, f"{name}.{state_name}: {error} is not a Baton error name"
 
@@ -180,10 +181,126 @@ def test_the_bucket_is_private_encrypted_and_tls_only():
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
 
-def test_the_watchdog_rule_has_retries_and_a_dead_letter_queue():
-    rule = TEMPLATE["Resources"]["TaskStoppedRule"]["Properties"]
+def test_the_watchdog_gets_its_events_durably_through_sqs():
+    # EventBridge invokes a Lambda target asynchronously: once Lambda accepts the
+    # event, the rule's retries and DLQ no longer apply, and a failed handler gets two
+    # retries before the event is dropped. A queue in between keeps the event until
+    # it is handled, for hours, and then in a dead-letter queue with an alarm.
+    resources = TEMPLATE["Resources"]
+    rule = resources["TaskStoppedRule"]["Properties"]
     assert rule["EventPattern"]["detail"]["lastStatus"] == ["STOPPED"]
     assert rule["EventPattern"]["detail"]["clusterArn"]
-    target = rule["Targets"][0]
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["WatchdogQueue", "Arn"]}, "the rule targets the queue, not the function"
     assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
-    assert target["DeadLetterConfig"]["Arn"]
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["WatchdogDeadLetterQueue", "Arn"]}
+    queue = resources["WatchdogQueue"]["Properties"]
+    redrive = queue["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["WatchdogDeadLetterQueue", "Arn"]}
+    timeout = TEMPLATE["Globals"]["Function"]["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout, "Lambda's advice for SQS event sources"
+    assert redrive["maxReceiveCount"] * queue["VisibilityTimeout"] >= 2 * 3600, "retried for hours"
+    source = resources["TaskWatchdogFunction"]["Properties"]["Events"]["StoppedTasks"]
+    assert source["Type"] == "SQS"
+    assert source["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert not any(r["Type"] == "AWS::Lambda::Permission" for r in resources.values()), "nothing invokes it directly"
+    alarm = resources["WatchdogDeadLetterAlarm"]["Properties"]
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["WatchdogDeadLetterQueue", "QueueName"]}
+    assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_only_the_watchdog_and_named_operators_read_the_queues_of_live_tokens():
+    statements = TEMPLATE["Resources"]["WatchdogQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    deny = next(s for s in statements if s["Effect"] == "Deny")
+    assert "sqs:ReceiveMessage" in deny["Action"] and deny["Principal"] == "*"
+    allowed = json.dumps(deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"])
+    assert "TaskWatchdogFunctionRole" in allowed and "DeadLetterReaderArns" in allowed
+
+def functions():
+    return {k: r for k, r in TEMPLATE["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+
+
+def test_reserved_concurrency_is_off_by_default():
+    # Lambda keeps 100 units unreserved: reserving any by default fails to deploy on
+    # accounts whose quota is below 100 + the reservations (new accounts have 10).
+    parameter = TEMPLATE["Parameters"]["ReservedConcurrency"]
+    assert parameter["Default"] == 0
+    condition = TEMPLATE["Conditions"]["ReserveConcurrency"]
+    assert condition == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, 0]}]}
+    for logical_id, function in functions().items():
+        reserved = function["Properties"].get("ReservedConcurrentExecutions")
+        assert reserved == {"Fn::If": ["ReserveConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]}, \
+            f"{logical_id}: {reserved}"
+
+
+def machine_policy(logical_id):
+    resource = TEMPLATE["Resources"][logical_id]
+    return [s for p in resource["Properties"]["Policies"] for s in p["Statement"]]
+
+
+def test_run_task_allows_every_revision_of_the_task_families(machine):
+    # RunTask is authorised per revision: executions in flight during a stack update
+    # still name the old revision.
+    name, _, _ = machine
+    families = {TEMPLATE["Resources"][t]["Properties"]["Family"]["Fn::Sub"] for t in ("Task1Definition", "Task2Definition")}
+    statements = [s for s in machine_policy(name) if s["Action"] == "ecs:RunTask"]
+    assert statements
+    for statement in statements:
+        arns = {r["Fn::Sub"] for r in statement["Resource"]}
+        expected = {"arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/" + f + ":*"
+                    for f in families}
+        assert arns == expected, arns
+
+
+def test_propagated_tags_are_allowed_at_launch(machine):
+    # PropagateTags copies the task definition's tags onto the task; RunTask then needs
+    # ecs:TagResource with ecs:CreateAction = RunTask, or every task fails AccessDenied.
+    name, _, (definition, _, _) = machine
+    propagates = any(s.get("Parameters", {}).get("PropagateTags") for _, s, _ in all_states(definition))
+    tagging = [s for s in machine_policy(name) if s["Action"] == "ecs:TagResource"]
+    if propagates:
+        assert tagging, f"{name}: PropagateTags without ecs:TagResource"
+        assert tagging[0]["Condition"] == {"StringEquals": {"ecs:CreateAction": "RunTask"}}
+
+
+def test_ecs_states_retry_run_task_failures(machine):
+    # RunTask answering 200 with `failures` (capacity, ENI limits) fails the state with
+    # AmazonECS.Unknown (Step Functions, "Run Amazon ECS or Fargate tasks").
+    name, _, (definition, _, _) = machine
+    for state_name, state, _ in all_states(definition):
+        if state.get("Resource", "").startswith("arn:aws:states:::ecs:runTask"):
+            retried = [e for r in state.get("Retry", []) for e in r["ErrorEquals"]]
+            assert "AmazonECS.Unknown" in retried, f"{name}.{state_name}"
+
+
+def test_heartbeat_window_covers_start_up_and_stays_below_the_timeout():
+    parameters = TEMPLATE["Parameters"]
+    heartbeat, timeout = parameters["HeartbeatSeconds"], parameters["TimeoutSeconds"]
+    # Fargate start-up (ENI, image pull) counts against the first heartbeat: 45-50 s
+    # cold in public measurements; the minimum leaves more than twice that.
+    assert heartbeat["MinValue"] >= 120 and heartbeat["Default"] >= heartbeat["MinValue"]
+    # Step Functions rejects HeartbeatSeconds >= TimeoutSeconds; CloudFormation checks
+    # parameter ranges before it deploys anything, so the ranges must not overlap.
+    assert heartbeat["MaxValue"] < timeout["MinValue"] <= timeout["Default"]
+    assert heartbeat["Default"] < timeout["Default"]
+
+
+def role_statements(logical_id):
+    resource = TEMPLATE["Resources"][logical_id]
+    props = resource["Properties"]
+    if resource["Type"] == "AWS::IAM::Role":
+        return [s for p in props["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    return [s for p in props["Policies"] for s in p["Statement"]]
+
+
+@pytest.mark.parametrize("logical_id", ["TaskRole", "PrepareInputFunction"])
+def test_readers_may_list_what_they_read_so_a_missing_key_is_404(logical_id):
+    # S3 answers 403 for a missing key to a caller without s3:ListBucket.
+    statements = role_statements(logical_id)
+    read = [s for s in statements if "s3:GetObject" in s["Action"]]
+    listing = [s for s in statements if s["Action"] == "s3:ListBucket"]
+    assert read and listing, logical_id
+    assert listing[0]["Resource"] == {"Fn::GetAtt": ["DataBucket", "Arn"]}
+    prefixes = listing[0]["Condition"]["StringLike"]["s3:prefix"]
+    read_prefixes = {r["Fn::Sub"].split("}/", 1)[1] for r in read[0]["Resource"]}
+    assert set(prefixes) == read_prefixes, (prefixes, read_prefixes)

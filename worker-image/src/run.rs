@@ -183,8 +183,10 @@ impl Worker {
         let (callbacks, token) = (self.callbacks.clone()?, self.config.token.clone()?);
         let interval = self.config.heartbeat?;
         let task = async move {
-            let mut ticks =
-                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+            // The first beat goes out at once: the state's heartbeat clock has been
+            // running since RunTask, through Fargate's start-up and the image pull.
+            let mut ticks = tokio::time::interval(interval);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
                 match callbacks.heartbeat(&token).await {
@@ -193,6 +195,15 @@ impl Worker {
                         warn!(code, "heartbeat found the token closed; stopping the job");
                         let _ = stop.send(Some(Stop::TokenClosed));
                         return;
+                    }
+                    Ok(CallbackOutcome::Rejected { code }) => {
+                        // Not "closed": the job goes on, and its final callback says
+                        // whether the token is any good. Keep beating: a beat that
+                        // raced the state's own start is accepted next time.
+                        error!(
+                            code,
+                            "Step Functions rejected the task token on a heartbeat"
+                        );
                     }
                     Err(e) => warn!(error = %e, "heartbeat failed; will try again"),
                 }
@@ -381,14 +392,16 @@ impl Worker {
     }
 
     fn cause(&self, message: &str) -> String {
-        json!({
+        let cause = json!({
             "message": message,
             "job": self.config.job_name,
             "execution": self.config.execution(),
             "output": format!("s3://{}/{}", self.config.output.bucket, self.config.output_key()),
             "taskArn": self.task_arn,
-        })
-        .to_string()
+        });
+        // Valid JSON within the cause limit however long the message: fields shrink,
+        // the text is never cut.
+        baton::limits::fit_json_cause(&cause, 16_384)
     }
 }
 
@@ -401,6 +414,13 @@ fn closing(delivered: Result<CallbackOutcome, Error>, status: ExitStatus) -> Exi
             warn!(
                 code,
                 "the token was already closed; the execution has moved on"
+            );
+            ExitStatus::Callback
+        }
+        Ok(CallbackOutcome::Rejected { code }) => {
+            error!(
+                code,
+                "Step Functions rejected the task token as malformed; the callback was not delivered"
             );
             ExitStatus::Callback
         }

@@ -1,8 +1,11 @@
 //! Task-token callbacks to Step Functions: success, failure, heartbeat.
 //!
-//! A closed token (`TaskTimedOut`, `TaskDoesNotExist`, `InvalidToken`) is an
-//! outcome, not an error: the execution has moved on. Throttling and 5xx are
-//! retried by the SDK's standard retry strategy with exponential backoff.
+//! A closed token (`TaskTimedOut`, `TaskDoesNotExist`) is an outcome, not an error:
+//! the execution has moved on. `InvalidToken` is different: Step Functions could not
+//! read the token at all (malformed or cut), so nothing was delivered and nothing
+//! ever will be; it is its own outcome, logged as an error by the callers.
+//! Throttling and 5xx are retried by the SDK's standard retry strategy with
+//! exponential backoff.
 
 use std::fmt;
 use std::time::Duration;
@@ -13,9 +16,7 @@ use aws_sdk_sfn::error::SdkError;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, display_chain};
-use crate::limits::{
-    SFN_CAUSE_MAX_CHARS, SFN_ERROR_MAX_CHARS, TASK_TOKEN_MAX_CHARS, truncate_chars,
-};
+use crate::limits::{SFN_CAUSE_MAX_CHARS, SFN_ERROR_MAX_CHARS, truncate_chars};
 
 /// A Step Functions task token. `Debug` and `Display` show a short hash, never the
 /// token: tokens are bearer credentials for the execution.
@@ -23,13 +24,13 @@ use crate::limits::{
 pub struct TaskToken(String);
 
 impl TaskToken {
+    /// A token as Step Functions handed it. Only an empty token is refused: the
+    /// length limit is the service's to enforce (it was 1,024 once and is 2,048 now),
+    /// and a client that guesses wrong leaves the execution hanging.
     pub fn new(token: impl Into<String>) -> Result<TaskToken, Error> {
         let token = token.into();
-        let chars = token.chars().count();
-        if chars == 0 || chars > TASK_TOKEN_MAX_CHARS {
-            return Err(Error::InvalidInput(format!(
-                "a task token has 1 to {TASK_TOKEN_MAX_CHARS} characters, got {chars}"
-            )));
+        if token.is_empty() {
+            return Err(Error::InvalidInput("the task token is empty".into()));
         }
         Ok(TaskToken(token))
     }
@@ -66,6 +67,9 @@ pub enum CallbackOutcome {
     /// The token was already closed (the task called back, timed out, or the
     /// execution ended); the code says which error Step Functions gave.
     AlreadyClosed { code: String },
+    /// Step Functions rejected the token as malformed (`InvalidToken`): not a token
+    /// it issued, or one cut or altered on the way. Retrying cannot help.
+    Rejected { code: String },
 }
 
 /// Retry settings for callbacks: throttling and 5xx are retried with exponential
@@ -107,9 +111,12 @@ impl CallbackClient {
             .output(output)
             .send()
             .await;
-        classify(result, "SendTaskSuccess", |e| {
-            e.is_task_timed_out() || e.is_task_does_not_exist() || e.is_invalid_token()
-        })
+        classify(
+            result,
+            "SendTaskSuccess",
+            |e| e.is_task_timed_out() || e.is_task_does_not_exist(),
+            |e| e.is_invalid_token(),
+        )
     }
 
     /// Fail the task. `error` is cut to 256 characters and `cause` to 32,768, at
@@ -128,9 +135,12 @@ impl CallbackClient {
             .cause(truncate_chars(cause, SFN_CAUSE_MAX_CHARS))
             .send()
             .await;
-        classify(result, "SendTaskFailure", |e| {
-            e.is_task_timed_out() || e.is_task_does_not_exist() || e.is_invalid_token()
-        })
+        classify(
+            result,
+            "SendTaskFailure",
+            |e| e.is_task_timed_out() || e.is_task_does_not_exist(),
+            |e| e.is_invalid_token(),
+        )
     }
 
     pub async fn heartbeat(&self, token: &TaskToken) -> Result<CallbackOutcome, Error> {
@@ -140,9 +150,12 @@ impl CallbackClient {
             .task_token(token.expose())
             .send()
             .await;
-        classify(result, "SendTaskHeartbeat", |e| {
-            e.is_task_timed_out() || e.is_task_does_not_exist() || e.is_invalid_token()
-        })
+        classify(
+            result,
+            "SendTaskHeartbeat",
+            |e| e.is_task_timed_out() || e.is_task_does_not_exist(),
+            |e| e.is_invalid_token(),
+        )
     }
 }
 
@@ -150,6 +163,7 @@ fn classify<O, E, R>(
     result: Result<O, SdkError<E, R>>,
     operation: &'static str,
     is_closed: impl Fn(&E) -> bool,
+    is_rejected: impl Fn(&E) -> bool,
 ) -> Result<CallbackOutcome, Error>
 where
     E: std::error::Error + aws_sdk_sfn::error::ProvideErrorMetadata + 'static,
@@ -159,6 +173,9 @@ where
         Ok(_) => Ok(CallbackOutcome::Delivered),
         Err(err) => match err.as_service_error() {
             Some(service) if is_closed(service) => Ok(CallbackOutcome::AlreadyClosed {
+                code: service.code().unwrap_or("unknown").to_string(),
+            }),
+            Some(service) if is_rejected(service) => Ok(CallbackOutcome::Rejected {
                 code: service.code().unwrap_or("unknown").to_string(),
             }),
             _ => Err(Error::Service {
@@ -173,6 +190,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::TASK_TOKEN_MAX_CHARS;
 
     #[test]
     fn token_is_never_printed() {
@@ -192,9 +210,17 @@ mod tests {
     }
 
     #[test]
-    fn token_length_is_checked() {
+    fn tokens_of_any_length_are_accepted_and_only_empty_ones_refused() {
         assert!(TaskToken::new("").is_err());
-        assert!(TaskToken::new("x".repeat(TASK_TOKEN_MAX_CHARS)).is_ok());
-        assert!(TaskToken::new("x".repeat(TASK_TOKEN_MAX_CHARS + 1)).is_err());
+        // Real tokens run to 2,048 characters; a longer one is the service's to refuse.
+        for len in [
+            1,
+            1_024,
+            1_025,
+            TASK_TOKEN_MAX_CHARS,
+            TASK_TOKEN_MAX_CHARS * 4,
+        ] {
+            assert!(TaskToken::new("x".repeat(len)).is_ok(), "{len}");
+        }
     }
 }

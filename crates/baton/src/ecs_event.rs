@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::callback::TaskToken;
 use crate::error::{Error, names};
-use crate::limits::{SFN_CAUSE_MAX_CHARS, truncate_chars};
+use crate::limits::{fit_json_cause, truncate_chars};
 
 pub const DETAIL_TYPE: &str = "ECS Task State Change";
 pub const SOURCE: &str = "aws.ecs";
@@ -265,8 +265,9 @@ pub fn cause(detail: &TaskStateChange, logs: Option<&str>) -> String {
     if let Some(logs) = logs {
         cause["logs"] = json!(truncate_chars(logs, CAUSE_FIELD_MAX_CHARS));
     }
-    let text = cause.to_string();
-    truncate_chars(&text, SFN_CAUSE_MAX_CHARS).to_string()
+    // The pipeline parses this cause with States.StringToJson: fields shrink, the
+    // text is never cut.
+    fit_json_cause(&cause, CAUSE_FIELD_MAX_CHARS)
 }
 
 #[cfg(test)]
@@ -418,6 +419,32 @@ mod tests {
     }
 
     #[test]
+    fn a_token_of_any_length_is_acted_on() {
+        // 2,048 characters is the documented maximum; the watchdog used to ignore
+        // tokens over 1,024 and leave the execution hanging.
+        for len in [2_048, 5_000] {
+            let mut d = stopped("EssentialContainerExited", vec![container(Some(1), None)]);
+            d.overrides
+                .as_mut()
+                .unwrap()
+                .container_overrides
+                .as_mut()
+                .unwrap()[0]
+                .environment
+                .as_mut()
+                .unwrap()[0]
+                .value = Some("T".repeat(len));
+            match verdict(&d, None) {
+                Verdict::Fail { token, error, .. } => {
+                    assert_eq!(token.expose().len(), len);
+                    assert_eq!(error, names::CONTAINER_EXITED);
+                }
+                other => panic!("{len}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn no_token_and_missing_overrides() {
         let mut d = stopped("EssentialContainerExited", vec![container(Some(1), None)]);
         d.overrides = Some(Overrides::default());
@@ -441,14 +468,15 @@ mod tests {
 
     #[test]
     fn huge_reasons_keep_the_cause_valid_json_within_the_limit() {
-        let huge = "é".repeat(100_000);
+        // Quotes and control characters double or sextuple when escaped.
+        let huge = "é\"\u{7}".repeat(40_000);
         let mut d = stopped("EssentialContainerExited", vec![]);
         d.stopped_reason = Some(huge.clone());
         d.containers = Some((0..50).map(|_| container(Some(1), Some(&huge))).collect());
         let Verdict::Fail { cause, .. } = verdict(&d, Some("/ecs/baton/abc")) else {
             panic!("expected failure");
         };
-        assert!(cause.chars().count() <= SFN_CAUSE_MAX_CHARS);
+        assert!(cause.chars().count() <= crate::limits::SFN_CAUSE_MAX_CHARS);
         let v: serde_json::Value = serde_json::from_str(&cause).expect("cause is JSON");
         assert_eq!(
             v["containers"].as_array().unwrap().len(),

@@ -4,8 +4,10 @@
 /// (ECS RunTask API reference, `overrides`).
 pub const ECS_OVERRIDES_MAX_CHARS: usize = 8_192;
 
-/// Step Functions task token: 1..=1,024 characters (SFN service model, `TaskToken`).
-pub const TASK_TOKEN_MAX_CHARS: usize = 1_024;
+/// Step Functions task token: up to 2,048 characters (SendTaskSuccess API reference;
+/// SFN service model `TaskToken`, max 2048). Used for budgets only: a token is never
+/// rejected client-side for its length, the service decides.
+pub const TASK_TOKEN_MAX_CHARS: usize = 2_048;
 
 /// `SendTaskSuccess.output` and any state input/output: 262,144 characters
 /// (SFN service model `SensitiveData`; Step Functions quotas page).
@@ -26,7 +28,8 @@ pub const S3_MAX_PARTS: usize = 10_000;
 
 /// Largest output a worker returns inline rather than as a pointer. Far below the
 /// 256 KiB state limit, and small enough to ride in the next task's 8 KiB override
-/// beside a 1 KiB token without being staged again.
+/// beside a 2 KiB token without being staged again (offload-output checks the
+/// budget and stages it when escaping makes it longer).
 pub const INLINE_RESULT_MAX_BYTES: usize = 4 * 1024;
 
 /// Cut `s` to at most `max` characters (Unicode scalar values, as the SFN
@@ -35,6 +38,45 @@ pub fn truncate_chars(s: &str, max: usize) -> &str {
     match s.char_indices().nth(max) {
         Some((byte_index, _)) => &s[..byte_index],
         None => s,
+    }
+}
+
+/// A failure cause as JSON text within `SFN_CAUSE_MAX_CHARS`, still valid JSON.
+///
+/// State machines parse causes (`States.StringToJson` in a Pass state, which cannot
+/// catch), so the text itself is never cut: every string in `value` is shortened,
+/// to at most `field_max` characters and then to half as many again, until the
+/// serialised whole fits. Escaping is counted, since that is what is sent.
+pub fn fit_json_cause(value: &serde_json::Value, field_max: usize) -> String {
+    let mut max = field_max;
+    loop {
+        let text = shorten_strings(value, max).to_string();
+        if text.chars().count() <= SFN_CAUSE_MAX_CHARS || max == 0 {
+            return text;
+        }
+        max /= 2;
+    }
+}
+
+fn shorten_strings(value: &serde_json::Value, max: usize) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(truncate_chars(s, max).to_string()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| shorten_strings(v, max)).collect())
+        }
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        truncate_chars(k, max.max(64)).to_string(),
+                        shorten_strings(v, max),
+                    )
+                })
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
@@ -69,5 +111,29 @@ mod tests {
             cut.len() > SFN_CAUSE_MAX_CHARS,
             "bytes exceed chars for multi-byte text"
         );
+    }
+
+    #[test]
+    fn a_fitted_cause_is_valid_json_within_the_limit_whatever_the_escaping() {
+        // Control characters escape to six characters each: a naive cut of the text
+        // would land mid-string and break the JSON the state machine parses.
+        let nasty = "\u{1}\"\\é".repeat(20_000);
+        let value = serde_json::json!({
+            "message": nasty,
+            "containers": (0..20).map(|i| serde_json::json!({"name": i, "reason": nasty})).collect::<Vec<_>>(),
+            "exitCode": 137,
+        });
+        let text = fit_json_cause(&value, 2_048);
+        assert!(
+            text.chars().count() <= SFN_CAUSE_MAX_CHARS,
+            "{}",
+            text.len()
+        );
+        let back: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(back["exitCode"], 137);
+        assert_eq!(back["containers"].as_array().unwrap().len(), 20);
+        // Small causes pass unchanged.
+        let small = serde_json::json!({"message": "boom"});
+        assert_eq!(fit_json_cause(&small, 2_048), small.to_string());
     }
 }

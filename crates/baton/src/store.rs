@@ -236,6 +236,7 @@ impl Store {
             .await
             .map_err(|e| match status_of(&e) {
                 Some(404) => Error::InputIntegrity(format!("no object at s3://{bucket}/{key}")),
+                Some(403) => Error::InputIntegrity(unreadable(&format!("s3://{bucket}/{key}"))),
                 _ => Error::service("s3", "HeadObject", e),
             })?;
         let size = out.content_length.unwrap_or(0);
@@ -269,6 +270,7 @@ impl Store {
                 match status_of(&e) {
                     _ if missing => Error::InputIntegrity(format!("no object at {uri}")),
                     Some(404) => Error::InputIntegrity(format!("no object at {uri}")),
+                    Some(403) => Error::InputIntegrity(unreadable(&uri)),
                     Some(412) => Error::InputIntegrity(format!(
                         "{uri} changed since it was pinned (ETag {} no longer matches)",
                         pointer.etag.as_deref().unwrap_or("?")
@@ -308,6 +310,17 @@ impl Store {
             }
         }
     }
+}
+
+/// S3 answers 403, not 404, for a key that does not exist when the caller may not
+/// list the bucket (GetObject and HeadObject, "Permissions"). Either way the input
+/// cannot be read and retrying will not change that: an integrity failure, never a
+/// retried service error.
+fn unreadable(uri: &str) -> String {
+    format!(
+        "no readable object at {uri}: S3 answered 403 AccessDenied, which it also answers for a \
+         missing key to a caller without s3:ListBucket on the bucket"
+    )
 }
 
 fn status_of<E, R>(err: &SdkError<E, R>) -> Option<u16>

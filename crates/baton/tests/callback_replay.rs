@@ -62,9 +62,15 @@ fn token() -> TaskToken {
 }
 
 #[tokio::test]
-async fn closed_tokens_are_an_outcome_for_every_callback() {
+async fn closed_and_rejected_tokens_are_outcomes_for_every_callback() {
+    // A closed token answers TaskTimedOut or TaskDoesNotExist; InvalidToken means the
+    // service could not read the token: not "the task had called back".
     for code in ["TaskTimedOut", "TaskDoesNotExist", "InvalidToken"] {
-        let closed = CallbackOutcome::AlreadyClosed { code: code.into() };
+        let closed = if code == "InvalidToken" {
+            CallbackOutcome::Rejected { code: code.into() }
+        } else {
+            CallbackOutcome::AlreadyClosed { code: code.into() }
+        };
         let (c, _) = client(vec![response(400, &error_body(code))], 3);
         assert_eq!(
             c.success(&token(), "{}").await.unwrap(),

@@ -1,6 +1,8 @@
-//! Handles one EventBridge "ECS Task State Change" event.
+//! Handles "ECS Task State Change" events: one EventBridge event, or a batch of them
+//! from the SQS queue between the rule and the function (the stack's wiring).
 
 use aws_config::SdkConfig;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use baton::ecs_event::{self, Overrides, TaskStateChange, Verdict};
 use baton::{CallbackClient, CallbackOutcome, Error};
 use serde::Serialize;
@@ -10,7 +12,7 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
-    /// `failed`, `alreadyClosed` or `ignored`.
+    /// `failed`, `alreadyClosed`, `rejected` or `ignored`.
     pub action: &'static str,
     pub reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -35,8 +37,39 @@ impl Watchdog {
         }
     }
 
-    /// Decide and act. An `Err` makes EventBridge retry the event: only returned
-    /// when Step Functions or ECS could not be reached after the SDK's retries.
+    /// One invocation. From the stack's SQS queue: a batch, answered with the
+    /// messages to retry (`ReportBatchItemFailures`): they come back after the
+    /// queue's visibility timeout, and land in the dead-letter queue after its
+    /// maxReceiveCount, never dropped. Anything else is one EventBridge event.
+    pub async fn handle_invocation(&self, payload: Value) -> Result<Value, Error> {
+        if payload.get("Records").is_none() {
+            let outcome = self.handle(payload).await?;
+            return Ok(serde_json::to_value(outcome).expect("an outcome serialises"));
+        }
+        let batch: SqsEvent = serde_json::from_value(payload)
+            .map_err(|e| Error::InvalidInput(format!("not an SQS batch: {e}")))?;
+        let mut response = SqsBatchResponse::default();
+        for record in batch.records {
+            let id = record.message_id.clone().unwrap_or_default();
+            let event = serde_json::from_str::<Value>(record.body.as_deref().unwrap_or(""))
+                .map_err(|e| Error::InvalidInput(format!("message {id} is not JSON: {e}")));
+            let handled = match event {
+                Ok(event) => self.handle(event).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = handled {
+                tracing::error!(message_id = id, error = %e, "event not handled; SQS will deliver it again");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                response.batch_item_failures.push(failure);
+            }
+        }
+        Ok(serde_json::to_value(response).expect("a batch response serialises"))
+    }
+
+    /// Decide and act. An `Err` means the event must be delivered again: returned
+    /// when Step Functions or ECS could not be reached after the SDK's retries, or
+    /// the event could not be read.
     pub async fn handle(&self, event: Value) -> Result<Outcome, Error> {
         let event = ecs_event::parse_event(event)?;
         let mut detail = event.detail;
@@ -74,6 +107,16 @@ impl Watchdog {
                     Ok(Outcome {
                         action: "failed",
                         reason: "the task stopped without calling back".into(),
+                        error: Some(error),
+                        task_arn,
+                    })
+                }
+                CallbackOutcome::Rejected { code } => {
+                    // Not a token Step Functions can read: no retry will change that.
+                    tracing::error!(task_arn = task_arn.as_deref(), token = %token, code, "Step Functions rejected the task token as malformed");
+                    Ok(Outcome {
+                        action: "rejected",
+                        reason: format!("Step Functions rejected the task token ({code})"),
                         error: Some(error),
                         task_arn,
                     })

@@ -14,7 +14,7 @@ async fn main() -> Result<(), Error> {
     let watchdog = Watchdog::new(&config, logs_template);
     let watchdog = &watchdog;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        watchdog.handle(event.payload).await
+        watchdog.handle_invocation(event.payload).await
     }))
     .await
 }
