@@ -61,6 +61,20 @@ def fix_asl_ecs_parameter_normalisation():
     StateTaskServiceEcs._normalise_response = normalise_response
 
 
+def fix_asl_ecs_drops_run_task_parameters():
+    """moto's ASL interpreter silently drops every RunTask parameter outside an old
+    fixed list, so `CapacityProviderStrategy` (Fargate Spot), `StartedBy` and `Tags`
+    never reach ECS, and a task meant for FARGATE_SPOT lands on the cluster's default
+    or fails. Step Functions passes RunTask's parameters through (Step Functions,
+    "Run Amazon ECS or Fargate tasks": the optimized integration calls RunTask).
+    Pass these through too."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_ecs
+
+    state_task_service_ecs._SUPPORTED_API_PARAM_BINDINGS["runtask"] |= {
+        "CapacityProviderStrategy", "StartedBy", "Tags", "EnableECSManagedTags", "ReferenceId",
+    }
+
+
 def fix_ecs_run_task_needs_container_memory():
     """moto's RunTask adds up each container's `memory`, and crashes (HTTP 500) on a
     Fargate task definition whose containers leave memory to the task, as Baton's
@@ -451,6 +465,30 @@ def fix_task_tokens_are_short_uuids():
 _ISSUED_TOKENS = set()
 
 
+def fix_retried_callback_states_reuse_their_token():
+    """moto issues a `.waitForTaskToken` state's token once, before its retry loop,
+    so every attempt of a retried state runs with the first attempt's token; once
+    the first attempt's token is closed (the watchdog failed it), a second task's
+    failure can no longer be reported and the execution hangs. On AWS each attempt
+    is scheduled anew with its own `$$.Task.Token`, and the earlier attempt's token
+    answers TaskTimedOut. Issue a fresh token for every attempt after the first."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+
+    original = StateTaskServiceCallback._evaluate_with_timeout
+
+    def evaluate_with_timeout(self, env):
+        retrying = env.states.context_object.context_object_data.get("State", {}).get("RetryCount", 0) > 0
+        if retrying and self.resource.condition == ResourceCondition.WaitForTaskToken:
+            token = env.states.context_object.update_task_token()
+            env.callback_pool_manager.add(token)
+        return original(self, env)
+
+    StateTaskServiceCallback._evaluate_with_timeout = evaluate_with_timeout
+
+
 def fix_closed_tokens_answer_invalid_token():
     """A callback on a token whose task is over (called back, timed out, execution
     stopped) answers TaskTimedOut on AWS ("the task token has either expired or the
@@ -498,6 +536,125 @@ def fix_closed_tokens_answer_invalid_token():
         setattr(StepFunctionsParserBackend, name, checked)
 
 
+def _task_failure(state, env, error_name, error, cause):
+    """A FailureEventException the ASL interpreter reports as the state's TaskFailed."""
+    from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEvent,
+        FailureEventException,
+    )
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    return FailureEventException(FailureEvent(
+        env=env, error_name=error_name, event_type=HistoryEventType.TaskFailed,
+        event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+            error=error, cause=cause, resource=state._get_sfn_resource(),
+            resourceType=state._get_sfn_resource_type())),
+    ))
+
+
+def fix_ecs_run_task_never_reports_failures(max_memory_mib=None):
+    """moto places every Fargate task it is asked for, and its ASL interpreter reads
+    `Tasks[0]` of RunTask's answer blindly. AWS answers RunTask with HTTP 200, no task
+    and a `failures` list when it cannot place one (capacity, ENI limits,
+    RESOURCE:MEMORY), and Step Functions then fails the state with AmazonECS.Unknown
+    (Step Functions, "Run Amazon ECS or Fargate tasks"). The local cluster has a
+    memory capacity (BATON_LOCAL_FARGATE_MEMORY_MIB, by default 30,720 MiB, Fargate's
+    largest task): a task that asks for more is not placed and reported as AWS reports
+    it, and the interpreter fails the state as Step Functions does."""
+    import os
+
+    from moto.core.responses import ActionResult
+    from moto.ecs.responses import EC2ContainerServiceResponse
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
+        StateTaskServiceEcs,
+    )
+    from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+    limit = max_memory_mib or int(os.environ.get("BATON_LOCAL_FARGATE_MEMORY_MIB", "30720"))
+    original_run_task = EC2ContainerServiceResponse.run_task
+
+    def run_task(self):
+        definition = self.ecs_backend.describe_task_definition(self._get_param("taskDefinition"))
+        memory = int((self._get_param("overrides") or {}).get("memory") or definition.memory or 0)
+        if memory > limit:
+            return ActionResult({"tasks": [], "failures": [{
+                "arn": definition.arn, "reason": "RESOURCE:MEMORY",
+                "detail": f"the task asks for {memory} MiB; the local cluster places at most {limit} MiB"}]})
+        return original_run_task(self)
+
+    EC2ContainerServiceResponse.run_task = run_task
+    original_eval = StateTaskServiceEcs._eval_service_task
+
+    def eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+        if self._get_boto_service_action() != "run_task":
+            return original_eval(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+        ecs = boto_client_for(region=resource_runtime_part.region, service="ecs", state_credentials=state_credentials)
+        response = ecs.run_task(**normalised_parameters)
+        response.pop("ResponseMetadata", None)
+        if response.get("failures") and not response.get("tasks"):
+            raise _task_failure(self, env, CustomErrorName("AmazonECS.Unknown"), "AmazonECS.Unknown",
+                                dumps({"Failures": response["failures"]}))
+        task = response["tasks"][0]
+        description = ecs.describe_tasks(cluster=task["clusterArn"], tasks=[task["taskArn"]])
+        description.pop("ResponseMetadata", None)
+        self._normalise_response(response=description, service_action_name="describe_tasks")
+        env.stack.append(description)
+
+    StateTaskServiceEcs._eval_service_task = eval_service_task
+
+
+def _epoch_times(value):
+    import datetime
+
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    if isinstance(value, dict):
+        return {k: _epoch_times(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_epoch_times(v) for v in value]
+    return value
+
+
+def fix_ecs_sync_succeeds_whatever_the_exit_code():
+    """moto's `ecs:runTask.sync` succeeds on any STOPPED task. On AWS a task whose
+    essential container exited non-zero, or never ran, fails the state with
+    States.TaskFailed and the task's description as the cause (aws/copilot-cli#3160,
+    an AWS maintainer). Fail it the same way."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
+        StateTaskServiceEcs,
+    )
+
+    original = StateTaskServiceEcs._build_sync_resolver
+
+    def build_sync_resolver(self, env, resource_runtime_part, normalised_parameters, state_credentials):
+        resolve = original(self, env, resource_runtime_part, normalised_parameters, state_credentials)
+
+        def checked():
+            task = resolve()
+            if task is None:
+                return None
+            # The state's output is the description as Step Functions returns it:
+            # timestamps as epoch numbers (boto3 hands datetimes, which moto cannot
+            # serialise into the execution's output).
+            task = _epoch_times(task)
+            containers = task.get("Containers") or []
+            failed = not containers or any(c.get("ExitCode") != 0 for c in containers)
+            if failed:
+                raise _task_failure(self, env, StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed),
+                                    "States.TaskFailed", dumps(task))
+            return task
+
+        return checked
+
+    StateTaskServiceEcs._build_sync_resolver = build_sync_resolver
+
+
 def _snake(name):
     from moto.stepfunctions.parser.utils import camel_to_snake_case
 
@@ -509,9 +666,13 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
         fix_send_task_failure_drops_cause,
         fix_task_tokens_are_short_uuids,
         fix_closed_tokens_answer_invalid_token,
+        fix_retried_callback_states_reuse_their_token,
         fix_asl_ecs_parameter_normalisation,
+        fix_asl_ecs_drops_run_task_parameters,
         fix_ecs_submit_task_state_change_missing,
         fix_ecs_run_task_needs_container_memory,
+        fix_ecs_run_task_never_reports_failures,
+        fix_ecs_sync_succeeds_whatever_the_exit_code,
         fix_eventbridge_lambda_and_states_targets,
         fix_cloudformation_ignores_sam_transform,
         fix_cloudformation_state_machines_ignore_substitutions,
@@ -526,5 +687,5 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
     LOG.info("applied fix_sqs_event_source_mappings_ignore_batch_failures")
 
 
-def dumps(value):
-    return json.dumps(value, separators=(",", ":"))
+def dumps(value, **kwargs):
+    return json.dumps(value, separators=(",", ":"), **kwargs)

@@ -64,15 +64,17 @@ class Stack:
         args["family"] = f"{base['family']}-variant-{uuid.uuid4().hex[:8]}"
         return self.ecs.register_task_definition(containerDefinitions=[container], **args)["taskDefinition"]["taskDefinitionArn"]
 
-    def variant(self, task1=None, task2=None) -> str:
-        """The deployed callback pipeline with other task definitions."""
-        text = self._definition["definition"]
+    def variant(self, task1=None, task2=None, sync=False) -> str:
+        """The deployed callback pipeline (or, with `sync`, the .sync one) with other
+        task definitions."""
+        base = self.sfn.describe_state_machine(stateMachineArn=self.sync) if sync else self._definition
+        text = base["definition"]
         if task1:
             text = text.replace(json.dumps(self.deployed_task_definition(1)), json.dumps(task1))
         if task2:
             text = text.replace(json.dumps(self.deployed_task_definition(2)), json.dumps(task2))
         return self.sfn.create_state_machine(name=f"variant-{uuid.uuid4().hex[:8]}", definition=text,
-                                             roleArn=self._definition["roleArn"])["stateMachineArn"]
+                                             roleArn=base["roleArn"])["stateMachineArn"]
 
     def start(self, machine: str, input_uri: str, name: str = None) -> str:
         name = name or f"e2e-{uuid.uuid4().hex[:10]}"

@@ -26,6 +26,7 @@ SAMPLE_SUBSTITUTIONS = {
     "SubnetIds": 'subnet-0123456789abcdef0","subnet-0123456789abcdef1',
     "SecurityGroupIds": "sg-0123456789abcdef0",
     "AssignPublicIp": "ENABLED",
+    "CapacityProvider": "FARGATE_SPOT",
     "HeartbeatSeconds": "300",
     "TimeoutSeconds": "86400",
 }

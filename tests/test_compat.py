@@ -149,6 +149,28 @@ def error_code(call):
     return None
 
 
+def sync_machine(endpoint, name, memory="512"):
+    """A one-state machine running task1 with ecs:runTask.sync (or, with a memory the
+    local cluster cannot place, any ecs:runTask)."""
+    ecs, ec2 = client(endpoint, "ecs"), client(endpoint, "ec2")
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    group = ec2.describe_security_groups()["SecurityGroups"][0]["GroupId"]
+    ecs.create_cluster(clusterName="baton")
+    definition = ecs.register_task_definition(
+        family=f"{name}-def", requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory=memory,
+        containerDefinitions=[{"name": "worker", "image": "baton-worker", "memory": int(memory), "essential": True}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    state = {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.sync",
+             "Parameters": {"LaunchType": "FARGATE", "Cluster": "baton", "TaskDefinition": definition,
+                            "NetworkConfiguration": {"AwsvpcConfiguration": {"Subnets": [subnet],
+                                                                             "SecurityGroups": [group]}}},
+             "End": True}
+    sfn = client(endpoint, "stepfunctions")
+    arn = sfn.create_state_machine(name=name, definition=json.dumps({"StartAt": "Run", "States": {"Run": state}}),
+                                   roleArn=ROLE)["stateMachineArn"]
+    return sfn, ecs, arn, definition
+
+
 # ------------------------------------------------------------------ the gaps
 
 
@@ -205,6 +227,70 @@ def test_gap_short_tokens_and_closed_tokens_answered_wrongly_in_plain_moto(moto)
               error_code(lambda: sfn.send_task_failure(taskToken=token, error="Baton.X")))
     assert closed == ("InvalidToken", None), (
         f"moto now answers {closed} for a closed token: delete compat.fix_closed_tokens_answer_invalid_token")
+
+
+def test_gap_run_task_places_everything_in_plain_moto(moto):
+    ecs, ec2 = client(moto, "ecs"), client(moto, "ec2")
+    _, _, _, definition = sync_machine(moto, "gap-place", memory="61440")
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    group = ec2.describe_security_groups()["SecurityGroups"][0]["GroupId"]
+    out = ecs.run_task(cluster="baton", taskDefinition=definition, launchType="FARGATE",
+                       networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}})
+    assert out["tasks"] and not out["failures"], (
+        "moto now reports RunTask failures: delete compat.fix_ecs_run_task_never_reports_failures")
+
+
+def test_gap_sync_succeeds_on_any_stopped_task_in_plain_moto(monkeypatch):
+    # Plain moto cannot run an ECS state at all (the normalisation gap above), so this
+    # checks its .sync resolver directly: a STOPPED task with exit code 3 is returned
+    # as the state's result instead of failing it.
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_ecs as ecs_module
+
+    class StoppedWithExit3:
+        def describe_tasks(self, **_):
+            return {"tasks": [{"lastStatus": "STOPPED", "taskArn": "t", "clusterArn": "c",
+                               "containers": [{"name": "worker", "exitCode": 3}]}]}
+
+    class Env:
+        stack = [{"Tasks": [{"TaskArn": "t", "ClusterArn": "c"}]}]
+
+    class Part:
+        region = "us-east-1"
+
+    monkeypatch.setattr(ecs_module, "boto_client_for", lambda **_: StoppedWithExit3())
+    state = ecs_module.StateTaskServiceEcs.__new__(ecs_module.StateTaskServiceEcs)
+    state._normalise_response = lambda response, service_action_name: response.update(
+        Tasks=[{"Containers": [{"ExitCode": c["exitCode"]} for c in response["tasks"][0]["containers"]]}])
+    resolved = ecs_module.StateTaskServiceEcs._build_sync_resolver(state, Env(), Part(), {}, None)()
+    assert resolved["Containers"][0]["ExitCode"] == 3, (
+        "moto's .sync no longer succeeds on a non-zero exit: delete compat.fix_ecs_sync_succeeds_whatever_the_exit_code")
+
+def test_gap_asl_drops_run_task_parameters_in_plain_moto():
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_ecs
+
+    assert "CapacityProviderStrategy" not in state_task_service_ecs._SUPPORTED_API_PARAM_BINDINGS["runtask"], (
+        "moto now passes CapacityProviderStrategy through: delete compat.fix_asl_ecs_drops_run_task_parameters")
+
+
+def retried_callback(endpoint, name):
+    """An SQS .waitForTaskToken state retried once on Baton.X: the tokens of both attempts."""
+    sfn, sqs = client(endpoint, "stepfunctions"), client(endpoint, "sqs")
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+    state = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+             "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}},
+             "Retry": [{"ErrorEquals": ["Baton.X"], "IntervalSeconds": 1, "MaxAttempts": 1}], "End": True}
+    arn = sfn.create_state_machine(name=name, roleArn=ROLE,
+                                   definition=json.dumps({"StartAt": "W", "States": {"W": state}}))["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
+    first = json.loads(sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5)["Messages"][0]["Body"])["token"]
+    sfn.send_task_failure(taskToken=first, error="Baton.X", cause="first attempt")
+    second = json.loads(sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=10)["Messages"][0]["Body"])["token"]
+    return sfn, execution, first, second
+
+
+def test_gap_retried_callback_states_reuse_their_token_in_plain_moto(moto):
+    _, _, first, second = retried_callback(moto, "gap-retry-token")
+    assert first == second, "moto now issues a token per attempt: delete compat.fix_retried_callback_states_reuse_their_token"
 
 
 # ------------------------------------------------------------------ the fixes
@@ -347,3 +433,65 @@ def test_fixed_tokens_are_as_long_as_aws_ones_and_closed_ones_time_out(host):
     assert error_code(lambda: sfn.send_task_failure(taskToken=token, error="Baton.X")) == "TaskTimedOut"
     assert error_code(lambda: sfn.send_task_heartbeat(taskToken=token)) == "TaskTimedOut"
     assert error_code(lambda: sfn.send_task_failure(taskToken="AQCEnot-a-token", error="Baton.X")) == "InvalidToken"
+
+
+def test_fixed_run_task_failures_fail_the_state_with_amazon_ecs_unknown(host):
+    # AWS: RunTask answering 200 with `failures` fails the state with AmazonECS.Unknown.
+    sfn, ecs, arn, _ = sync_machine(host, "fixed-place", memory="61440")
+    execution = sfn.start_execution(stateMachineArn=arn, name="fixed-place", input="{}")["executionArn"]
+    d = settle(sfn, execution)
+    assert (d["status"], d.get("error")) == ("FAILED", "AmazonECS.Unknown"), d
+    assert json.loads(d["cause"])["Failures"][0]["reason"] == "RESOURCE:MEMORY"
+    assert not ecs.list_tasks(cluster="baton", family="fixed-place-def")["taskArns"]
+
+
+def test_fixed_sync_fails_on_a_non_zero_essential_exit_with_the_task_as_cause(host):
+    # AWS: .sync on a task whose essential container exited non-zero fails the state
+    # with States.TaskFailed, the cause holding the task description.
+    for name, exit_code in (("fixed-sync-ok", 0), ("fixed-sync-exit", 3)):
+        sfn, ecs, arn, _ = sync_machine(host, name)
+        execution = sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
+        task = None
+        for _ in range(100):
+            arns = ecs.list_tasks(cluster="baton", family=f"{name}-def")["taskArns"]
+            if arns:
+                task = arns[0]
+                break
+            time.sleep(0.1)
+        assert task, "no task started"
+        ecs.submit_task_state_change(cluster="baton", task=task, status="STOPPED", reason="Essential container in task exited",
+                                     containers=[{"containerName": "worker", "exitCode": exit_code, "status": "STOPPED"}])
+        d = settle(sfn, execution, timeout=20)
+        if exit_code == 0:
+            assert d["status"] == "SUCCEEDED", d
+        else:
+            assert (d["status"], d.get("error")) == ("FAILED", "States.TaskFailed"), d
+            cause = json.loads(d["cause"])
+            assert cause["Containers"][0]["ExitCode"] == 3 and cause["StopCode"] == "EssentialContainerExited"
+
+
+def test_fixed_run_task_parameters_reach_ecs(host):
+    # Fargate Spot is chosen with CapacityProviderStrategy, which must reach RunTask.
+    sfn, ecs, arn = callback_machine(host, "fixed-spot")
+    definition = json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"])
+    parameters = definition["States"]["Run"]["Parameters"]
+    del parameters["LaunchType"]
+    parameters["CapacityProviderStrategy"] = [{"CapacityProvider": "FARGATE_SPOT", "Weight": 1}]
+    parameters["StartedBy"] = "baton-test"
+    spot = sfn.create_state_machine(name="fixed-spot-2", definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
+    sfn.start_execution(stateMachineArn=spot, name="fixed-spot", input="{}")
+    for _ in range(100):
+        arns = ecs.list_tasks(cluster="baton", startedBy="baton-test")["taskArns"]
+        if arns:
+            break
+        time.sleep(0.1)
+    task = ecs.describe_tasks(cluster="baton", tasks=arns)["tasks"][0]
+    assert (task["capacityProviderName"], task["startedBy"]) == ("FARGATE_SPOT", "baton-test")
+
+
+def test_fixed_every_attempt_of_a_retried_callback_state_has_its_own_token(host):
+    sfn, execution, first, second = retried_callback(host, "fixed-retry-token")
+    assert first != second
+    assert error_code(lambda: sfn.send_task_failure(taskToken=first, error="Baton.X")) == "TaskTimedOut"
+    sfn.send_task_success(taskToken=second, output="{}")
+    assert settle(sfn, execution)["status"] == "SUCCEEDED"

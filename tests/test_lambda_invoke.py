@@ -21,7 +21,7 @@ WATCHDOG_ACTIONS = {
 
 
 def function_for(event_file: str) -> str:
-    if event_file.startswith("ecs-"):
+    if event_file.startswith(("ecs-", "sync-")):
         return "task-watchdog"
     if event_file.startswith("prepare-input-"):
         return "prepare-input"
@@ -57,7 +57,11 @@ def test_there_are_enough_sample_events():
 def test_invoke(event_file, lambda_watch, bucket):
     function = function_for(event_file)
     out = invoke(lambda_watch, function, event_file)
-    if function == "task-watchdog":
+    if event_file.startswith("sync-"):
+        # the .sync pipeline's States.TaskFailed cause, read with the watchdog's table
+        assert (out["error"], out["retryable"]) == ("Baton.ContainerExited", False), out
+        assert json.loads(out["cause"])["containers"][0]["exitCode"] == 1
+    elif function == "task-watchdog":
         assert out["action"] == WATCHDOG_ACTIONS.get(event_file, "rejected"), out
     else:
         payload = out["payload"]

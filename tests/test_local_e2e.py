@@ -93,6 +93,19 @@ def test_sync_pipeline(stack, text):
     assert record["s3"]["key"] == f"executions/{name}/task2/output"
 
 
+def test_sync_pipeline_failures_are_typed_and_retried_as_in_the_callback_pipeline(stack, text):
+    # On AWS a .sync task that exits non-zero fails with States.TaskFailed and its
+    # description; the sync pipeline reads it with the watchdog's table.
+    exits = stack.variant(task1=stack.task_definition(1, image="local:/bin/sh", command=["-c", "exit 3"]), sync=True)
+    unpullable = stack.variant(task1=stack.task_definition(1, image="nginx:1.27"), sync=True)
+    crashed, never_started = stack.start(exits, text), stack.start(unpullable, text)
+    d = failed_with(stack, crashed, "Baton.ContainerExited")
+    assert json.loads(d["cause"])["containers"][0]["exitCode"] == 3
+    assert len(stack.task_arns(crashed)) == 1, "a crash is not retried"
+    failed_with(stack, never_started, "Baton.TaskFailedToStart", timeout=180)
+    assert len(stack.task_arns(never_started)) == 3, "a task that failed to start is retried twice"
+
+
 def test_foreign_task_1_with_100_kib_of_inline_json(stack, text):
     task1 = stack.task_definition(1, image=PYTHON, command=["tests/programs/foreign_worker.py"])
     machine = stack.variant(task1=task1, task2=stack.task_definition(2, job="copy"))
@@ -140,15 +153,18 @@ def test_unmappable_image_fails_to_start_and_is_retried(stack, text):
     assert len(stack.task_arns(execution)) == 3, "the template retries TaskFailedToStart twice"
 
 
-def test_stop_task_on_a_running_worker_is_interrupted(stack, text):
+def test_an_operators_stop_task_ends_the_execution_without_a_retry(stack, text):
+    # The worker leaves the token to the watchdog, which reads the stop code: a user's
+    # StopTask is Baton.TaskStopped with UserInitiated, not retried (a Spot reclaim is).
     task1 = stack.task_definition(1, job="sleep", environment={"BATON_SLEEP_SECONDS": "120"})
     execution = stack.start(stack.variant(task1=task1), text)
-    for attempt in range(3):  # the template retries Baton.Interrupted twice
-        arn = stack.wait_for_task(execution, attempt)
-        time.sleep(1)
-        stack.ecs.stop_task(cluster=stack.cluster, task=arn, reason="e2e test")
-    d = failed_with(stack, execution, "Baton.Interrupted", timeout=180)
-    assert "signal" in json.loads(d["cause"])["message"]
+    arn = stack.wait_for_task(execution)
+    time.sleep(1)
+    stack.ecs.stop_task(cluster=stack.cluster, task=arn, reason="e2e test")
+    d = failed_with(stack, execution, "Baton.TaskStopped", timeout=60)
+    cause = json.loads(d["cause"])
+    assert cause["stopCode"] == "UserInitiated" and cause["containers"][0]["exitCode"] == 143
+    assert stack.task_arns(execution) == [arn], "an operator's stop is not retried"
 
 
 def test_stop_task_on_a_program_ignoring_sigterm(stack, text):

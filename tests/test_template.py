@@ -304,3 +304,41 @@ def test_readers_may_list_what_they_read_so_a_missing_key_is_404(logical_id):
     prefixes = listing[0]["Condition"]["StringLike"]["s3:prefix"]
     read_prefixes = {r["Fn::Sub"].split("}/", 1)[1] for r in read[0]["Resource"]}
     assert set(prefixes) == read_prefixes, (prefixes, read_prefixes)
+
+
+def test_fargate_spot_is_a_real_choice(machine):
+    # The Spot branch of the retry policy can only fire when tasks can run on Spot:
+    # every ECS state runs on the chosen capacity provider, which the cluster offers.
+    name, resource, (definition, _, _) = machine
+    cluster = TEMPLATE["Resources"]["Cluster"]["Properties"]
+    assert set(cluster["CapacityProviders"]) == {"FARGATE", "FARGATE_SPOT"}
+    assert set(TEMPLATE["Parameters"]["CapacityProvider"]["AllowedValues"]) == {"FARGATE", "FARGATE_SPOT"}
+    assert resource["Properties"]["DefinitionSubstitutions"]["CapacityProvider"] == {"Ref": "CapacityProvider"}
+    for state_name, state, _ in all_states(definition):
+        if state.get("Resource", "").startswith("arn:aws:states:::ecs:runTask"):
+            parameters = state["Parameters"]
+            assert "LaunchType" not in parameters, f"{name}.{state_name}: LaunchType excludes a capacity provider"
+            assert parameters["CapacityProviderStrategy"] == [{"CapacityProvider": "FARGATE_SPOT", "Weight": 1}]
+
+
+def test_sync_failures_get_typed_errors_and_retries():
+    # A .sync task whose essential container exits non-zero (or never runs) fails with
+    # States.TaskFailed and its description as cause; a token-less worker never raises
+    # Baton.*. So every .sync state catches States.TaskFailed into the watchdog's
+    # reading of that cause, which decides the Baton.* error and a retry.
+    resource = dict(MACHINES)["SyncStateMachine"]
+    definition, _, _ = render(resource)
+    states = definition["States"]
+    sync_states = [n for n, s in states.items() if s.get("Resource") == "arn:aws:states:::ecs:runTask.sync"]
+    assert sync_states
+    for name in sync_states:
+        catches = states[name]["Catch"]
+        assert [c["ErrorEquals"] for c in catches] == [["States.TaskFailed"]], f"{name}: Baton.* can never match here"
+        verdict = states[catches[0]["Next"]]
+        assert verdict["Parameters"]["FunctionName"] == "sample-TaskWatchdogFunctionArn"
+        assert verdict["Parameters"]["Payload"] == {"stoppedTask.$": "$.error.Cause"}
+        choice = states[verdict["Next"]]
+        assert choice["Type"] == "Choice" and choice["Default"] == "Failed"
+        again = states[states[choice["Choices"][0]["Next"]]["Next"]]
+        assert again["Next"] == name, "a retry runs the task again"
+    assert states["Failed"]["ErrorPath"] == "$.error.Error"

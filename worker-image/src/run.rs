@@ -313,10 +313,15 @@ impl Worker {
                 ExitStatus::Callback
             }
             Outcome::Stopped(Stop::Signal) => {
-                let cause = self.cause("stopped by a signal (ECS stop, Spot interruption or scale-in) before finishing; partial output discarded");
-                let delivered = callbacks.failure(token, names::INTERRUPTED, &cause).await;
-                warn!(error = names::INTERRUPTED, "interrupted");
-                closing(delivered, ExitStatus::Interrupted)
+                // Whether this stop deserves a retry depends on who stopped the task
+                // (an operator's StopTask must not run it again; a Spot reclaim or
+                // Fargate maintenance should), and only the stop code says that. The
+                // worker cannot see it; the watchdog reads it from the STOPPED event,
+                // so the worker leaves the token to the watchdog.
+                warn!(
+                    "stopped by a signal before finishing; partial output discarded; the watchdog reports the stop by its stop code"
+                );
+                ExitStatus::Interrupted
             }
             Outcome::Failed(f) => {
                 let cause = self.cause(&f.message);

@@ -183,7 +183,7 @@ async fn a_wrong_sha256_fails_with_input_integrity_and_leaves_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_mid_job_fails_with_interrupted_quickly_and_leaves_nothing() {
+async fn sigterm_mid_job_stops_quickly_leaves_nothing_and_leaves_the_token_to_the_watchdog() {
     let env = setup().await;
     let input = env.put_input("in/x", 20 * MIB).await;
     let config = env.moto.sdk_config().await;
@@ -204,20 +204,18 @@ async fn sigterm_mid_job_fails_with_interrupted_quickly_and_leaves_nothing() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let (status, error) = machine.settle(&execution, Duration::from_secs(10)).await;
-    let took = signalled.elapsed();
     let output = child.wait_with_output().unwrap();
-    assert_eq!(
-        (status.as_str(), error.as_deref()),
-        ("FAILED", Some("Baton.Interrupted")),
-        "{}",
-        describe(&output)
-    );
+    let took = signalled.elapsed();
+    // Who stopped the task decides whether it runs again (an operator's StopTask must
+    // not; a Spot reclaim should), and only the watchdog sees the stop code: the
+    // worker sends no callback and the execution waits for the watchdog.
+    let (status, _) = machine.settle(&execution, Duration::from_secs(2)).await;
+    assert_eq!(status, "RUNNING", "{}", describe(&output));
     assert!(
         took < Duration::from_secs(5),
-        "FAILED {took:?} after SIGTERM"
+        "exited {took:?} after SIGTERM"
     );
-    println!("SIGTERM → execution FAILED in {:.2} s", took.as_secs_f64());
+    println!("SIGTERM → exit in {:.2} s", took.as_secs_f64());
     assert_eq!(output.status.code(), Some(143), "{}", describe(&output));
     assert!(!env.exists("executions/sigterm/task1/output").await);
     assert_eq!(

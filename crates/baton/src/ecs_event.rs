@@ -240,6 +240,14 @@ fn cut(s: &Option<String>) -> Option<&str> {
 
 /// The failure cause: a JSON object with what a person needs to find out why.
 pub fn cause(detail: &TaskStateChange, logs: Option<&str>) -> String {
+    cause_explained(
+        detail,
+        logs,
+        "the task stopped without calling back; failed by the Baton watchdog",
+    )
+}
+
+fn cause_explained(detail: &TaskStateChange, logs: Option<&str>, explanation: &str) -> String {
     let containers: Vec<_> = detail
         .containers()
         .iter()
@@ -260,7 +268,7 @@ pub fn cause(detail: &TaskStateChange, logs: Option<&str>) -> String {
         "stoppedReason": cut(&detail.stopped_reason),
         "stoppedAt": cut(&detail.stopped_at),
         "containers": containers,
-        "explanation": "the task stopped without calling back; failed by the Baton watchdog",
+        "explanation": explanation,
     });
     if let Some(logs) = logs {
         cause["logs"] = json!(truncate_chars(logs, CAUSE_FIELD_MAX_CHARS));
@@ -268,6 +276,81 @@ pub fn cause(detail: &TaskStateChange, logs: Option<&str>) -> String {
     // The pipeline parses this cause with States.StringToJson: fields shrink, the
     // text is never cut.
     fit_json_cause(&cause, CAUSE_FIELD_MAX_CHARS)
+}
+
+/// The `.sync` pipeline's reading of a failed task: Step Functions fails a `.sync`
+/// state whose essential container exited non-zero (or never ran) with
+/// `States.TaskFailed` and the task's description (DescribeTasks, PascalCase) as
+/// the cause; the same error table as the watchdog's turns that into a `Baton.*`
+/// error, and says whether the pipeline should run the task again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyncVerdict {
+    pub error: &'static str,
+    pub cause: String,
+    /// Failed to start, or stopped by a Spot reclaim or Fargate maintenance.
+    pub retryable: bool,
+}
+
+/// Stop codes of stops AWS made, not a user: the task deserves another run.
+const RECLAIM_STOP_CODES: &[&str] = &["SpotInterruption", "TerminationNotice"];
+
+pub fn sync_verdict(task_failed_cause: &str, logs: Option<&str>) -> SyncVerdict {
+    let detail = serde_json::from_str::<serde_json::Value>(task_failed_cause)
+        .ok()
+        .filter(serde_json::Value::is_object)
+        .map(|v| camel_case_keys(&v))
+        .and_then(|v| serde_json::from_value::<TaskStateChange>(v).ok());
+    let Some(detail) = detail else {
+        let cause = json!({
+            "message": "the .sync task failed and its cause is not a task description",
+            "original": truncate_chars(task_failed_cause, CAUSE_FIELD_MAX_CHARS),
+        });
+        return SyncVerdict {
+            error: names::TASK_STOPPED,
+            cause: fit_json_cause(&cause, CAUSE_FIELD_MAX_CHARS),
+            retryable: false,
+        };
+    };
+    let error = error_name(&detail);
+    let stop_code = detail.stop_code.as_deref().unwrap_or("");
+    let retryable = error == names::TASK_FAILED_TO_START
+        || (error == names::TASK_STOPPED && RECLAIM_STOP_CODES.contains(&stop_code));
+    SyncVerdict {
+        error,
+        cause: cause_explained(
+            &detail,
+            logs,
+            "the .sync task failed (States.TaskFailed); read by the Baton watchdog",
+        ),
+        retryable,
+    }
+}
+
+/// DescribeTasks as Step Functions returns it (PascalCase keys, epoch timestamps)
+/// in the event's model (camelCase keys, text timestamps).
+fn camel_case_keys(value: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(k, v)| {
+                    let mut chars = k.chars();
+                    let key = match chars.next() {
+                        Some(first) => first.to_lowercase().chain(chars).collect(),
+                        None => String::new(),
+                    };
+                    let v = match v {
+                        Value::Number(n) if key.ends_with("At") => Value::String(n.to_string()),
+                        other => camel_case_keys(other),
+                    };
+                    (key, v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(camel_case_keys).collect()),
+        other => other.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -506,5 +589,71 @@ mod tests {
     fn task_id_is_the_last_arn_segment() {
         let d = stopped("x", vec![]);
         assert_eq!(d.task_id(), Some("abc"));
+    }
+
+    #[test]
+    fn sync_verdicts_read_the_task_description_step_functions_gives() {
+        let description = |stop_code: &str, containers: serde_json::Value| {
+            json!({
+                "TaskArn": "arn:aws:ecs:us-east-1:111122223333:task/c/abc",
+                "LastStatus": "STOPPED",
+                "StopCode": stop_code,
+                "StoppedReason": "Essential container in task exited",
+                "StoppedAt": 1732312345.123,
+                "Containers": containers,
+            })
+            .to_string()
+        };
+        let cases = [
+            (
+                "EssentialContainerExited",
+                json!([{"Name": "worker", "ExitCode": 3}]),
+                names::CONTAINER_EXITED,
+                false,
+            ),
+            (
+                "EssentialContainerExited",
+                json!([{"Name": "worker", "ExitCode": 137, "Reason": "OutOfMemoryError: Container killed due to memory usage"}]),
+                names::OUT_OF_MEMORY,
+                false,
+            ),
+            (
+                "TaskFailedToStart",
+                json!([{"Name": "worker", "Reason": "CannotPullContainerError: x"}]),
+                names::TASK_FAILED_TO_START,
+                true,
+            ),
+            (
+                "SpotInterruption",
+                json!([{"Name": "worker", "ExitCode": 143}]),
+                names::TASK_STOPPED,
+                true,
+            ),
+            (
+                "TerminationNotice",
+                json!([{"Name": "worker"}]),
+                names::TASK_STOPPED,
+                true,
+            ),
+            (
+                "UserInitiated",
+                json!([{"Name": "worker", "ExitCode": 143}]),
+                names::TASK_STOPPED,
+                false,
+            ),
+        ];
+        for (stop_code, containers, error, retryable) in cases {
+            let v = sync_verdict(&description(stop_code, containers), None);
+            assert_eq!((v.error, v.retryable), (error, retryable), "{stop_code}");
+            let cause: serde_json::Value = serde_json::from_str(&v.cause).unwrap();
+            assert_eq!(cause["stopCode"], stop_code);
+            assert_eq!(
+                cause["taskArn"],
+                "arn:aws:ecs:us-east-1:111122223333:task/c/abc"
+            );
+        }
+        let odd = sync_verdict("not json at all", None);
+        assert_eq!((odd.error, odd.retryable), (names::TASK_STOPPED, false));
+        assert!(serde_json::from_str::<serde_json::Value>(&odd.cause).is_ok());
     }
 }

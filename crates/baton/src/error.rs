@@ -26,6 +26,9 @@ pub enum Error {
     /// Malformed input: a Payload, an event, a URI, a setting.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The job's output does not fit one S3 object as Baton writes it.
+    #[error("output too large: {0}")]
+    OutputTooLarge(String),
     /// An AWS call failed for a reason that is not the input's fault.
     #[error("{service} {operation} failed: {message}")]
     Service {
@@ -41,6 +44,7 @@ impl Error {
         match self {
             Error::InputIntegrity(_) => names::INPUT_INTEGRITY,
             Error::InvalidInput(_) => names::INVALID_INPUT,
+            Error::OutputTooLarge(_) => names::WORKER_ERROR,
             Error::Service { .. } => names::SERVICE_UNAVAILABLE,
         }
     }

@@ -26,6 +26,9 @@ pub const S3_MIN_PART_BYTES: usize = 5 * 1024 * 1024;
 /// S3 multipart: at most 10,000 parts per upload (S3 UploadPart).
 pub const S3_MAX_PARTS: usize = 10_000;
 
+/// S3 multipart: a part is at most 5 GiB ("Amazon S3 multipart upload limits").
+pub const S3_MAX_PART_BYTES: usize = 5 * 1024 * 1024 * 1024;
+
 /// Largest output a worker returns inline rather than as a pointer. Far below the
 /// 256 KiB state limit, and small enough to ride in the next task's 8 KiB override
 /// beside a 2 KiB token without being staged again (offload-output checks the

@@ -18,11 +18,27 @@ use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tokio::task::JoinSet;
 
 use crate::error::{Error, display_chain};
-use crate::limits::{S3_MAX_PARTS, S3_MIN_PART_BYTES};
+use crate::limits::{S3_MAX_PART_BYTES, S3_MAX_PARTS, S3_MIN_PART_BYTES};
 use crate::payload::{Payload, S3Pointer, inline_bytes};
 
-/// Default multipart part size.
+/// Default size of the first multipart parts.
 pub const DEFAULT_PART_BYTES: usize = 8 * 1024 * 1024;
+/// Parts of one size before the size doubles. With 8 MiB to start, 10,000 parts hold
+/// 7.8 TiB (S3's objects went up to 5 TiB until 2025; its 48.8 TiB maximum now needs
+/// every part at 5 GiB, which only an upload that knows its size up front can do),
+/// and memory grows only for outputs over 7.8 GiB.
+pub const DEFAULT_PARTS_PER_SIZE: usize = 1_000;
+
+/// The size of part `number` (1-based): `first`, doubled every `per_size` parts,
+/// never above S3's 5 GiB. A streamed upload does not know its length, so its parts
+/// grow as it goes: small outputs keep small buffers, and large ones still fit in
+/// S3's 10,000 parts.
+pub fn part_size(number: usize, first: usize, per_size: usize) -> usize {
+    let doublings = (number.max(1) - 1) / per_size.max(1);
+    first
+        .saturating_mul(1usize << doublings.min(32))
+        .min(S3_MAX_PART_BYTES)
+}
 /// Default number of parts uploading at once. Peak buffer memory of a write is
 /// about `part size × (parts in flight + 1)`.
 pub const DEFAULT_PARTS_IN_FLIGHT: usize = 2;
@@ -33,6 +49,8 @@ pub struct Store {
     s3: aws_sdk_s3::Client,
     part_bytes: usize,
     parts_in_flight: usize,
+    parts_per_size: usize,
+    max_parts: usize,
 }
 
 impl Store {
@@ -41,7 +59,24 @@ impl Store {
             s3,
             part_bytes: DEFAULT_PART_BYTES,
             parts_in_flight: DEFAULT_PARTS_IN_FLIGHT,
+            parts_per_size: DEFAULT_PARTS_PER_SIZE,
+            max_parts: S3_MAX_PARTS,
         }
+    }
+
+    /// How many parts of one size before the part size doubles (≥ 1), and the most
+    /// parts an upload may have (S3's 10,000 unless a test wants the edge cheaply).
+    pub fn with_part_growth(mut self, parts_per_size: usize, max_parts: usize) -> Store {
+        self.parts_per_size = parts_per_size.max(1);
+        self.max_parts = max_parts.clamp(1, S3_MAX_PARTS);
+        self
+    }
+
+    /// The largest object an upload can write: every part at its size.
+    pub fn max_object_bytes(&self) -> u64 {
+        (1..=self.max_parts)
+            .map(|n| part_size(n, self.part_bytes, self.parts_per_size) as u64)
+            .sum()
     }
 
     /// Set the part size (at least 5 MiB, S3's minimum) and parts in flight (≥ 1).
@@ -168,10 +203,13 @@ impl Store {
         let mut part = first;
         let mut number = 1i32;
         loop {
-            if number as usize > S3_MAX_PARTS {
-                return Err(Error::InvalidInput(format!(
-                    "object exceeds {S3_MAX_PARTS} parts of {} MiB",
-                    self.part_bytes >> 20
+            if number as usize > self.max_parts {
+                // Checked before this part goes up: nothing more is sent, and the
+                // caller aborts the upload.
+                return Err(Error::OutputTooLarge(format!(
+                    "more than {} bytes, the most {} growing parts hold",
+                    self.max_object_bytes(),
+                    self.max_parts
                 )));
             }
             hasher.update(&part);
@@ -197,7 +235,8 @@ impl Store {
             while in_flight.len() >= self.parts_in_flight {
                 done.push(join_next(&mut in_flight).await?);
             }
-            part = read_part(reader, self.part_bytes).await?;
+            let next = part_size(number as usize + 1, self.part_bytes, self.parts_per_size);
+            part = read_part(reader, next).await?;
             if part.is_empty() {
                 break;
             }
@@ -487,6 +526,29 @@ mod tests {
             .await
             .map_err(crate::error::from_io)?;
         Ok(out)
+    }
+
+    #[test]
+    fn parts_grow_so_10000_hold_more_than_5_tib_and_stay_within_s3_limits() {
+        let sizes: Vec<usize> = (1..=S3_MAX_PARTS)
+            .map(|n| part_size(n, DEFAULT_PART_BYTES, DEFAULT_PARTS_PER_SIZE))
+            .collect();
+        let total: u64 = sizes.iter().map(|&s| s as u64).sum();
+        assert!(total >= 5 << 40, "10,000 parts hold {total} bytes");
+        assert!(sizes.windows(2).all(|w| w[0] <= w[1]), "sizes never shrink");
+        assert!(
+            sizes
+                .iter()
+                .all(|&s| (S3_MIN_PART_BYTES..=S3_MAX_PART_BYTES).contains(&s))
+        );
+        // Outputs up to 7.8 GiB keep the first size: memory does not grow for them.
+        assert_eq!(sizes[999], DEFAULT_PART_BYTES);
+        assert_eq!(sizes[1000], 2 * DEFAULT_PART_BYTES);
+        // Never above 5 GiB, however far it goes.
+        assert_eq!(
+            part_size(1_000_000, DEFAULT_PART_BYTES, 1),
+            S3_MAX_PART_BYTES
+        );
     }
 
     #[tokio::test]

@@ -181,3 +181,33 @@ async fn a_failing_writer_leaves_no_object_and_no_upload() {
         "the multipart upload is aborted"
     );
 }
+
+#[tokio::test]
+async fn parts_grow_and_the_largest_object_is_written_but_one_byte_more_is_refused() {
+    // The edge of S3's 10,000 parts, made cheap: three parts that double in size
+    // (5, 10, 20 MiB) hold 35 MiB. Exactly that much is written in three parts; one
+    // byte more fails before any more goes up, and nothing is left behind.
+    let moto = Moto::start();
+    let store = setup(&moto).await.with_part_growth(1, 3);
+    let most = store.max_object_bytes();
+    assert_eq!(most, 35 * MIB);
+    let fits = store
+        .put("data", "fits", PatternReader::new(most, 3), None)
+        .await
+        .unwrap();
+    assert_eq!(fits.size, most);
+    assert!(
+        fits.etag.as_deref().unwrap_or("").ends_with("-3\""),
+        "three parts, not seven of 5 MiB: {:?}",
+        fits.etag
+    );
+    assert_eq!(read_all(&store, &fits).await.unwrap().len() as u64, most);
+
+    let err = store
+        .put("data", "too-big", PatternReader::new(most + 1, 3), None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "Baton.WorkerError", "{err}");
+    assert!(!object_exists(&store, "too-big").await);
+    assert_eq!(open_uploads(&store).await, 0, "the upload is aborted");
+}

@@ -37,11 +37,22 @@ impl Watchdog {
         }
     }
 
-    /// One invocation. From the stack's SQS queue: a batch, answered with the
+    /// One invocation. `{"stoppedTask": <States.TaskFailed cause>}` from the .sync
+    /// pipeline: the Baton error for it. From the stack's SQS queue: a batch, answered with the
     /// messages to retry (`ReportBatchItemFailures`): they come back after the
     /// queue's visibility timeout, and land in the dead-letter queue after its
     /// maxReceiveCount, never dropped. Anything else is one EventBridge event.
     pub async fn handle_invocation(&self, payload: Value) -> Result<Value, Error> {
+        if let Some(cause) = payload.get("stoppedTask").and_then(Value::as_str) {
+            // The .sync pipeline: a task state failed with States.TaskFailed.
+            let verdict = ecs_event::sync_verdict(cause, None);
+            tracing::info!(
+                error = verdict.error,
+                retryable = verdict.retryable,
+                "a .sync task failed"
+            );
+            return Ok(serde_json::to_value(verdict).expect("a verdict serialises"));
+        }
         if payload.get("Records").is_none() {
             let outcome = self.handle(payload).await?;
             return Ok(serde_json::to_value(outcome).expect("an outcome serialises"));
