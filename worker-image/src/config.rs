@@ -9,6 +9,31 @@ use crate::jobs::{self, DynJob};
 
 /// Default interval between heartbeats.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(20);
+/// Default time a read may go without a byte before it is resumed.
+pub const DEFAULT_READ_IDLE: Duration = Duration::from_secs(30);
+/// Default time the job may move no byte at all before the worker gives up: long
+/// enough for a job that computes before it writes, short enough that a wedged
+/// transfer does not keep a task (and its bill) alive for the state's whole timeout.
+pub const DEFAULT_STALL: Duration = Duration::from_secs(900);
+
+/// Whole seconds from `name`: `default` when unset, `None` for 0.
+fn seconds(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: Duration,
+) -> Result<Option<Duration>, ConfigError> {
+    match get(name).filter(|s| !s.is_empty()) {
+        None => Ok(Some(default)),
+        Some(s) => match s.parse::<u64>() {
+            Ok(0) => Ok(None),
+            Ok(n) => Ok(Some(Duration::from_secs(n))),
+            Err(_) => Err(config_error(
+                name,
+                format!("expected whole seconds (0 turns it off), got {s:?}"),
+            )),
+        },
+    }
+}
 
 /// Where the input comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +75,12 @@ pub struct WorkerConfig {
     pub job: Box<dyn DynJob>,
     /// `None` when heartbeats are off (`BATON_HEARTBEAT_SECONDS=0`).
     pub heartbeat: Option<Duration>,
+    /// A read of the input that receives no byte for this long is resumed from the
+    /// last byte (`BATON_READ_IDLE_SECONDS`).
+    pub read_idle: Duration,
+    /// No byte read or written by the job for this long: the worker gives up and
+    /// reports it (`BATON_STALL_SECONDS`; `None` when 0).
+    pub stall: Option<Duration>,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -91,19 +122,10 @@ impl WorkerConfig {
             )
         })?;
         let job = jobs::create(&job_name, &get)?;
-        let heartbeat = match get("BATON_HEARTBEAT_SECONDS").filter(|s| !s.is_empty()) {
-            None => Some(DEFAULT_HEARTBEAT),
-            Some(s) => match s.parse::<u64>() {
-                Ok(0) => None,
-                Ok(n) => Some(Duration::from_secs(n)),
-                Err(_) => {
-                    return Err(config_error(
-                        "BATON_HEARTBEAT_SECONDS",
-                        format!("expected whole seconds (0 turns heartbeats off), got {s:?}"),
-                    ));
-                }
-            },
-        };
+        let heartbeat = seconds(&get, "BATON_HEARTBEAT_SECONDS", DEFAULT_HEARTBEAT)?;
+        let read_idle = seconds(&get, "BATON_READ_IDLE_SECONDS", DEFAULT_READ_IDLE)?
+            .unwrap_or(DEFAULT_READ_IDLE);
+        let stall = seconds(&get, "BATON_STALL_SECONDS", DEFAULT_STALL)?;
         Ok(WorkerConfig {
             token,
             input,
@@ -111,6 +133,8 @@ impl WorkerConfig {
             job_name,
             job,
             heartbeat,
+            read_idle,
+            stall,
         })
     }
 

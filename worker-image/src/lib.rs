@@ -5,6 +5,7 @@ pub mod config;
 pub mod jobs;
 pub mod metadata;
 pub mod pipe;
+pub mod progress;
 pub mod run;
 
 pub use config::WorkerConfig;

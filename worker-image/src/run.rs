@@ -13,6 +13,7 @@ use tracing::{Instrument, error, info, warn};
 use crate::config::{InputSource, WorkerConfig, token_from};
 use crate::jobs::{InputMeta, JobIo};
 use crate::pipe::pipe;
+use crate::progress::Progress;
 
 /// Bytes buffered between the job and the upload.
 const PIPE_BYTES: usize = 256 * 1024;
@@ -24,6 +25,8 @@ pub enum Stop {
     Signal,
     /// A heartbeat found the token closed: the execution has moved on.
     TokenClosed,
+    /// No byte read or written for the configured time (`BATON_STALL_SECONDS`).
+    Stalled,
 }
 
 /// How the worker ends.
@@ -74,10 +77,16 @@ impl Failed {
     /// else is the job's own failure.
     fn from_job(e: std::io::Error) -> Failed {
         match from_io(e) {
-            Error::Service { message, .. } => Failed {
+            // A plain I/O error of the job's own: the job failed.
+            Error::Service {
+                service: "io",
+                message,
+                ..
+            } => Failed {
                 name: names::WORKER_ERROR,
                 message,
             },
+            // S3 itself (a read that kept breaking off) keeps its own name.
             baton => baton.into(),
         }
     }
@@ -117,7 +126,8 @@ pub async fn main() -> ExitStatus {
         token = %config.token.as_ref().map(TaskToken::short_hash).unwrap_or_default(),
     );
     let worker = Worker {
-        store: Store::new(baton::aws::s3_client(&sdk)),
+        store: Store::new(baton::aws::s3_client(&sdk))
+            .with_read_resume(config.read_idle, baton::store::DEFAULT_MAX_RESUMES),
         callbacks: config.token.as_ref().map(|_| CallbackClient::new(&sdk)),
         task_arn,
         config,
@@ -161,10 +171,12 @@ impl Worker {
             },
             "worker started"
         );
+        let progress = Progress::default();
+        let watcher = self.watch_progress(&progress, stop_tx.clone());
         let heartbeats = self.start_heartbeats(stop_tx);
-        let outcome = self.work(stop_rx).await;
-        if let Some(h) = heartbeats {
-            h.abort();
+        let outcome = self.work(stop_rx, &progress).await;
+        for task in [heartbeats, watcher].into_iter().flatten() {
+            task.abort();
         }
         let status = self.report(outcome).await;
         info!(
@@ -174,6 +186,35 @@ impl Worker {
             "worker finished"
         );
         status
+    }
+
+    /// Give up when the job moved no byte, in or out, for `BATON_STALL_SECONDS`.
+    fn watch_progress(
+        &self,
+        progress: &Progress,
+        stop: watch::Sender<Option<Stop>>,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        let limit = self.config.stall?;
+        let progress = progress.clone();
+        let every = (limit / 4).clamp(
+            std::time::Duration::from_millis(100),
+            std::time::Duration::from_secs(5),
+        );
+        let task = async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if progress.idle() >= limit {
+                    warn!(
+                        idle_seconds = progress.idle().as_secs(),
+                        bytes = progress.bytes(),
+                        "no byte read or written for too long; giving up"
+                    );
+                    let _ = stop.send(Some(Stop::Stalled));
+                    return;
+                }
+            }
+        };
+        Some(tokio::spawn(task.in_current_span()))
     }
 
     fn start_heartbeats(
@@ -221,7 +262,7 @@ impl Worker {
         }
     }
 
-    async fn work(&self, mut stop: watch::Receiver<Option<Stop>>) -> Outcome {
+    async fn work(&self, mut stop: watch::Receiver<Option<Stop>>, progress: &Progress) -> Outcome {
         let payload = match self.input_payload().await {
             Ok(p) => p,
             Err(e) => return Outcome::Failed(e.into()),
@@ -240,7 +281,7 @@ impl Worker {
         };
         info!(input = %meta.source, bytes = meta.size, "reading input");
         let mut reader = match self.store.read_payload(&payload).await {
-            Ok(r) => r,
+            Ok(r) => progress.count(r),
             Err(e) => return Outcome::Failed(e.into()),
         };
         let (mut writer, pipe_reader) = pipe(PIPE_BYTES);
@@ -280,7 +321,7 @@ impl Worker {
         let put = self.store.put(
             &self.config.output.bucket,
             &key,
-            pipe_reader,
+            progress.count(pipe_reader),
             Some(self.config.job.content_type()),
         );
         let (job_result, put_result) = tokio::join!(job, put);
@@ -311,6 +352,15 @@ impl Worker {
                     "the token was closed while the job ran (timed out or the execution stopped); no callback"
                 );
                 ExitStatus::Callback
+            }
+            Outcome::Stopped(Stop::Stalled) => {
+                let limit = self.config.stall.unwrap_or_default().as_secs();
+                let cause = self.cause(&format!(
+                    "no byte read or written for {limit} s (BATON_STALL_SECONDS); the job was stopped and its partial output discarded"
+                ));
+                error!(error = names::WORKER_ERROR, cause, "stalled");
+                let delivered = callbacks.failure(token, names::WORKER_ERROR, &cause).await;
+                closing(delivered, ExitStatus::JobFailed)
             }
             Outcome::Stopped(Stop::Signal) => {
                 // Whether this stop deserves a retry depends on who stopped the task
@@ -358,6 +408,10 @@ impl Worker {
                         ExitStatus::JobFailed
                     }
                 }
+            }
+            Outcome::Stopped(Stop::Stalled) => {
+                error!("no byte read or written for too long (BATON_STALL_SECONDS); stopped");
+                ExitStatus::JobFailed
             }
             Outcome::Stopped(_) => {
                 warn!("interrupted");

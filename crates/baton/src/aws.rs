@@ -16,9 +16,29 @@ fn s3_endpoint_overridden(config: &SdkConfig) -> bool {
 
 /// An S3 client; path-style addressing when the endpoint is overridden, since
 /// `bucket.localhost` and similar virtual hosts do not resolve.
+///
+/// Liveness is set explicitly rather than left to defaults: a connection must open
+/// within 10 s and an answer start within 60 s, and a body (either way) that moves
+/// no byte for 20 s fails the request, so the SDK retries it (uploads) or the store
+/// resumes it (downloads). Without these, a stalled body waits forever.
 pub fn s3_client(config: &SdkConfig) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::StalledStreamProtectionConfig;
+    use aws_sdk_s3::config::timeout::TimeoutConfig;
+    use std::time::Duration;
+
     let conf = aws_sdk_s3::config::Builder::from(config)
         .force_path_style(s3_endpoint_overridden(config))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .read_timeout(Duration::from_secs(60))
+                .build(),
+        )
+        .stalled_stream_protection(
+            StalledStreamProtectionConfig::enabled()
+                .grace_period(Duration::from_secs(20))
+                .build(),
+        )
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }

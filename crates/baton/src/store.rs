@@ -51,7 +51,14 @@ pub struct Store {
     parts_in_flight: usize,
     parts_per_size: usize,
     max_parts: usize,
+    read_idle: std::time::Duration,
+    max_resumes: u32,
 }
+
+/// A read that receives no byte for this long is given up and resumed.
+pub const DEFAULT_READ_IDLE: std::time::Duration = std::time::Duration::from_secs(30);
+/// Resumed reads per object before the read fails.
+pub const DEFAULT_MAX_RESUMES: u32 = 5;
 
 impl Store {
     pub fn new(s3: aws_sdk_s3::Client) -> Store {
@@ -61,7 +68,17 @@ impl Store {
             parts_in_flight: DEFAULT_PARTS_IN_FLIGHT,
             parts_per_size: DEFAULT_PARTS_PER_SIZE,
             max_parts: S3_MAX_PARTS,
+            read_idle: DEFAULT_READ_IDLE,
+            max_resumes: DEFAULT_MAX_RESUMES,
         }
+    }
+
+    /// How long a read may go without a byte before it is resumed, and how many
+    /// times one object's read is resumed before it fails.
+    pub fn with_read_resume(mut self, idle: std::time::Duration, max_resumes: u32) -> Store {
+        self.read_idle = idle.max(std::time::Duration::from_millis(10));
+        self.max_resumes = max_resumes;
+        self
     }
 
     /// How many parts of one size before the part size doubles (≥ 1), and the most
@@ -325,8 +342,27 @@ impl Store {
                 pointer.size
             )));
         }
+        // Every resumed range is pinned to the object this first answer came from.
+        let pin = ResumePin {
+            s3: self.s3.clone(),
+            bucket: pointer.bucket.clone(),
+            key: pointer.key.clone(),
+            etag: out.e_tag.clone().or_else(|| pointer.etag.clone()),
+            version_id: out
+                .version_id
+                .clone()
+                .or_else(|| pointer.version_id.clone()),
+            uri: uri.clone(),
+        };
+        let body = resuming_body(
+            pin,
+            out.body,
+            pointer.size,
+            self.read_idle,
+            self.max_resumes,
+        );
         Ok(VerifiedReader::new(
-            Box::new(out.body.into_async_read()),
+            Box::new(body),
             uri,
             pointer.size,
             pointer.sha256.clone(),
@@ -409,6 +445,148 @@ async fn read_part<R: AsyncRead + Unpin>(reader: &mut R, limit: usize) -> Result
     }
     buf.truncate(filled);
     Ok(Bytes::from(buf))
+}
+
+/// Where a resumed read goes: the same object, pinned by ETag and version.
+struct ResumePin {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    etag: Option<String>,
+    version_id: Option<String>,
+    uri: String,
+}
+
+impl ResumePin {
+    /// `GetObject` from `offset` to the end, pinned to the same object.
+    async fn from(&self, offset: u64) -> Result<ByteStream, Error> {
+        let out = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .range(format!("bytes={offset}-"))
+            .set_if_match(self.etag.clone())
+            .set_version_id(self.version_id.clone())
+            .send()
+            .await
+            .map_err(|e| match status_of(&e) {
+                Some(412) => Error::InputIntegrity(format!(
+                    "{} changed while it was read (ETag {} no longer matches)",
+                    self.uri,
+                    self.etag.as_deref().unwrap_or("?")
+                )),
+                Some(404) => {
+                    Error::InputIntegrity(format!("{} vanished while it was read", self.uri))
+                }
+                Some(403) => Error::InputIntegrity(unreadable(&self.uri)),
+                _ => Error::service("s3", "GetObject", e),
+            })?;
+        Ok(out.body)
+    }
+}
+
+/// The object's bytes as one stream, resumed where it broke off.
+///
+/// The SDK retries a `GetObject` only until the response headers arrive; a body
+/// that stalls or whose connection resets is the reader's to handle. A body that
+/// yields no byte for `idle`, or fails, is replaced by a ranged `GetObject` from the
+/// last byte received (pinned by ETag and version), at most `max_resumes` times.
+/// The bytes pass through a small channel, so memory stays bounded; the
+/// `VerifiedReader` on top still checks size and sha256 over the whole.
+fn resuming_body(
+    pin: ResumePin,
+    first: ByteStream,
+    size: u64,
+    idle: std::time::Duration,
+    max_resumes: u32,
+) -> impl AsyncRead + Send + Unpin {
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
+    tokio::spawn(async move {
+        let mut body = first;
+        let mut offset = 0u64;
+        let mut resumes = 0u32;
+        loop {
+            let broke = match tokio::time::timeout(idle, body.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    offset += chunk.len() as u64;
+                    if tx.send(Ok(chunk)).await.is_err() {
+                        return; // the reader is gone
+                    }
+                    continue;
+                }
+                Ok(None) => return, // end of body: the VerifiedReader checks the size
+                Ok(Some(Err(e))) => display_chain(&e),
+                Err(_) => format!("no byte for {} s", idle.as_secs_f64()),
+            };
+            // Resume from here, pinned to the same object, a bounded number of times.
+            loop {
+                if offset >= size {
+                    return;
+                }
+                if resumes == max_resumes {
+                    let gave_up = Error::Service {
+                        service: "s3",
+                        operation: "GetObject",
+                        message: format!(
+                            "{}: the read broke off {} times, last at byte {offset} of {size} ({broke})",
+                            pin.uri,
+                            resumes + 1
+                        ),
+                    };
+                    let _ = tx.send(Err(io::Error::other(gave_up))).await;
+                    return;
+                }
+                resumes += 1;
+                tracing::warn!(object = %pin.uri, offset, size, resumes, reason = %broke, "read broke off; resuming from the last byte received");
+                tokio::time::sleep(std::time::Duration::from_millis(100 << resumes.min(6))).await;
+                match pin.from(offset).await {
+                    Ok(next) => {
+                        body = next;
+                        break;
+                    }
+                    Err(e @ Error::InputIntegrity(_)) => {
+                        let _ = tx.send(Err(io::Error::other(e))).await;
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(object = %pin.uri, error = %e, "resuming failed; trying again")
+                    }
+                }
+            }
+        }
+    });
+    ChannelReader {
+        rx,
+        current: Bytes::new(),
+    }
+}
+
+/// Reads what the resuming task sends.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl AsyncRead for ChannelReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        while self.current.is_empty() {
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(Ok(chunk))) => self.current = chunk,
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let n = self.current.len().min(buf.remaining());
+        let chunk = self.current.split_to(n);
+        buf.put_slice(&chunk);
+        Poll::Ready(Ok(()))
+    }
 }
 
 /// An `AsyncRead` that checks the bytes it passes on against a pointer: more bytes

@@ -2,6 +2,9 @@
 //! configuration at it, and a few helpers tests share (deterministic data, peak RSS,
 //! an execution waiting on a task token).
 
+mod hop;
+pub use hop::{BodyFault, FaultyHop};
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
