@@ -65,8 +65,19 @@ clippy: ## clippy on everything, warnings are errors
 lint-docker: venv ## hadolint on the worker's Dockerfile
 	hadolint worker-image/Dockerfile
 
+# AWS's ASL language service and asl-validator (npm, pinned by tests/asl/package-lock.json).
+ASL_STAMP := $(CURDIR)/tests/asl/node_modules/.installed
+$(ASL_STAMP): tests/asl/package.json tests/asl/package-lock.json
+	@echo "==> ASL validators into tests/asl/node_modules, pinned by tests/asl/package-lock.json"
+	npm ci --prefix tests/asl --no-audit --no-fund --loglevel=error
+	touch $@
+
+.PHONY: lint-asl
+lint-asl: venv $(ASL_STAMP) ## AWS's ASL language service and asl-validator on both state machines, after substitution
+	$(VENV)/bin/python -m pytest -q tests/test_asl_validators.py
+
 .PHONY: lint-template
-lint-template: venv $(VENV_CHECKOV_STAMP) ## cfn-lint, sam validate --lint, checkov (offline), the project's own ASL/IAM checks
+lint-template: venv $(VENV_CHECKOV_STAMP) lint-asl ## cfn-lint, sam validate --lint, checkov (offline), AWS's ASL validators, the project's own ASL/IAM checks
 	cfn-lint template.yaml
 	AWS_ACCESS_KEY_ID=offline AWS_SECRET_ACCESS_KEY=offline sam validate --lint
 	$(VENV_CHECKOV)/bin/checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
@@ -135,4 +146,4 @@ bench-worker: venv $(VENV_BENCH_STAMP) $(S3S_FS) build-worker ## Worker copy at 
 .PHONY: clean
 clean: ## Remove build output and the virtualenv
 	cargo clean
-	rm -rf $(VENV) $(VENV_CHECKOV) $(VENV_BENCH) .tools .aws-sam .local
+	rm -rf $(VENV) $(VENV_CHECKOV) $(VENV_BENCH) .tools .aws-sam .local tests/asl/node_modules

@@ -3,6 +3,7 @@ end-to-end tests."""
 
 import json
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -64,11 +65,13 @@ class Stack:
         args["family"] = f"{base['family']}-variant-{uuid.uuid4().hex[:8]}"
         return self.ecs.register_task_definition(containerDefinitions=[container], **args)["taskDefinition"]["taskDefinitionArn"]
 
-    def variant(self, task1=None, task2=None, sync=False) -> str:
+    def variant(self, task1=None, task2=None, sync=False, heartbeat_seconds=None) -> str:
         """The deployed callback pipeline (or, with `sync`, the .sync one) with other
-        task definitions."""
+        task definitions, and another HeartbeatSeconds if asked."""
         base = self.sfn.describe_state_machine(stateMachineArn=self.sync) if sync else self._definition
         text = base["definition"]
+        if heartbeat_seconds is not None:
+            text = re.sub(r'"HeartbeatSeconds":\s*\d+', f'"HeartbeatSeconds": {heartbeat_seconds}', text)
         if task1:
             text = text.replace(json.dumps(self.deployed_task_definition(1)), json.dumps(task1))
         if task2:

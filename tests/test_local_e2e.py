@@ -106,6 +106,24 @@ def test_sync_pipeline_failures_are_typed_and_retried_as_in_the_callback_pipelin
     assert len(stack.task_arns(never_started)) == 3, "a task that failed to start is retried twice"
 
 
+def test_the_heartbeat_window_covers_start_up_thanks_to_a_beat_at_once(stack, text):
+    # The heartbeat clock starts with the state, so Fargate's start-up (here 3 s of
+    # provisioning in the local runner) counts against it. The worker beats as soon as
+    # it starts, then every 4 s: with HeartbeatSeconds 6 it passes, where a first beat
+    # only after one interval (3 + 4 s) would time out. Start-up longer than the
+    # window fails, as on AWS.
+    def machine(delay_ms):
+        task1 = stack.task_definition(1, job="sleep", environment={
+            "BATON_SLEEP_SECONDS": "8", "BATON_HEARTBEAT_SECONDS": "4", "BATON_LOCAL_START_DELAY_MS": str(delay_ms)})
+        return stack.variant(task1=task1, task2=stack.task_definition(2, job="copy"), heartbeat_seconds=6)
+
+    covered, too_slow = stack.start(machine(3000), text), stack.start(machine(7000), text)
+    d = stack.wait(covered, 60)
+    assert d["status"] == "SUCCEEDED", d
+    d = stack.wait(too_slow, 60)
+    assert (d["status"], d.get("error")) == ("FAILED", "States.Timeout"), d
+
+
 def test_foreign_task_1_with_100_kib_of_inline_json(stack, text):
     task1 = stack.task_definition(1, image=PYTHON, command=["tests/programs/foreign_worker.py"])
     machine = stack.variant(task1=task1, task2=stack.task_definition(2, job="copy"))

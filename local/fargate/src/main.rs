@@ -37,6 +37,10 @@ struct Args {
     /// How often to look for new and stopped tasks.
     #[arg(long, default_value_t = 200)]
     poll_ms: u64,
+    /// Time between RunTask and a container's start, as Fargate's provisioning and
+    /// image pull take (a task's BATON_LOCAL_START_DELAY_MS overrides it).
+    #[arg(long, env = "BATON_LOCAL_START_DELAY_MS", default_value_t = 0)]
+    start_delay_ms: u64,
 }
 
 #[tokio::main]
@@ -61,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         logs: std::fs::canonicalize(&args.logs)?,
         base_env,
         groups: Default::default(),
+        start_delay: Duration::from_millis(args.start_delay_ms),
     });
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     info!(cluster = %args.cluster, "local Fargate running");

@@ -25,7 +25,13 @@ pub struct Context {
     pub base_env: Vec<(String, String)>,
     /// Process groups of the tasks running now, to end them with the runner.
     pub groups: std::sync::Mutex<std::collections::HashSet<i32>>,
+    /// Time between RunTask and the container's start (ENI, image pull on Fargate).
+    pub start_delay: Duration,
 }
+
+/// Container environment variable that sets one task's start-up delay, in
+/// milliseconds, over the runner's default (for tests of the heartbeat window).
+pub const START_DELAY_VARIABLE: &str = "BATON_LOCAL_START_DELAY_MS";
 
 impl Context {
     /// The runner is stopping: kill every task it runs.
@@ -97,6 +103,31 @@ async fn supervise(
         Launch::CannotPull { reason } => return Stopped::failed_to_start(reason, now_iso()),
         Launch::Exec { program, args } => (program, args),
     };
+    // Provisioning: on Fargate the ENI and the image pull take tens of seconds, all
+    // of it inside the state's heartbeat window. A StopTask meanwhile stops the task
+    // before its container ever starts.
+    let delay = def
+        .environment
+        .iter()
+        .find(|(k, _)| k == START_DELAY_VARIABLE)
+        .and_then(|(_, v)| v.parse::<u64>().ok())
+        .map(Duration::from_millis)
+        .unwrap_or(ctx.start_delay);
+    if !delay.is_zero() {
+        info!(task_arn = %task.task_arn, delay_ms = delay.as_millis() as u64, "provisioning");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.wait_for(|stopped| *stopped) => {
+                return Stopped {
+                    stop_code: "UserInitiated",
+                    stopped_reason: "Task stopped by user".into(),
+                    exit_code: None,
+                    container_reason: None,
+                    stopped_at: now_iso(),
+                };
+            }
+        }
+    }
     let log_path = ctx.logs.join(format!("{}.log", task.task_id()));
     let log = match std::fs::File::create(&log_path) {
         Ok(f) => f,
