@@ -62,8 +62,8 @@ clippy: ## clippy on everything, warnings are errors
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 .PHONY: lint-docker
-lint-docker: venv ## hadolint on the worker's Dockerfile
-	hadolint worker-image/Dockerfile
+lint-docker: venv ## hadolint on the worker's Dockerfile and the example's
+	hadolint worker-image/Dockerfile examples/python-program/Dockerfile
 
 # AWS's ASL language service and asl-validator (npm, pinned by tests/asl/package-lock.json).
 ASL_STAMP := $(CURDIR)/tests/asl/node_modules/.installed
@@ -120,7 +120,7 @@ demo: venv ## The pipeline on this machine with live progress, then a crash the 
 	$(VENV)/bin/python local/demo.py
 
 .PHONY: test
-test: venv lint test-rust test-invoke test-compat test-e2e sam-build ## Everything CI runs
+test: venv lint test-rust check-portable-worker test-invoke test-compat test-e2e sam-build ## Everything CI runs
 	@echo "==> make test: all checks passed"
 
 .PHONY: build-lambdas
@@ -130,6 +130,21 @@ build-lambdas: venv ## Release builds of the three Lambdas (x86_64) with cargo l
 .PHONY: build-worker
 build-worker: ## Release build of the worker binary (target/release/baton-worker)
 	cargo build --release --locked -p baton-worker
+
+# baton-worker for any glibc image from 2.17 on (Amazon Linux 2, Debian, python:*-slim):
+# cargo lambda's zig links against an old glibc; the host's toolchain would need 2.34.
+PORTABLE_TARGET ?= x86_64-unknown-linux-gnu.2.17
+PORTABLE_GLIBC ?= 2.17
+
+.PHONY: check-portable-worker
+check-portable-worker: venv ## baton-worker linked for glibc 2.17 with zig, and the glibc versions it imports checked
+	cargo lambda build --locked -p baton-worker --bin baton-worker --target $(PORTABLE_TARGET) --lambda-dir $(CARGO_TARGET_DIR)/portable-debug
+	$(VENV)/bin/python tests/check_glibc.py $(CARGO_TARGET_DIR)/portable-debug/baton-worker/bootstrap $(PORTABLE_GLIBC)
+
+.PHONY: build-worker-portable
+build-worker-portable: venv ## Release baton-worker for glibc 2.17 images (target/portable/baton-worker/bootstrap)
+	cargo lambda build --release --locked -p baton-worker --bin baton-worker --target $(PORTABLE_TARGET) --lambda-dir $(CARGO_TARGET_DIR)/portable
+	$(VENV)/bin/python tests/check_glibc.py $(CARGO_TARGET_DIR)/portable/baton-worker/bootstrap $(PORTABLE_GLIBC)
 
 .PHONY: build-lambdas-native
 build-lambdas-native: ## Release builds of the three Lambdas for this machine (the benchmarks run them)

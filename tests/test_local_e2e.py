@@ -124,6 +124,61 @@ def test_the_heartbeat_window_covers_start_up_thanks_to_a_beat_at_once(stack, te
     assert (d["status"], d.get("error")) == ("FAILED", "States.Timeout"), d
 
 
+def put_csv(stack, key, size):
+    """A deterministic CSV of about `size` bytes under `key`; its bytes."""
+    rows, i, out = [b"id,name,score,note\n"], 0, 0
+    while out < size:
+        note = '"a, quoted note"' if i % 7 == 0 else "plain"
+        row = f"{i},name-{i % 1000},{i * 37 % 101},{note}\n".encode()
+        rows.append(row)
+        out += len(row)
+        i += 1
+    body = b"".join(rows)
+    stack.s3.put_object(Bucket=stack.bucket, Key=key, Body=body)
+    return body
+
+
+TASK2_PIPELINE = "export LC_ALL=C; sed 's/.*\"name\":\"\\([^\"]*\\)\".*/\\1/' | sort -S 64M | uniq -c | sort -S 64M -k1,1nr -k2"
+
+
+def test_any_program_behind_the_wrapper_python_then_a_shell_pipeline_on_100_mib(stack):
+    # Task 1: a Python program that knows nothing of Baton (CSV on stdin → JSON lines
+    # on stdout); task 2: a shell pipeline. Both run behind `baton-worker exec`, as
+    # the container's command; the result equals the same commands run directly.
+    import subprocess
+
+    csv = put_csv(stack, "inbox/e2e-100m.csv", 100 * MIB)
+    task1 = stack.task_definition(1, command=["exec", "--", "python3", "examples/python-program/csv_to_jsonl.py"])
+    task2 = stack.task_definition(2, command=["exec", "--", "sh", "-c", TASK2_PIPELINE])
+    execution = stack.start(stack.variant(task1=task1, task2=task2), f"s3://{stack.bucket}/inbox/e2e-100m.csv")
+    direct = subprocess.run(["python3", "examples/python-program/csv_to_jsonl.py"], input=csv,
+                            capture_output=True, check=True).stdout
+    expected = subprocess.run(["sh", "-c", TASK2_PIPELINE], input=direct, capture_output=True, check=True).stdout
+    d = stack.wait(execution, 600)
+    assert d["status"] == "SUCCEEDED", d
+    out = json.loads(d["output"])["s3"]
+    assert (out["size"], out["sha256"]) == (len(expected), hashlib.sha256(expected).hexdigest())
+    name = execution.rsplit(":", 1)[1]
+    head = stack.s3.head_object(Bucket=stack.bucket, Key=f"executions/{name}/task1/output")
+    assert head["ContentLength"] == len(direct)
+
+
+def test_a_rust_job_in_its_own_crate_runs_in_the_pipeline(stack, text):
+    # examples/rust-job: a user's crate with its own Job, run as the task's program.
+    import subprocess
+
+    subprocess.run(["cargo", "build", "--quiet", "-p", "baton-example-rust-job"], check=True)
+    target = os.environ.get("CARGO_TARGET_DIR") or str(local_stack.ROOT / "target")
+    task1 = stack.task_definition(1, image=f"local:{target}/debug/line-stats", job="line-stats")
+    execution = stack.start(stack.variant(task1=task1, task2=stack.task_definition(2, job="copy")), text)
+    d = stack.wait(execution, 120)
+    assert d["status"] == "SUCCEEDED", d
+    report = json.loads(d["output"])["inline"]
+    body = stack.s3.get_object(Bucket=stack.bucket, Key="inbox/e2e-small.txt")["Body"].read()
+    assert report["lines"] == body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+    assert report["bytes"] == len(body)
+
+
 def test_foreign_task_1_with_100_kib_of_inline_json(stack, text):
     task1 = stack.task_definition(1, image=PYTHON, command=["tests/programs/foreign_worker.py"])
     machine = stack.variant(task1=task1, task2=stack.task_definition(2, job="copy"))

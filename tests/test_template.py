@@ -342,3 +342,16 @@ def test_sync_failures_get_typed_errors_and_retries():
         again = states[states[choice["Choices"][0]["Next"]]["Next"]]
         assert again["Next"] == name, "a retry runs the task again"
     assert states["Failed"]["ErrorPath"] == "$.error.Error"
+
+
+def test_each_task_runs_the_users_image_and_command_when_given():
+    # A user's own containers without editing the template: the image and command
+    # are parameters, defaulting to the worker image and its built-in jobs.
+    resources = TEMPLATE["Resources"]
+    for n in ("1", "2"):
+        container = resources[f"Task{n}Definition"]["Properties"]["ContainerDefinitions"][0]
+        assert container["Image"] == {"Fn::If": [f"HasTask{n}Image", {"Ref": f"Task{n}Image"}, {"Ref": "WorkerImageUri"}]}
+        assert container["Command"] == {"Fn::If": [f"HasTask{n}Command", {"Ref": f"Task{n}Command"}, {"Ref": "AWS::NoValue"}]}
+        assert TEMPLATE["Parameters"][f"Task{n}Image"]["Default"] == ""
+        assert container["ReadonlyRootFilesystem"] is True
+        assert container["MountPoints"] == [{"SourceVolume": "scratch", "ContainerPath": "/tmp"}], "a writable /tmp"

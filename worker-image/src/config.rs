@@ -2,10 +2,13 @@
 
 use std::time::Duration;
 
+use baton::TaskToken;
 use baton::payload::{Payload, S3Location};
-use baton::{Error, TaskToken};
 
-use crate::jobs::{self, DynJob};
+use crate::exec::{Exec, command_from_env};
+use crate::jobs::{self, DynJob, JobEntry};
+pub use crate::settings::ConfigError;
+use crate::settings::config_error;
 
 /// Default interval between heartbeats.
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(20);
@@ -42,27 +45,6 @@ pub enum InputSource {
     Payload(Payload),
     /// The seed's `S3_BUCKET` + `S3_KEY`: pinned with HeadObject at start.
     Object { bucket: String, key: String },
-}
-
-/// A setting that is missing or malformed: names the variable.
-#[derive(Debug, thiserror::Error)]
-#[error("{variable}: {message}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub message: String,
-}
-
-impl From<ConfigError> for Error {
-    fn from(e: ConfigError) -> Error {
-        Error::InvalidInput(e.to_string())
-    }
-}
-
-fn config_error(variable: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        message: message.into(),
-    }
 }
 
 pub struct WorkerConfig {
@@ -107,21 +89,44 @@ pub fn token_from(get: &impl Fn(&str) -> Option<String>) -> Result<Option<TaskTo
 }
 
 impl WorkerConfig {
-    pub fn from_env() -> Result<WorkerConfig, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// The configuration from the process environment. `command` is the program
+    /// given after `exec --` (or as the container's command); without one,
+    /// `BATON_COMMAND`, else the job named by `BATON_JOB` among `jobs`.
+    pub fn from_env(
+        jobs: &[JobEntry],
+        command: Option<Vec<String>>,
+    ) -> Result<WorkerConfig, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok(), jobs, command)
     }
 
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<WorkerConfig, ConfigError> {
+    pub fn from_lookup(
+        get: impl Fn(&str) -> Option<String>,
+        jobs: &[JobEntry],
+        command: Option<Vec<String>>,
+    ) -> Result<WorkerConfig, ConfigError> {
         let token = token_from(&get)?;
         let input = input_from(&get)?;
         let output = output_from(&get)?;
-        let job_name = get("BATON_JOB").filter(|j| !j.is_empty()).ok_or_else(|| {
-            config_error(
-                "BATON_JOB",
-                format!("not set; one of: {}", jobs::names().join(", ")),
-            )
-        })?;
-        let job = jobs::create(&job_name, &get)?;
+        let command = match command {
+            Some(command) => Some(command),
+            None => command_from_env(&get)?,
+        };
+        let (job_name, job): (String, Box<dyn DynJob>) = match command {
+            Some(command) => ("exec".into(), Box::new(Exec::new(command, &get)?)),
+            None => {
+                let name = get("BATON_JOB").filter(|j| !j.is_empty()).ok_or_else(|| {
+                    config_error(
+                        "BATON_JOB",
+                        format!(
+                            "not set; one of: {} (or run a command: `baton-worker exec -- <command>` or BATON_COMMAND)",
+                            jobs::names(jobs).join(", ")
+                        ),
+                    )
+                })?;
+                let job = jobs::create(jobs, &name, &get)?;
+                (name, job)
+            }
+        };
         let heartbeat = seconds(&get, "BATON_HEARTBEAT_SECONDS", DEFAULT_HEARTBEAT)?;
         let read_idle = seconds(&get, "BATON_READ_IDLE_SECONDS", DEFAULT_READ_IDLE)?
             .unwrap_or(DEFAULT_READ_IDLE);
@@ -227,7 +232,7 @@ mod tests {
 
     #[test]
     fn reads_the_contract_variables() {
-        let c = WorkerConfig::from_lookup(lookup(&BASE)).unwrap();
+        let c = WorkerConfig::from_lookup(lookup(&BASE), &jobs::builtin(), None).unwrap();
         assert_eq!(c.token, None);
         assert_eq!(
             c.input,
@@ -244,19 +249,23 @@ mod tests {
         let mut vars = BASE.to_vec();
         vars.push(("BATON_HEARTBEAT_SECONDS", "0"));
         assert_eq!(
-            WorkerConfig::from_lookup(lookup(&vars)).unwrap().heartbeat,
+            WorkerConfig::from_lookup(lookup(&vars), &jobs::builtin(), None)
+                .unwrap()
+                .heartbeat,
             None
         );
         vars.pop();
         vars.push(("BATON_HEARTBEAT_SECONDS", "5"));
         assert_eq!(
-            WorkerConfig::from_lookup(lookup(&vars)).unwrap().heartbeat,
+            WorkerConfig::from_lookup(lookup(&vars), &jobs::builtin(), None)
+                .unwrap()
+                .heartbeat,
             Some(Duration::from_secs(5))
         );
         vars.pop();
         vars.push(("BATON_HEARTBEAT_SECONDS", "soon"));
         assert_eq!(
-            WorkerConfig::from_lookup(lookup(&vars))
+            WorkerConfig::from_lookup(lookup(&vars), &jobs::builtin(), None)
                 .unwrap_err()
                 .variable,
             "BATON_HEARTBEAT_SECONDS"
@@ -269,13 +278,14 @@ mod tests {
             BASE.iter().copied().filter(|(k, _)| *k != name).collect()
         };
         for name in ["BATON_INPUT", "BATON_OUTPUT", "BATON_JOB"] {
-            let err = WorkerConfig::from_lookup(lookup(&without(name))).unwrap_err();
+            let err = WorkerConfig::from_lookup(lookup(&without(name)), &jobs::builtin(), None)
+                .unwrap_err();
             assert_eq!(err.variable, name);
             assert!(err.to_string().starts_with(name), "{err}");
         }
         let mut bad = without("BATON_JOB");
         bad.push(("BATON_JOB", "nope"));
-        let err = WorkerConfig::from_lookup(lookup(&bad)).unwrap_err();
+        let err = WorkerConfig::from_lookup(lookup(&bad), &jobs::builtin(), None).unwrap_err();
         assert!(
             err.to_string().contains("copy"),
             "lists the known jobs: {err}"
@@ -283,7 +293,7 @@ mod tests {
         let mut bad = without("BATON_INPUT");
         bad.push(("BATON_INPUT", r#"{"s3":{}}"#));
         assert_eq!(
-            WorkerConfig::from_lookup(lookup(&bad))
+            WorkerConfig::from_lookup(lookup(&bad), &jobs::builtin(), None)
                 .unwrap_err()
                 .variable,
             "BATON_INPUT"
@@ -291,7 +301,7 @@ mod tests {
         let mut bad = without("BATON_OUTPUT");
         bad.push(("BATON_OUTPUT", "/tmp/out"));
         assert_eq!(
-            WorkerConfig::from_lookup(lookup(&bad))
+            WorkerConfig::from_lookup(lookup(&bad), &jobs::builtin(), None)
                 .unwrap_err()
                 .variable,
             "BATON_OUTPUT"
@@ -306,7 +316,7 @@ mod tests {
             ("BATON_OUTPUT", "s3://b/out/"),
             ("BATON_JOB", "copy"),
         ];
-        let c = WorkerConfig::from_lookup(lookup(&vars)).unwrap();
+        let c = WorkerConfig::from_lookup(lookup(&vars), &jobs::builtin(), None).unwrap();
         assert_eq!(
             c.input,
             InputSource::Object {
@@ -319,7 +329,7 @@ mod tests {
             ("BATON_OUTPUT", "s3://b/out/"),
             ("BATON_JOB", "copy"),
         ];
-        let c = WorkerConfig::from_lookup(lookup(&vars)).unwrap();
+        let c = WorkerConfig::from_lookup(lookup(&vars), &jobs::builtin(), None).unwrap();
         assert_eq!(
             c.input,
             InputSource::Payload(Payload::Inline(serde_json::json!({"n": 1})))
@@ -330,7 +340,7 @@ mod tests {
             ("BATON_JOB", "copy"),
         ];
         assert_eq!(
-            WorkerConfig::from_lookup(lookup(&vars))
+            WorkerConfig::from_lookup(lookup(&vars), &jobs::builtin(), None)
                 .unwrap_err()
                 .variable,
             "S3_KEY"
@@ -342,7 +352,7 @@ mod tests {
         let vars = [("TASK_TOKEN", "AQCEsecret")];
         let token = token_from(&lookup(&vars)).unwrap().unwrap();
         assert!(!format!("{token:?}").contains("secret"));
-        assert!(WorkerConfig::from_lookup(lookup(&vars)).is_err());
+        assert!(WorkerConfig::from_lookup(lookup(&vars), &jobs::builtin(), None).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tracing::{Instrument, error, info, warn};
 
 use crate::config::{InputSource, WorkerConfig, token_from};
-use crate::jobs::{InputMeta, JobIo};
+use crate::jobs::{InputMeta, JobEntry, JobIo};
 use crate::pipe::pipe;
 use crate::progress::Progress;
 
@@ -98,13 +98,14 @@ enum Outcome {
     Failed(Failed),
 }
 
-/// Read the environment, run, and report: the whole worker.
-pub async fn main() -> ExitStatus {
+/// Read the environment, run, and report: the whole worker. `jobs` are the jobs
+/// `BATON_JOB` may name; `command` is a program to run instead (`exec`).
+pub async fn main(jobs: &[JobEntry], command: Option<Vec<String>>) -> ExitStatus {
     let (stop_tx, stop_rx) = watch::channel(None);
     listen_for_signals(stop_tx.clone());
     let sdk = baton::aws::load_config().await;
     let get = |name: &str| std::env::var(name).ok();
-    let config = match WorkerConfig::from_env() {
+    let config = match WorkerConfig::from_env(jobs, command) {
         Ok(config) => config,
         Err(e) => {
             error!(variable = e.variable, error = %e, "bad worker configuration");
@@ -285,10 +286,30 @@ impl Worker {
             Err(e) => return Outcome::Failed(e.into()),
         };
         let (mut writer, pipe_reader) = pipe(PIPE_BYTES);
+        let (stopping_tx, stopping) = watch::channel(false);
+        let grace = self.config.job.stop_grace();
         let job = async {
-            let ran = tokio::select! {
-                r = self.config.job.run(JobIo { input: &mut reader, output: &mut writer, meta: &meta }) => r.map_err(Failed::from_job),
-                s = stop.wait_for(Option::is_some) => return Err(Outcome::Stopped(s.map(|s| s.expect("set")).unwrap_or(Stop::Signal))),
+            let ran = {
+                let run = self.config.job.run(JobIo {
+                    input: &mut reader,
+                    output: &mut writer,
+                    meta: &meta,
+                    stopping,
+                });
+                tokio::pin!(run);
+                tokio::select! {
+                    r = &mut run => r.map_err(Failed::from_job),
+                    s = stop.wait_for(Option::is_some) => {
+                        let why = s.map(|s| s.expect("set")).unwrap_or(Stop::Signal);
+                        // A job that holds a child process ends it itself, within
+                        // its grace period; any other job is dropped here.
+                        if let Some(grace) = grace {
+                            let _ = stopping_tx.send(true);
+                            let _ = tokio::time::timeout(grace + std::time::Duration::from_secs(1), &mut run).await;
+                        }
+                        return Err(Outcome::Stopped(why));
+                    }
+                }
             };
             // A job that gave up on bad data may have been fed corrupt input: read the
             // rest to verify it, so the failure names the real cause.

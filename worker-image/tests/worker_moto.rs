@@ -27,7 +27,15 @@ async fn setup() -> Env {
 
 impl Env {
     fn spawn(&self, vars: &[(&str, &str)]) -> Child {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton-worker"));
+        self.spawn_with(Command::new(env!("CARGO_BIN_EXE_baton-worker")), vars)
+    }
+
+    /// Start `cmd` (the worker with arguments) with the environment a task gets.
+    fn spawn_with(&self, mut cmd: Command, vars: &[(&str, &str)]) -> Child {
+        let extra: Vec<(String, String)> = cmd
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v?.to_str()?.to_string())))
+            .collect();
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("AWS_ENDPOINT_URL", &self.moto.endpoint)
@@ -36,6 +44,9 @@ impl Env {
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
         for (k, v) in vars {
             cmd.env(k, v);
         }
@@ -44,6 +55,10 @@ impl Env {
 
     fn run(&self, vars: &[(&str, &str)]) -> Output {
         self.spawn(vars).wait_with_output().unwrap()
+    }
+
+    fn run_with(&self, cmd: Command, vars: &[(&str, &str)]) -> Output {
+        self.spawn_with(cmd, vars).wait_with_output().unwrap()
     }
 
     async fn put_input(&self, key: &str, len: u64) -> S3Pointer {
@@ -522,4 +537,285 @@ async fn a_job_that_moves_no_byte_for_too_long_fails_with_a_clear_error() {
         describe(&output)
     );
     assert!(!env.exists("executions/stalled/task1/output").await);
+}
+
+// ---------------------------------------------------------------- exec
+
+/// Deterministic CSV of about `len` bytes: a header, then `id,name,score,note` rows.
+fn csv_rows(len: u64) -> Vec<u8> {
+    let mut out = b"id,name,score,note\n".to_vec();
+    let mut i = 0u64;
+    while (out.len() as u64) < len {
+        let note = if i.is_multiple_of(7) {
+            "\"a, quoted note\""
+        } else {
+            "plain"
+        };
+        out.extend_from_slice(
+            format!("{i},name-{},{},{note}\n", i % 1000, i * 37 % 101).as_bytes(),
+        );
+        i += 1;
+    }
+    out
+}
+
+fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_streams_200_mib_through_a_python_program_in_bounded_memory() {
+    // Any program behind the wrapper: stdin is the verified input, stdout the output,
+    // byte for byte what the program gives when run directly on the same input.
+    let env = setup().await;
+    let csv = csv_rows(200 * MIB);
+    let program = repo_root().join("examples/python-program/csv_to_jsonl.py");
+    let direct = {
+        let mut child = Command::new("python3")
+            .arg(&program)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let data = csv.clone();
+        let feeder = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &data));
+        let out = child.wait_with_output().unwrap();
+        feeder.join().unwrap().unwrap();
+        assert!(out.status.success());
+        out.stdout
+    };
+    let input = env
+        .store
+        .put(BUCKET, "in/table.csv", &csv[..], Some("text/csv"))
+        .await
+        .unwrap();
+    drop(csv);
+    let config = env.moto.sdk_config().await;
+    let machine = TokenMachine::create(&env.moto, &config, "exec", None).await;
+    let (execution, token) = machine.start("exec-csv").await;
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baton-worker"));
+    child.args(["exec", "--", "python3", program.to_str().unwrap()]);
+    let output = env.run_with(
+        child,
+        &[
+            ("TASK_TOKEN", &token),
+            ("BATON_INPUT", &Payload::S3(input).to_json()),
+            ("BATON_OUTPUT", "s3://data/executions/exec-csv/task1/"),
+        ],
+    );
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(output.status.success(), "{}", describe(&output));
+    let Payload::S3(out) = execution_output(&machine, &execution).await else {
+        panic!("expected a pointer")
+    };
+    assert_eq!(out.size, direct.len() as u64);
+    assert_eq!(out.sha256.as_deref(), Some(sha256_hex(&direct).as_str()));
+    let peak = logs(&output)
+        .iter()
+        .find_map(|l| l["peak_rss_bytes"].as_u64())
+        .expect("peak_rss_bytes in the closing log line");
+    println!(
+        "exec python csv→jsonl 200 MiB in: {seconds:.1} s, wrapper peak RSS {:.1} MiB",
+        peak as f64 / MIB as f64
+    );
+    assert!(peak < 64 * MIB, "wrapper peak RSS {} MiB", peak / MIB);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_file_modes_failures_signals_and_the_token() {
+    let env = setup().await;
+    let input = env.put_input("in/small", 3 * MIB).await;
+    let config = env.moto.sdk_config().await;
+    let machine = TokenMachine::create(&env.moto, &config, "exec-cases", None).await;
+    let exec = |command: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_baton-worker"));
+        child.arg("exec").arg("--").args(command);
+        child
+    };
+    let causes = |output: &Output| -> String {
+        // plain moto drops SendTaskFailure's cause: read it from the worker's log
+        logs(output)
+            .iter()
+            .filter_map(|l| l["cause"].as_str().map(String::from))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+
+    // File mode both ways: the program gets paths, seeks if it likes.
+    let (execution, token) = machine.start("files").await;
+    let output = env.run_with(
+        exec(&[
+            "sh",
+            "-c",
+            "cp \"$BATON_INPUT_PATH\" \"$BATON_OUTPUT_PATH\"",
+        ]),
+        &[
+            ("TASK_TOKEN", &token),
+            ("BATON_INPUT", &Payload::S3(input.clone()).to_json()),
+            ("BATON_OUTPUT", "s3://data/executions/files/task1/"),
+            ("BATON_INPUT_MODE", "file"),
+            ("BATON_OUTPUT_MODE", "file"),
+        ],
+    );
+    assert!(output.status.success(), "{}", describe(&output));
+    let Payload::S3(out) = execution_output(&machine, &execution).await else {
+        panic!("expected a pointer")
+    };
+    assert_eq!((out.size, &out.sha256), (input.size, &input.sha256));
+
+    // Exit 7: Baton.WorkerError, with the code and the last stderr line in the cause.
+    let (execution, token) = machine.start("exit-7").await;
+    let output = env.run_with(
+        exec(&[
+            "sh",
+            "-c",
+            "cat > /dev/null; echo 'reading rows' >&2; echo 'row 12: bad date' >&2; exit 7",
+        ]),
+        &[
+            ("TASK_TOKEN", &token),
+            ("BATON_INPUT", &Payload::S3(input.clone()).to_json()),
+            ("BATON_OUTPUT", "s3://data/executions/exit-7/task1/"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let (status, error) = machine.settle(&execution, Duration::from_secs(10)).await;
+    assert_eq!(
+        (status.as_str(), error.as_deref()),
+        ("FAILED", Some("Baton.WorkerError"))
+    );
+    let cause = causes(&output);
+    assert!(
+        cause.contains("exited with code 7") && cause.contains("row 12: bad date"),
+        "{cause}"
+    );
+    assert!(!env.exists("executions/exit-7/task1/output").await);
+    assert_eq!(env.open_uploads().await, 0);
+    assert!(
+        logs(&output).iter().any(|l| l["line"] == "reading rows"),
+        "stderr reaches the task's log line by line: {}",
+        describe(&output)
+    );
+
+    // Killed by a signal.
+    let (execution, token) = machine.start("killed").await;
+    let output = env.run_with(
+        exec(&["sh", "-c", "kill -KILL $$"]),
+        &[
+            ("TASK_TOKEN", &token),
+            ("BATON_INPUT", "{\"inline\":\"x\"}"),
+            ("BATON_OUTPUT", "s3://data/executions/killed/task1/"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let (_, error) = machine.settle(&execution, Duration::from_secs(10)).await;
+    assert_eq!(error.as_deref(), Some("Baton.WorkerError"));
+    assert!(
+        causes(&output).contains("signal 9"),
+        "{}",
+        describe(&output)
+    );
+
+    // The child never sees the token; BATON_COMMAND works as well as `exec --`.
+    let (execution, token) = machine.start("token").await;
+    let output = env.run(&[
+        ("TASK_TOKEN", &token),
+        ("BATON_INPUT", "{\"inline\":\"x\"}"),
+        ("BATON_OUTPUT", "s3://data/executions/token/task1/"),
+        (
+            "BATON_COMMAND",
+            r#"["sh", "-c", "echo token=${TASK_TOKEN:-none}"]"#,
+        ),
+    ]);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(
+        execution_output(&machine, &execution).await,
+        Payload::Inline(Value::String("token=none\n".into()))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_forwards_sigterm_and_kills_a_child_that_ignores_it_after_the_grace_period() {
+    let env = setup().await;
+    let config = env.moto.sdk_config().await;
+    let machine = TokenMachine::create(&env.moto, &config, "exec-term", None).await;
+    let dir = tempfile_dir();
+    for (name, script, limit) in [
+        // Ends on SIGTERM at once.
+        (
+            "polite",
+            "echo $$ > \"$PIDS/polite\"; sleep 60 & wait",
+            Duration::from_secs(3),
+        ),
+        // Ignores SIGTERM: killed after BATON_STOP_GRACE_SECONDS (2 s).
+        (
+            "stubborn",
+            "trap '' TERM; echo $$ > \"$PIDS/stubborn\"; while true; do sleep 0.2; done",
+            Duration::from_secs(5),
+        ),
+    ] {
+        let (_, token) = machine.start(name).await;
+        let mut command = Command::new(env!("CARGO_BIN_EXE_baton-worker"));
+        command
+            .args(["exec", "--", "sh", "-c", script])
+            .env("PIDS", &dir);
+        let child = env.spawn_with(
+            command,
+            &[
+                ("TASK_TOKEN", &token),
+                ("BATON_INPUT", "{\"inline\":\"x\"}"),
+                (
+                    "BATON_OUTPUT",
+                    &format!("s3://data/executions/{name}/task1/"),
+                ),
+                ("BATON_STOP_GRACE_SECONDS", "2"),
+            ],
+        );
+        let pid_file = dir.join(name);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !pid_file.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let signalled = Instant::now();
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        let took = signalled.elapsed();
+        assert_eq!(
+            output.status.code(),
+            Some(143),
+            "{name}: {}",
+            describe(&output)
+        );
+        assert!(took < limit, "{name}: the wrapper took {took:?}");
+        // SAFETY: kill(pid, 0) only asks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        assert!(!alive, "{name}: the child {pid} outlived the wrapper");
+        println!(
+            "{name}: wrapper ended {:.1} s after SIGTERM",
+            took.as_secs_f64()
+        );
+    }
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("baton-exec-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }

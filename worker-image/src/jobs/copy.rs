@@ -5,7 +5,7 @@ use std::io;
 use tokio::io::AsyncWriteExt;
 
 use super::{Job, JobInput, JobIo, JobOutput, Lookup};
-use crate::config::ConfigError;
+use crate::settings::ConfigError;
 
 pub struct Copy;
 

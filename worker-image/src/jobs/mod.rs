@@ -1,14 +1,15 @@
 //! Jobs: what a worker does between reading its input and writing its output.
 //!
-//! A job is a reader → writer transformation. To add one, write a file in this
-//! folder with a type implementing [`Job`] and add a line to [`REGISTRY`].
+//! A job is a reader → writer transformation: a type implementing [`Job`],
+//! registered by name with [`job`]. The built-in jobs ([`builtin`]) use exactly the
+//! seam a user's own crate does.
 
 use std::io;
 
 use futures::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::config::ConfigError;
+pub use crate::settings::{ConfigError, Lookup, setting};
 
 pub mod copy;
 pub mod sleep;
@@ -35,9 +36,14 @@ pub struct JobIo<'a> {
     pub input: JobInput<'a>,
     pub output: JobOutput<'a>,
     pub meta: &'a InputMeta,
+    /// Turns true when the worker is asked to stop (SIGTERM, a closed token, a
+    /// stall). Jobs that declare a [`DynJob::stop_grace`] watch it to end cleanly;
+    /// others are simply dropped.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
-/// A job: implement this in a file of this folder and add a line to [`REGISTRY`].
+/// A job: implement this, then register it with [`job`] (in [`builtin`] for the
+/// jobs of this crate, or in your own `main` for yours).
 pub trait Job: Send + Sync + Sized + 'static {
     /// Content type of the output.
     const CONTENT_TYPE: &'static str;
@@ -56,6 +62,11 @@ pub trait Job: Send + Sync + Sized + 'static {
 pub trait DynJob: Send + Sync {
     fn content_type(&self) -> &'static str;
     fn run<'a>(&'a self, io: JobIo<'a>) -> BoxFuture<'a, io::Result<()>>;
+    /// How long the job may take to end by itself once `io.stopping` turns true;
+    /// `None` (every [`Job`]): it is dropped at once.
+    fn stop_grace(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 impl<J: Job> DynJob for J {
@@ -68,60 +79,61 @@ impl<J: Job> DynJob for J {
     }
 }
 
-/// Environment lookup given to job constructors for their own settings.
-pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
-
 type Constructor = fn(Lookup<'_>) -> Result<Box<dyn DynJob>, ConfigError>;
 
 fn boxed<J: Job>(get: Lookup<'_>) -> Result<Box<dyn DynJob>, ConfigError> {
     Ok(Box::new(J::create(get)?))
 }
 
-/// Every job, by the name `BATON_JOB` selects it with.
-pub const REGISTRY: &[(&str, Constructor)] = &[
-    ("copy", boxed::<copy::Copy>),
-    ("word-count", boxed::<word_count::WordCount>),
-    ("top-words", boxed::<top_words::TopWords>),
-    ("sleep", boxed::<sleep::Sleep>),
-];
-
-pub fn names() -> Vec<&'static str> {
-    REGISTRY.iter().map(|(name, _)| *name).collect()
+/// A job, under the name `BATON_JOB` selects it by. Make one with [`job`].
+#[derive(Clone, Copy)]
+pub struct JobEntry {
+    pub name: &'static str,
+    constructor: Constructor,
 }
 
-/// Build the job `name`, reading its settings through `get`.
+impl std::fmt::Debug for JobEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("JobEntry").field(&self.name).finish()
+    }
+}
+
+/// `BATON_JOB=name` runs `J`: what a user's `main` hands to
+/// [`crate::main_with`], and how the built-in jobs are registered too.
+pub fn job<J: Job>(name: &'static str) -> JobEntry {
+    JobEntry {
+        name,
+        constructor: boxed::<J>,
+    }
+}
+
+/// The jobs built into `baton-worker`.
+pub fn builtin() -> Vec<JobEntry> {
+    vec![
+        job::<copy::Copy>("copy"),
+        job::<word_count::WordCount>("word-count"),
+        job::<top_words::TopWords>("top-words"),
+        job::<sleep::Sleep>("sleep"),
+    ]
+}
+
+pub fn names(jobs: &[JobEntry]) -> Vec<&'static str> {
+    jobs.iter().map(|j| j.name).collect()
+}
+
+/// Build the job `name` from `jobs`, reading its settings through `get`.
 pub fn create(
+    jobs: &[JobEntry],
     name: &str,
     get: &impl Fn(&str) -> Option<String>,
 ) -> Result<Box<dyn DynJob>, ConfigError> {
-    let Some((_, constructor)) = REGISTRY.iter().find(|(n, _)| *n == name) else {
+    let Some(entry) = jobs.iter().find(|j| j.name == name) else {
         return Err(ConfigError {
             variable: "BATON_JOB",
-            message: format!("unknown job {name:?}; one of: {}", names().join(", ")),
+            message: format!("unknown job {name:?}; one of: {}", names(jobs).join(", ")),
         });
     };
-    constructor(get)
-}
-
-/// A job setting from the environment: `default` when unset, an error naming the
-/// variable when it does not parse or `valid` rejects it.
-pub(crate) fn setting<T: std::str::FromStr>(
-    get: Lookup<'_>,
-    variable: &'static str,
-    default: T,
-    expected: &str,
-    valid: impl Fn(&T) -> bool,
-) -> Result<T, ConfigError> {
-    let Some(text) = get(variable) else {
-        return Ok(default);
-    };
-    text.parse::<T>()
-        .ok()
-        .filter(|v| valid(v))
-        .ok_or_else(|| ConfigError {
-            variable,
-            message: format!("expected {expected}, got {text:?}"),
-        })
+    (entry.constructor)(get)
 }
 
 /// A job's own failure (bad input data, a limit reached).
@@ -142,10 +154,12 @@ pub(crate) mod testing {
         };
         let mut reader = input;
         let mut out: Vec<u8> = Vec::new();
+        let (_stop, stopping) = tokio::sync::watch::channel(false);
         job.run(JobIo {
             input: &mut reader,
             output: &mut out,
             meta: &meta,
+            stopping,
         })
         .await?;
         Ok(out)

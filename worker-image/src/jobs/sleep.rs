@@ -6,7 +6,7 @@ use std::io;
 use std::time::Duration;
 
 use super::{Job, JobIo, Lookup, setting};
-use crate::config::ConfigError;
+use crate::settings::ConfigError;
 
 pub struct Sleep {
     duration: Duration,

@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use super::{Job, JobIo, Lookup, job_error, setting};
-use crate::config::ConfigError;
+use crate::settings::ConfigError;
 
 const MAX_LINE_BYTES: u64 = 64 * 1024;
 

@@ -11,7 +11,7 @@ use std::io;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 
 use super::{Job, JobIo, Lookup, job_error, setting};
-use crate::config::ConfigError;
+use crate::settings::ConfigError;
 
 /// Longer words are cut to this many bytes.
 const MAX_WORD_BYTES: usize = 64;
