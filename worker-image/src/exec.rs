@@ -364,7 +364,6 @@ impl Drop for Scratch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::InputMeta;
 
     fn exec(command: &[&str], vars: &[(&str, &str)]) -> Exec {
         let vars: Vec<(String, String)> = vars
@@ -376,22 +375,7 @@ mod tests {
     }
 
     async fn run(job: &Exec, input: &[u8]) -> io::Result<Vec<u8>> {
-        let meta = InputMeta {
-            size: input.len() as u64,
-            content_type: None,
-            source: "test".into(),
-        };
-        let mut reader = input;
-        let mut out = Vec::new();
-        let (_stop, stopping) = tokio::sync::watch::channel(false);
-        job.run(JobIo {
-            input: &mut reader,
-            output: &mut out,
-            meta: &meta,
-            stopping,
-        })
-        .await?;
-        Ok(out)
+        crate::jobs::testing::run_job(job, input).await
     }
 
     #[tokio::test]

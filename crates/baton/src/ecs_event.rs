@@ -386,6 +386,13 @@ mod tests {
         }
     }
 
+    /// Replace the token in `stopped`'s one container override.
+    fn set_token(detail: &mut TaskStateChange, token: String) {
+        let overrides = detail.overrides.as_mut().unwrap();
+        let container = &mut overrides.container_overrides.as_mut().unwrap()[0];
+        container.environment.as_mut().unwrap()[0].value = Some(token);
+    }
+
     fn error_of(detail: &TaskStateChange) -> &'static str {
         match verdict(detail, None) {
             Verdict::Fail { error, .. } => error,
@@ -507,16 +514,7 @@ mod tests {
         // tokens over 1,024 and leave the execution hanging.
         for len in [2_048, 5_000] {
             let mut d = stopped("EssentialContainerExited", vec![container(Some(1), None)]);
-            d.overrides
-                .as_mut()
-                .unwrap()
-                .container_overrides
-                .as_mut()
-                .unwrap()[0]
-                .environment
-                .as_mut()
-                .unwrap()[0]
-                .value = Some("T".repeat(len));
+            set_token(&mut d, "T".repeat(len));
             match verdict(&d, None) {
                 Verdict::Fail { token, error, .. } => {
                     assert_eq!(token.expose().len(), len);
@@ -536,16 +534,7 @@ mod tests {
         assert_eq!(verdict(&d, None), Verdict::OverridesMissing);
         // an empty token value is no token
         let mut d = stopped("EssentialContainerExited", vec![]);
-        d.overrides
-            .as_mut()
-            .unwrap()
-            .container_overrides
-            .as_mut()
-            .unwrap()[0]
-            .environment
-            .as_mut()
-            .unwrap()[0]
-            .value = Some(String::new());
+        set_token(&mut d, String::new());
         assert_eq!(verdict(&d, None), Verdict::NoToken);
     }
 
