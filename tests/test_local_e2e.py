@@ -251,6 +251,23 @@ def test_stop_task_on_a_program_ignoring_sigterm(stack, text):
     assert json.loads(d["cause"])["stopCode"] == "UserInitiated"
 
 
+def test_stop_task_on_a_wrapped_program_that_ignores_sigterm(stack, text):
+    # exec forwards SIGTERM to the child's group, kills it after the grace period, and
+    # exits before ECS's stop timeout; the watchdog reports the operator's stop.
+    task1 = stack.task_definition(1, command=["exec", "--", "sh", "-c", "trap '' TERM; cat > /dev/null; sleep 120"],
+                                  environment={"BATON_STOP_GRACE_SECONDS": "2"}, stop_timeout=10)
+    execution = stack.start(stack.variant(task1=task1), text)
+    arn = stack.wait_for_task(execution)
+    time.sleep(2)
+    stopped = time.monotonic()
+    stack.ecs.stop_task(cluster=stack.cluster, task=arn, reason="e2e test")
+    d = failed_with(stack, execution, "Baton.TaskStopped")
+    took = time.monotonic() - stopped
+    cause = json.loads(d["cause"])
+    assert cause["stopCode"] == "UserInitiated" and cause["containers"][0]["exitCode"] == 143, cause
+    assert took < 8, f"the wrapper should end within its 2 s grace, not ECS's 10 s stop timeout: {took:.1f} s"
+
+
 def test_corrupted_intermediate_object(stack, text):
     task1 = stack.task_definition(1, image=PYTHON, command=["tests/programs/foreign_worker.py"],
                                   environment={"MODE": "corrupt"})
