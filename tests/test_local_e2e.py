@@ -268,6 +268,35 @@ def test_stop_task_on_a_wrapped_program_that_ignores_sigterm(stack, text):
     assert took < 8, f"the wrapper should end within its 2 s grace, not ECS's 10 s stop timeout: {took:.1f} s"
 
 
+def test_the_template_roles_get_404_or_403_for_a_missing_key_as_on_aws(stack):
+    # S3 answers 403 for a missing key to a caller without s3:ListBucket. The task role
+    # and prepare-input's role may list their prefixes (a missing input is a 404, an
+    # input error); offload-output's role, which only writes, gets 403.
+    import boto3
+
+    iam = boto3.client("iam", endpoint_url=stack.env["AWS_ENDPOINT_URL"], region_name=stack.env["AWS_REGION"],
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    sts = boto3.client("sts", endpoint_url=stack.env["AWS_ENDPOINT_URL"], region_name=stack.env["AWS_REGION"],
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    roles = {r["RoleName"]: r["Arn"] for r in iam.list_roles()["Roles"]}
+
+    def status(fragment):
+        arn = next(a for name, a in roles.items() if fragment in name)
+        c = sts.assume_role(RoleArn=arn, RoleSessionName="e2e")["Credentials"]
+        s3 = boto3.client("s3", endpoint_url=stack.env["AWS_ENDPOINT_URL"], region_name=stack.env["AWS_REGION"],
+                          aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"],
+                          aws_session_token=c["SessionToken"])
+        try:
+            s3.head_object(Bucket=stack.bucket, Key="inbox/no-such-input.txt")
+        except s3.exceptions.ClientError as e:
+            return e.response["ResponseMetadata"]["HTTPStatusCode"]
+        return 200
+
+    assert status("TaskRole") == 404
+    assert status("PrepareInputFunctionRole") == 404
+    assert status("OffloadOutputFunctionRole") == 403
+
+
 def test_corrupted_intermediate_object(stack, text):
     task1 = stack.task_definition(1, image=PYTHON, command=["tests/programs/foreign_worker.py"],
                                   environment={"MODE": "corrupt"})
