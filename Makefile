@@ -104,8 +104,12 @@ test-compat: venv ## The local stack's moto fixes: each gap still there, each fi
 	$(VENV)/bin/python -m pytest tests/test_compat.py
 
 .PHONY: test-e2e
-test-e2e: venv ## End to end on the local stack: happy paths, every error-table row, delivery, concurrency
-	$(VENV)/bin/python -m pytest tests/test_local_e2e.py
+test-e2e: venv ## End to end on the local stack, tasks in real containers: happy paths, every error-table row, delivery, concurrency
+	$(VENV)/bin/python -m pytest tests/test_containers.py tests/test_local_e2e.py
+
+.PHONY: image
+image: venv ## The worker image, from worker-image/Dockerfile, with no registry (podman from Debian's packages, installed if needed)
+	$(VENV)/bin/python local/image.py build
 
 .PHONY: local-up
 local-up: venv ## Start the local stack in the background; writes .local/stack.env

@@ -11,6 +11,7 @@ default 9001). Build output: CARGO_TARGET_DIR (default target/).
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,6 +19,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+import image as local_image  # local/image.py
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".local"
@@ -35,6 +38,11 @@ ENDPOINT = f"http://127.0.0.1:{PORT}"
 LAMBDA_ENDPOINT = f"http://127.0.0.1:{LAMBDA_PORT}"
 # Order matters for `down`: the runner first (its tasks end with it), moto last.
 PROCESSES = ["fargate", "lambda-watch", "moto"]
+# Tasks of images that are not `local:` run as real containers (podman), or, with
+# BATON_LOCAL_BACKEND=process, as processes.
+BACKEND = os.environ.get("BATON_LOCAL_BACKEND", "container")
+if BACKEND not in ("container", "process"):
+    sys.exit(f"BATON_LOCAL_BACKEND must be container or process, not {BACKEND!r}")
 
 
 def say(message: str) -> None:
@@ -139,10 +147,14 @@ def up() -> None:
     for function in ["prepare-input", "offload-output", "task-watchdog"]:
         invoke(function, {"warm-up": True})
 
-    say("local Fargate runner")
+    runner_env = aws_env()
+    if BACKEND == "container":
+        say("the worker image, for tasks in real containers (podman)")
+        runner_env.update(local_image.env(), BATON_LOCAL_WORKER_IMAGE=local_image.build())
+    say(f"local Fargate runner ({BACKEND}s)")
     start("fargate", [str(TARGET / "debug" / "local-fargate"), "--cluster", outputs["ClusterArn"],
                       "--worker", str(TARGET / "debug" / "baton-worker"), "--logs", str(LOGS), "--root", str(ROOT)],
-          aws_env())
+          runner_env)
 
     ENV_FILE.write_text("".join(f"{k}={v}\n" for k, v in {
         "AWS_ENDPOINT_URL": ENDPOINT,
@@ -154,6 +166,7 @@ def up() -> None:
         "BATON_CLUSTER": outputs["ClusterArn"],
         "BATON_LAMBDA_ENDPOINT": LAMBDA_ENDPOINT,
         "BATON_TASK_LOGS": str(LOGS / "{task_id}.log"),
+        "BATON_LOCAL_BACKEND": BACKEND,
     }.items()))
     say(f"local stack up in {time.monotonic() - started:.0f} s; settings in {ENV_FILE.relative_to(ROOT)}")
     print(ENV_FILE.read_text())
@@ -173,6 +186,8 @@ def down() -> None:
             stopped.append(f"{name} ({pid})")
         (PIDS / f"{name}.pid").unlink(missing_ok=True)
     ENV_FILE.unlink(missing_ok=True)
+    if shutil.which("podman"):
+        local_image.remove_containers()  # none should be left; make sure
     say("stopped " + (", ".join(stopped) if stopped else "nothing: the local stack was not running"))
 
 

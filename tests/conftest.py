@@ -109,3 +109,17 @@ def lambda_watch(moto, tmp_path_factory):
         yield port
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """The local stack (local/stack.py), started once for every end-to-end module that
+    asks for it (unless it already runs), stopped at the end."""
+    import stack_client as local_stack
+
+    started = local_stack.up()
+    try:
+        yield local_stack.Stack(local_stack.read_env())
+    finally:
+        if started:
+            local_stack.down()

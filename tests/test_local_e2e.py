@@ -8,25 +8,19 @@ import json
 import os
 import random
 import time
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 import stack_client as local_stack
-from stack_client import Stack
 
 MIB = 1024 * 1024
 PYTHON = "local:.venv/bin/python"
+# The built worker as a host process, for programs the worker image does not hold.
+WORKER = "local:" + str(Path(os.environ.get("CARGO_TARGET_DIR") or local_stack.ROOT / "target") / "debug" / "baton-worker")
 
 
-@pytest.fixture(scope="module")
-def stack():
-    started = local_stack.up()
-    try:
-        yield Stack(local_stack.read_env())
-    finally:
-        if started:
-            local_stack.down()
 
 
 @pytest.fixture(scope="module")
@@ -148,8 +142,10 @@ def test_any_program_behind_the_wrapper_python_then_a_shell_pipeline_on_100_mib(
     import subprocess
 
     csv = put_csv(stack, "inbox/e2e-100m.csv", 100 * MIB)
-    task1 = stack.task_definition(1, command=["exec", "--", "python3", "examples/python-program/csv_to_jsonl.py"])
-    task2 = stack.task_definition(2, command=["exec", "--", "sh", "-c", TASK2_PIPELINE])
+    # The worker as a `local:` program (a host process): the worker image holds no
+    # Python and no shell; a user's own image would (examples/python-program).
+    task1 = stack.task_definition(1, image=WORKER, command=["exec", "--", "python3", "examples/python-program/csv_to_jsonl.py"])
+    task2 = stack.task_definition(2, image=WORKER, command=["exec", "--", "sh", "-c", TASK2_PIPELINE])
     execution = stack.start(stack.variant(task1=task1, task2=task2), f"s3://{stack.bucket}/inbox/e2e-100m.csv")
     direct = subprocess.run(["python3", "examples/python-program/csv_to_jsonl.py"], input=csv,
                             capture_output=True, check=True).stdout
@@ -254,7 +250,7 @@ def test_stop_task_on_a_program_ignoring_sigterm(stack, text):
 def test_stop_task_on_a_wrapped_program_that_ignores_sigterm(stack, text):
     # exec forwards SIGTERM to the child's group, kills it after the grace period, and
     # exits before ECS's stop timeout; the watchdog reports the operator's stop.
-    task1 = stack.task_definition(1, command=["exec", "--", "sh", "-c", "trap '' TERM; cat > /dev/null; sleep 120"],
+    task1 = stack.task_definition(1, image=WORKER, command=["exec", "--", "sh", "-c", "trap '' TERM; cat > /dev/null; sleep 120"],
                                   environment={"BATON_STOP_GRACE_SECONDS": "2"}, stop_timeout=10)
     execution = stack.start(stack.variant(task1=task1), text)
     arn = stack.wait_for_task(execution)

@@ -36,10 +36,15 @@ pub fn launch_for(image: &str, command: &[String], worker: &Path, root: &Path) -
         };
     }
     Launch::CannotPull {
-        reason: format!(
-            "CannotPullContainerError: pull image manifest has been retried 1 time(s): failed to resolve ref {image}: not found"
-        ),
+        reason: cannot_pull(image),
     }
+}
+
+/// ECS's stopped reason for an image that is nowhere to be found.
+pub fn cannot_pull(image: &str) -> String {
+    format!(
+        "CannotPullContainerError: pull image manifest has been retried 1 time(s): failed to resolve ref {image}: not found"
+    )
 }
 
 #[cfg(test)]

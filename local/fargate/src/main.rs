@@ -2,6 +2,7 @@
 //! and runs each as a local process, then reports it STOPPED to ECS and EventBridge
 //! as AWS would.
 
+mod container;
 mod image;
 mod report;
 mod task;
@@ -41,6 +42,10 @@ struct Args {
     /// image pull take (a task's BATON_LOCAL_START_DELAY_MS overrides it).
     #[arg(long, env = "BATON_LOCAL_START_DELAY_MS", default_value_t = 0)]
     start_delay_ms: u64,
+    /// Run every image that is not `local:` as a real container with podman, the
+    /// worker image as this one (`make image`); without it, as processes.
+    #[arg(long, env = "BATON_LOCAL_WORKER_IMAGE")]
+    container_worker_image: Option<String>,
 }
 
 #[tokio::main]
@@ -66,6 +71,14 @@ async fn main() -> anyhow::Result<()> {
         base_env,
         groups: Default::default(),
         start_delay: Duration::from_millis(args.start_delay_ms),
+        containers: args
+            .container_worker_image
+            .filter(|i| !i.is_empty())
+            .map(|worker_image| container::Containers { worker_image }),
+        podman_env: std::env::vars()
+            .filter(|(k, _)| k.starts_with("CONTAINERS_") || k == "PATH" || k == "HOME")
+            .collect(),
+        containers_running: Default::default(),
     });
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     info!(cluster = %args.cluster, "local Fargate running");

@@ -27,6 +27,12 @@ pub struct Context {
     pub groups: std::sync::Mutex<std::collections::HashSet<i32>>,
     /// Time between RunTask and the container's start (ENI, image pull on Fargate).
     pub start_delay: Duration,
+    /// Run images as real containers (podman); `None`: every task is a process.
+    pub containers: Option<crate::container::Containers>,
+    /// podman's environment (CONTAINERS_CONF, CONTAINERS_STORAGE_CONF, PATH).
+    pub podman_env: Vec<(String, String)>,
+    /// Names of the containers running now, to remove them with the runner.
+    pub containers_running: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 /// Container environment variable that sets one task's start-up delay, in
@@ -39,6 +45,14 @@ impl Context {
         for pgid in self.groups.lock().expect("groups lock").iter() {
             signal_group(*pgid, libc::SIGKILL);
         }
+        let names: Vec<String> = self
+            .containers_running
+            .lock()
+            .expect("containers lock")
+            .iter()
+            .cloned()
+            .collect();
+        crate::container::remove_all(&self.podman_env, &names);
     }
 }
 
@@ -51,6 +65,9 @@ pub struct Definition {
     /// Hard memory limit in bytes (container `memory`, else the task's).
     pub memory_bytes: Option<u64>,
     pub stop_timeout: Duration,
+    pub readonly_root: bool,
+    pub user: Option<String>,
+    pub entry_point: Vec<String>,
 }
 
 impl Definition {
@@ -82,6 +99,13 @@ impl Definition {
             stop_timeout: Duration::from_secs(
                 container.and_then(|c| c.stop_timeout()).unwrap_or(30) as u64,
             ),
+            readonly_root: container
+                .and_then(|c| c.readonly_root_filesystem())
+                .unwrap_or(false),
+            user: container.and_then(|c| c.user()).map(String::from),
+            entry_point: container
+                .map(|c| c.entry_point().to_vec())
+                .unwrap_or_default(),
         }
     }
 }
@@ -127,6 +151,14 @@ async fn supervise(
                 };
             }
         }
+    }
+    if let Some(containers) = &ctx.containers
+        && !def.image.starts_with("local:")
+    {
+        return match crate::container::local_image(&def.image, containers).await {
+            Some(image) => crate::container::supervise(ctx, task, def, image, stop).await,
+            None => Stopped::failed_to_start(crate::image::cannot_pull(&def.image), now_iso()),
+        };
     }
     let log_path = ctx.logs.join(format!("{}.log", task.task_id()));
     let log = match std::fs::File::create(&log_path) {
@@ -258,7 +290,7 @@ async fn report_stopped(ctx: &Context, task: &TaskView, stopped: &Stopped) {
     put_event(ctx, task, &stopped_detail(task, stopped)).await;
 }
 
-async fn put_event(ctx: &Context, task: &TaskView, detail: &baton::ecs_event::TaskStateChange) {
+pub async fn put_event(ctx: &Context, task: &TaskView, detail: &baton::ecs_event::TaskStateChange) {
     let put = ctx
         .events
         .put_events()
