@@ -11,7 +11,7 @@ use tokio::process::Command;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use crate::report::{OOM_REASON, Stopped, TaskView, now_iso, running_detail};
+use crate::report::{Stopped, TaskView, now_iso, running_detail};
 use crate::task::{Context, Definition, put_event};
 
 /// The container backend's settings.
@@ -176,28 +176,7 @@ pub async fn supervise(
     if oom {
         warn!(task_arn = %task.task_arn, container = %name, "killed by the kernel at its memory limit");
     }
-    let (stop_code, stopped_reason, container_reason) = if oom {
-        (
-            "EssentialContainerExited",
-            "Essential container in task exited".to_string(),
-            Some(OOM_REASON.to_string()),
-        )
-    } else if user_stop {
-        ("UserInitiated", "Task stopped by user".to_string(), None)
-    } else {
-        (
-            "EssentialContainerExited",
-            "Essential container in task exited".to_string(),
-            None,
-        )
-    };
-    Stopped {
-        stop_code,
-        stopped_reason,
-        exit_code,
-        container_reason,
-        stopped_at: now_iso(),
-    }
+    Stopped::exited(exit_code, oom, user_stop)
 }
 
 async fn inspect(ctx: &Context, name: &str, format: &str) -> Option<String> {

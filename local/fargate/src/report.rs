@@ -59,6 +59,27 @@ pub struct Stopped {
 }
 
 impl Stopped {
+    /// A container that ran and ended: killed at its memory limit, stopped by
+    /// StopTask, or exited by itself, as ECS reports each.
+    pub fn exited(exit_code: Option<i64>, oom: bool, user_stop: bool) -> Stopped {
+        let essential = (
+            "EssentialContainerExited",
+            "Essential container in task exited",
+        );
+        let (stop_code, stopped_reason) = if !oom && user_stop {
+            ("UserInitiated", "Task stopped by user")
+        } else {
+            essential
+        };
+        Stopped {
+            stop_code,
+            stopped_reason: stopped_reason.into(),
+            exit_code,
+            container_reason: oom.then(|| OOM_REASON.to_string()),
+            stopped_at: now_iso(),
+        }
+    }
+
     pub fn failed_to_start(reason: String, now: String) -> Stopped {
         Stopped {
             stop_code: "TaskFailedToStart",

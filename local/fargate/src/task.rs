@@ -10,9 +10,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::image::{Launch, launch_for};
-use crate::report::{
-    OOM_REASON, Stopped, TaskView, event_entry, now_iso, running_detail, stopped_detail,
-};
+use crate::report::{Stopped, TaskView, event_entry, now_iso, running_detail, stopped_detail};
 
 /// What every task shares.
 pub struct Context {
@@ -242,28 +240,7 @@ async fn supervise(
         }),
         Err(_) => None,
     };
-    let (stop_code, stopped_reason, container_reason) = if oom {
-        (
-            "EssentialContainerExited",
-            "Essential container in task exited".to_string(),
-            Some(OOM_REASON.to_string()),
-        )
-    } else if user_stop {
-        ("UserInitiated", "Task stopped by user".to_string(), None)
-    } else {
-        (
-            "EssentialContainerExited",
-            "Essential container in task exited".to_string(),
-            None,
-        )
-    };
-    Stopped {
-        stop_code,
-        stopped_reason,
-        exit_code,
-        container_reason,
-        stopped_at: now_iso(),
-    }
+    Stopped::exited(exit_code, oom, user_stop)
 }
 
 async fn report_stopped(ctx: &Context, task: &TaskView, stopped: &Stopped) {
