@@ -162,6 +162,10 @@ bench: venv $(VENV_BENCH_STAMP) $(S3S_FS) build-worker build-lambdas-native ## E
 bench-worker: venv $(VENV_BENCH_STAMP) $(S3S_FS) build-worker ## Worker copy at 64 MiB, 256 MiB, 1 GiB vs the seed Python worker and aws s3 cp, on moto and s3s-fs
 	$(VENV)/bin/python bench/worker_copy.py
 
+.PHONY: bench-exec
+bench-exec: venv build-worker ## The exec wrapper (stdin/stdout and file mode) against the copy job at 1 GiB
+	$(VENV)/bin/python bench/exec_vs_copy.py 1024
+
 .PHONY: clean
 clean: ## Remove build output and the virtualenv
 	cargo clean
