@@ -51,18 +51,9 @@ pub async fn supervise(
     mut stop: watch::Receiver<bool>,
 ) -> Stopped {
     let name = name_of(task);
-    let log_path = ctx.logs.join(format!("{}.log", task.task_id()));
-    let log = match std::fs::File::create(&log_path) {
-        Ok(f) => f,
-        Err(e) => {
-            return Stopped::failed_to_start(
-                format!(
-                    "CannotStartContainerError: log file {}: {e}",
-                    log_path.display()
-                ),
-                now_iso(),
-            );
-        }
+    let (log_path, log) = match crate::task::task_log(ctx, task) {
+        Ok(opened) => opened,
+        Err(stopped) => return stopped,
     };
     let mut command = Command::new("podman");
     command.args([

@@ -158,18 +158,9 @@ async fn supervise(
             None => Stopped::failed_to_start(crate::image::cannot_pull(&def.image), now_iso()),
         };
     }
-    let log_path = ctx.logs.join(format!("{}.log", task.task_id()));
-    let log = match std::fs::File::create(&log_path) {
-        Ok(f) => f,
-        Err(e) => {
-            return Stopped::failed_to_start(
-                format!(
-                    "CannotStartContainerError: log file {}: {e}",
-                    log_path.display()
-                ),
-                now_iso(),
-            );
-        }
+    let (log_path, log) = match crate::task::task_log(ctx, task) {
+        Ok(opened) => opened,
+        Err(stopped) => return stopped,
     };
     let mut command = Command::new(&program);
     command
@@ -265,6 +256,22 @@ async fn report_stopped(ctx: &Context, task: &TaskView, stopped: &Stopped) {
         warn!(task_arn = %task.task_arn, error = %baton::error::display_chain(&e), "SubmitTaskStateChange failed");
     }
     put_event(ctx, task, &stopped_detail(task, stopped)).await;
+}
+
+/// The task's log file (`<logs>/<task id>.log`), or the failure to start that ECS
+/// would report when it cannot be made.
+pub fn task_log(ctx: &Context, task: &TaskView) -> Result<(PathBuf, std::fs::File), Stopped> {
+    let path = ctx.logs.join(format!("{}.log", task.task_id()));
+    match std::fs::File::create(&path) {
+        Ok(file) => Ok((path, file)),
+        Err(e) => Err(Stopped::failed_to_start(
+            format!(
+                "CannotStartContainerError: log file {}: {e}",
+                path.display()
+            ),
+            now_iso(),
+        )),
+    }
 }
 
 pub async fn put_event(ctx: &Context, task: &TaskView, detail: &baton::ecs_event::TaskStateChange) {
