@@ -155,8 +155,23 @@ build-lambdas-native: ## Release builds of the three Lambdas for this machine (t
 	cargo build --release --locked -p prepare-input -p offload-output -p task-watchdog
 
 .PHONY: bench
-bench: venv $(VENV_BENCH_STAMP) $(S3S_FS) build-worker build-lambdas-native ## Every benchmark, one table of ratios (about 21 minutes from a fresh clone, 10 warm)
+bench: venv $(VENV_BENCH_STAMP) $(S3S_FS) build-worker build-lambdas-native tm-eval bench-tools ## Every benchmark, one table of ratios (the S3 model needs root)
 	$(VENV)/bin/python bench/run.py
+
+# aws-sdk-s3-transfer-manager, measured as a peer: its own package and lock file, not a
+# dependency of Baton.
+.PHONY: tm-eval
+tm-eval:
+	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR)/tm-eval cargo build --release --locked --quiet --manifest-path bench/tm-eval/Cargo.toml
+
+# rclone, a peer of the S3 model benchmark, from Debian's package.
+.PHONY: bench-tools
+bench-tools:
+	@command -v rclone >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends rclone >/dev/null; } || echo "rclone not installed (not root): the benchmark skips it"
+
+.PHONY: bench-model
+bench-model: venv $(VENV_BENCH_STAMP) $(S3S_FS) build-worker tm-eval bench-tools ## Throughput on a model of S3 (per-connection caps in network namespaces; root) vs transfer-manager, aws s3 cp, rclone, boto3+CRT
+	$(VENV)/bin/python bench/transfer_model.py
 
 .PHONY: bench-worker
 bench-worker: venv $(VENV_BENCH_STAMP) $(S3S_FS) build-worker ## Worker copy at 64 MiB, 256 MiB, 1 GiB vs the seed Python worker and aws s3 cp, on moto and s3s-fs

@@ -19,6 +19,40 @@ pub const DEFAULT_READ_IDLE: Duration = Duration::from_secs(30);
 /// transfer does not keep a task (and its bill) alive for the state's whole timeout.
 pub const DEFAULT_STALL: Duration = Duration::from_secs(900);
 
+/// A size in bytes from `name`: a number with an optional unit (`160MiB`, `1GiB`,
+/// `512KiB`, or bytes); `default` when unset.
+fn bytes_setting(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: usize,
+) -> Result<usize, ConfigError> {
+    let Some(text) = get(name).filter(|s| !s.trim().is_empty()) else {
+        return Ok(default);
+    };
+    let trimmed = text.trim();
+    let digits = trimmed.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &trimmed[digits.len()..];
+    let scale: usize = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        _ => 0,
+    };
+    match digits.trim().parse::<usize>() {
+        Ok(n) if scale > 0 => n.checked_mul(scale).ok_or_else(|| {
+            config_error(
+                name,
+                format!("{text:?} is more bytes than this machine can address"),
+            )
+        }),
+        _ => Err(config_error(
+            name,
+            format!("expected a size such as 160MiB, 1GiB or a number of bytes, got {text:?}"),
+        )),
+    }
+}
+
 /// Whole seconds from `name`: `default` when unset, `None` for 0.
 fn seconds(
     get: &impl Fn(&str) -> Option<String>,
@@ -63,6 +97,9 @@ pub struct WorkerConfig {
     /// No byte read or written by the job for this long: the worker gives up and
     /// reports it (`BATON_STALL_SECONDS`; `None` when 0).
     pub stall: Option<Duration>,
+    /// Bytes of transfer buffers, both directions together
+    /// (`BATON_TRANSFER_MEMORY`, default 160 MiB).
+    pub transfer_memory: usize,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -131,6 +168,11 @@ impl WorkerConfig {
         let read_idle = seconds(&get, "BATON_READ_IDLE_SECONDS", DEFAULT_READ_IDLE)?
             .unwrap_or(DEFAULT_READ_IDLE);
         let stall = seconds(&get, "BATON_STALL_SECONDS", DEFAULT_STALL)?;
+        let transfer_memory = bytes_setting(
+            &get,
+            "BATON_TRANSFER_MEMORY",
+            baton::store::DEFAULT_TRANSFER_MEMORY,
+        )?;
         Ok(WorkerConfig {
             token,
             input,
@@ -140,6 +182,7 @@ impl WorkerConfig {
             heartbeat,
             read_idle,
             stall,
+            transfer_memory,
         })
     }
 
@@ -242,6 +285,29 @@ mod tests {
         assert_eq!(c.output_key(), "executions/run-7/task1/output");
         assert_eq!(c.execution(), Some("run-7"));
         assert_eq!(c.heartbeat, Some(DEFAULT_HEARTBEAT));
+        assert_eq!(c.transfer_memory, baton::store::DEFAULT_TRANSFER_MEMORY);
+    }
+
+    #[test]
+    fn transfer_memory_takes_sizes_with_units_and_names_the_variable_when_wrong() {
+        let with = |value: &str| {
+            let mut pairs = BASE.to_vec();
+            pairs.push(("BATON_TRANSFER_MEMORY", value));
+            WorkerConfig::from_lookup(lookup(&pairs), &jobs::builtin(), None)
+        };
+        for (text, bytes) in [
+            ("64MiB", 64 << 20),
+            ("1GiB", 1 << 30),
+            ("512 KiB", 512 << 10),
+            ("2g", 2 << 30),
+            ("1000", 1000),
+        ] {
+            assert_eq!(with(text).unwrap().transfer_memory, bytes, "{text}");
+        }
+        for bad in ["lots", "64MB", "-1MiB", "99999999999999999999GiB"] {
+            let err = with(bad).unwrap_err();
+            assert_eq!(err.variable, "BATON_TRANSFER_MEMORY", "{bad}");
+        }
     }
 
     #[test]

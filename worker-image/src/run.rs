@@ -4,6 +4,7 @@
 use baton::error::{from_io, names};
 use baton::limits::INLINE_RESULT_MAX_BYTES;
 use baton::payload::{Payload, S3Pointer};
+use baton::store::TransferMemory;
 use baton::{CallbackClient, CallbackOutcome, Error, Store, TaskToken};
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
@@ -126,9 +127,14 @@ pub async fn main(jobs: &[JobEntry], command: Option<Vec<String>>) -> ExitStatus
         task_arn = task_arn.as_deref().unwrap_or(""),
         token = %config.token.as_ref().map(TaskToken::short_hash).unwrap_or_default(),
     );
+    let store = Store::new(baton::aws::s3_client(&sdk))
+        .with_read_resume(config.read_idle, baton::store::DEFAULT_MAX_RESUMES)
+        .with_memory(TransferMemory::split(config.transfer_memory));
+    span.in_scope(
+        || info!(transfer = %store.describe(), "transfer memory (BATON_TRANSFER_MEMORY)"),
+    );
     let worker = Worker {
-        store: Store::new(baton::aws::s3_client(&sdk))
-            .with_read_resume(config.read_idle, baton::store::DEFAULT_MAX_RESUMES),
+        store,
         callbacks: config.token.as_ref().map(|_| CallbackClient::new(&sdk)),
         task_arn,
         config,

@@ -1,18 +1,28 @@
-//! Streaming S3 storage with verification: bounded memory in both directions.
+//! Streaming S3 storage with verification: parallel in both directions, bounded
+//! memory in both.
 //!
-//! Writes go through a multipart upload with a fixed number of parts in flight,
-//! sha256 computed on the fly, and the upload aborted on any error so no partial
-//! object ever becomes visible. Reads verify size and sha256 while streaming and pin
-//! the object by ETag (`If-Match`) when the pointer carries one.
+//! S3 serves each connection at a fraction of an instance's bandwidth (about
+//! 85-90 MB/s); a client reaches the rest only with many requests at once (AWS's S3
+//! performance guidelines). So reads fetch part-sized byte ranges several at a time
+//! and hand them to the reader in order; writes keep several multipart parts in
+//! flight. Each direction has a budget of bytes ([`TransferMemory`]), not a count of
+//! requests: the number in flight follows from the budget and the part size.
+//!
+//! Reads verify size and sha256 over the whole stream, pin every range to the
+//! object the first range came from (ETag with `If-Match`, and its version), and
+//! resume a range that stalls or breaks from its last byte. Writes hash as they go
+//! and abort the upload on any error, so no partial object ever becomes visible.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
+use futures::StreamExt;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tokio::task::JoinSet;
@@ -39,16 +49,46 @@ pub fn part_size(number: usize, first: usize, per_size: usize) -> usize {
         .saturating_mul(1usize << doublings.min(32))
         .min(S3_MAX_PART_BYTES)
 }
-/// Default number of parts uploading at once. Peak buffer memory of a write is
-/// about `part size × (parts in flight + 1)`.
-pub const DEFAULT_PARTS_IN_FLIGHT: usize = 2;
+/// Default size of the byte ranges a read fetches at once: 8 MiB, the size AWS's
+/// guidelines suggest (8-16 MiB), and a multiple of S3's 16 KiB buffers.
+pub const DEFAULT_RANGE_BYTES: usize = 8 * 1024 * 1024;
+/// Default memory for transfer buffers, both directions together: 160 MiB, half for
+/// reading (9 ranges in flight plus the one being read) and half for writing
+/// (9 parts uploading plus the one filling). Sized for a 512 MiB-1 GiB task: at
+/// S3's ~85 MB/s per connection, 9 connections are ~750 MB/s each way, more than a
+/// Fargate task's network gives, and the rest of the task's memory is the job's.
+pub const DEFAULT_TRANSFER_MEMORY: usize = 160 * 1024 * 1024;
+
+/// How many bytes of transfer buffers each direction may hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TransferMemory {
+    pub read: usize,
+    pub write: usize,
+}
+
+impl TransferMemory {
+    /// `total` split evenly between reading and writing.
+    pub fn split(total: usize) -> TransferMemory {
+        TransferMemory {
+            read: total / 2,
+            write: total - total / 2,
+        }
+    }
+}
+
+/// Ranges a read keeps in flight: every buffered range holds up to `range` bytes,
+/// one more is the range being read, and at least one is always fetched.
+pub fn ranges_in_flight(budget: usize, range: usize) -> usize {
+    (budget / range.max(1)).saturating_sub(1).max(1)
+}
 
 /// Streams objects to and from S3.
 #[derive(Clone, Debug)]
 pub struct Store {
     s3: aws_sdk_s3::Client,
     part_bytes: usize,
-    parts_in_flight: usize,
+    range_bytes: usize,
+    memory: TransferMemory,
     parts_per_size: usize,
     max_parts: usize,
     read_idle: std::time::Duration,
@@ -65,7 +105,8 @@ impl Store {
         Store {
             s3,
             part_bytes: DEFAULT_PART_BYTES,
-            parts_in_flight: DEFAULT_PARTS_IN_FLIGHT,
+            range_bytes: DEFAULT_RANGE_BYTES,
+            memory: TransferMemory::split(DEFAULT_TRANSFER_MEMORY),
             parts_per_size: DEFAULT_PARTS_PER_SIZE,
             max_parts: S3_MAX_PARTS,
             read_idle: DEFAULT_READ_IDLE,
@@ -96,11 +137,35 @@ impl Store {
             .sum()
     }
 
-    /// Set the part size (at least 5 MiB, S3's minimum) and parts in flight (≥ 1).
-    pub fn with_parts(mut self, part_bytes: usize, parts_in_flight: usize) -> Store {
+    /// Set the first part size of uploads (at least 5 MiB, S3's minimum) and the
+    /// size of the ranges reads fetch (at least 64 KiB).
+    pub fn with_part_sizes(mut self, part_bytes: usize, range_bytes: usize) -> Store {
         self.part_bytes = part_bytes.max(S3_MIN_PART_BYTES);
-        self.parts_in_flight = parts_in_flight.max(1);
+        self.range_bytes = range_bytes.max(64 * 1024);
         self
+    }
+
+    /// Set the memory each direction's buffers may hold. A write always keeps one
+    /// part filling and one uploading, and a read one range fetching and one being
+    /// read, however small the budget.
+    pub fn with_memory(mut self, memory: TransferMemory) -> Store {
+        self.memory = memory;
+        self
+    }
+
+    /// What this store will do, in words, for the log: the budget and what it
+    /// allows at the first part size.
+    pub fn describe(&self) -> String {
+        const MIB: f64 = 1024.0 * 1024.0;
+        format!(
+            "{:.0} MiB to read: {} ranges of {:.0} MiB in flight; {:.0} MiB to write: {} parts of {:.0} MiB in flight",
+            self.memory.read as f64 / MIB,
+            ranges_in_flight(self.memory.read, self.range_bytes),
+            self.range_bytes as f64 / MIB,
+            self.memory.write as f64 / MIB,
+            ranges_in_flight(self.memory.write, self.part_bytes),
+            self.part_bytes as f64 / MIB,
+        )
     }
 
     pub fn client(&self) -> &aws_sdk_s3::Client {
@@ -214,7 +279,8 @@ impl Store {
         R: AsyncRead + Unpin,
     {
         // Dropping the JoinSet (on error) cancels the uploads still in flight.
-        let mut in_flight: JoinSet<Result<CompletedPart, Error>> = JoinSet::new();
+        let mut in_flight: JoinSet<Result<(CompletedPart, usize), Error>> = JoinSet::new();
+        let mut bytes_in_flight = 0usize;
         let mut done = Vec::new();
         let mut size = 0u64;
         let mut part = first;
@@ -231,6 +297,8 @@ impl Store {
             }
             hasher.update(&part);
             size += part.len() as u64;
+            let len = part.len();
+            bytes_in_flight += len;
             let request = self
                 .s3
                 .upload_part()
@@ -244,15 +312,20 @@ impl Store {
                     .send()
                     .await
                     .map_err(|e| Error::service("s3", "UploadPart", e))?;
-                Ok(CompletedPart::builder()
+                let part = CompletedPart::builder()
                     .part_number(number)
                     .set_e_tag(out.e_tag)
-                    .build())
+                    .build();
+                Ok((part, len))
             });
-            while in_flight.len() >= self.parts_in_flight {
-                done.push(join_next(&mut in_flight).await?);
-            }
+            // The next part fills while these upload: all of it within the budget,
+            // and at least one part uploading whatever the budget.
             let next = part_size(number as usize + 1, self.part_bytes, self.parts_per_size);
+            while !in_flight.is_empty() && bytes_in_flight + next > self.memory.write {
+                let (part, len) = join_next(&mut in_flight).await?;
+                bytes_in_flight -= len;
+                done.push(part);
+            }
             part = read_part(reader, next).await?;
             if part.is_empty() {
                 break;
@@ -260,7 +333,7 @@ impl Store {
             number += 1;
         }
         while !in_flight.is_empty() {
-            done.push(join_next(&mut in_flight).await?);
+            done.push(join_next(&mut in_flight).await?.0);
         }
         done.sort_by_key(|p| p.part_number);
         Ok((done, size))
@@ -309,41 +382,61 @@ impl Store {
 
     /// Open the object a pointer names, as a stream that fails with
     /// `Baton.InputIntegrity` when the bytes are not the ones the pointer describes.
+    ///
+    /// The first range is fetched here, so a missing, unreadable or changed object
+    /// fails at once; it also pins the object (its ETag and version) for every range
+    /// after it. The rest is fetched in parallel, within the read budget, while the
+    /// reader reads.
     pub async fn open(&self, pointer: &S3Pointer) -> Result<VerifiedReader, Error> {
         pointer.validate()?;
         let uri = pointer.uri();
-        let out = self
+        let size = pointer.size;
+        let range = self.range_bytes as u64;
+        // An empty object has no byte range to ask for: one plain GET.
+        let first_end = size.min(range);
+        let mut request = self
             .s3
             .get_object()
             .bucket(&pointer.bucket)
             .key(&pointer.key)
             .set_if_match(pointer.etag.clone())
-            .set_version_id(pointer.version_id.clone())
-            .send()
-            .await
-            .map_err(|e| {
-                let missing = e.as_service_error().is_some_and(|s| s.is_no_such_key());
-                match status_of(&e) {
-                    _ if missing => Error::InputIntegrity(format!("no object at {uri}")),
-                    Some(404) => Error::InputIntegrity(format!("no object at {uri}")),
-                    Some(403) => Error::InputIntegrity(unreadable(&uri)),
-                    Some(412) => Error::InputIntegrity(format!(
-                        "{uri} changed since it was pinned (ETag {} no longer matches)",
-                        pointer.etag.as_deref().unwrap_or("?")
-                    )),
-                    _ => Error::service("s3", "GetObject", e),
+            .set_version_id(pointer.version_id.clone());
+        if size > 0 {
+            request = request.range(format!("bytes=0-{}", first_end - 1));
+        }
+        let out = request.send().await.map_err(|e| {
+            let missing = e.as_service_error().is_some_and(|s| s.is_no_such_key());
+            match status_of(&e) {
+                _ if missing => Error::InputIntegrity(format!("no object at {uri}")),
+                Some(404) => Error::InputIntegrity(format!("no object at {uri}")),
+                Some(403) => Error::InputIntegrity(unreadable(&uri)),
+                Some(412) => Error::InputIntegrity(format!(
+                    "{uri} changed since it was pinned (ETag {} no longer matches)",
+                    pointer.etag.as_deref().unwrap_or("?")
+                )),
+                // A range past the end: the object is empty, the pointer says not.
+                Some(416) => {
+                    Error::InputIntegrity(format!("{uri} has 0 bytes, the pointer says {size}"))
                 }
-            })?;
-        if let Some(len) = out.content_length
-            && u64::try_from(len).ok() != Some(pointer.size)
+                _ => Error::service("s3", "GetObject", e),
+            }
+        })?;
+        // The object's whole length: Content-Range's total for a ranged answer.
+        let total = out
+            .content_range
+            .as_deref()
+            .and_then(|r| r.rsplit('/').next())
+            .and_then(|t| t.parse::<u64>().ok())
+            .or_else(|| out.content_length.and_then(|l| u64::try_from(l).ok()));
+        if let Some(total) = total
+            && total != size
         {
             return Err(Error::InputIntegrity(format!(
-                "{uri} has {len} bytes, the pointer says {}",
-                pointer.size
+                "{uri} has {total} bytes, the pointer says {size}"
             )));
         }
-        // Every resumed range is pinned to the object this first answer came from.
-        let pin = ResumePin {
+        // Every later range is pinned to the object this first answer came from.
+        let pin = Arc::new(RangePin {
             s3: self.s3.clone(),
             bucket: pointer.bucket.clone(),
             key: pointer.key.clone(),
@@ -353,18 +446,20 @@ impl Store {
                 .clone()
                 .or_else(|| pointer.version_id.clone()),
             uri: uri.clone(),
-        };
-        let body = resuming_body(
+            idle: self.read_idle,
+            max_resumes: self.max_resumes,
+        });
+        let body = RangedBody::new(
             pin,
             out.body,
-            pointer.size,
-            self.read_idle,
-            self.max_resumes,
+            size,
+            range,
+            ranges_in_flight(self.memory.read, self.range_bytes),
         );
         Ok(VerifiedReader::new(
             Box::new(body),
             uri,
-            pointer.size,
+            size,
             pointer.sha256.clone(),
         ))
     }
@@ -415,9 +510,10 @@ impl HasStatus for aws_smithy_runtime_api::http::Response {
     }
 }
 
-async fn join_next(
-    set: &mut JoinSet<Result<CompletedPart, Error>>,
-) -> Result<CompletedPart, Error> {
+async fn join_next<T>(set: &mut JoinSet<Result<T, Error>>) -> Result<T, Error>
+where
+    T: 'static,
+{
     match set.join_next().await {
         Some(Ok(result)) => result,
         Some(Err(join)) => Err(Error::Service {
@@ -447,25 +543,28 @@ async fn read_part<R: AsyncRead + Unpin>(reader: &mut R, limit: usize) -> Result
     Ok(Bytes::from(buf))
 }
 
-/// Where a resumed read goes: the same object, pinned by ETag and version.
-struct ResumePin {
+/// Where every range of one read goes: the same object, pinned by ETag and
+/// version, with the read's stall and resume limits.
+struct RangePin {
     s3: aws_sdk_s3::Client,
     bucket: String,
     key: String,
     etag: Option<String>,
     version_id: Option<String>,
     uri: String,
+    idle: std::time::Duration,
+    max_resumes: u32,
 }
 
-impl ResumePin {
-    /// `GetObject` from `offset` to the end, pinned to the same object.
-    async fn from(&self, offset: u64) -> Result<ByteStream, Error> {
+impl RangePin {
+    /// `GetObject` of bytes `start..end`, pinned to the same object.
+    async fn get(&self, start: u64, end: u64) -> Result<ByteStream, Error> {
         let out = self
             .s3
             .get_object()
             .bucket(&self.bucket)
             .key(&self.key)
-            .range(format!("bytes={offset}-"))
+            .range(format!("bytes={start}-{}", end - 1))
             .set_if_match(self.etag.clone())
             .set_version_id(self.version_id.clone())
             .send()
@@ -480,104 +579,156 @@ impl ResumePin {
                     Error::InputIntegrity(format!("{} vanished while it was read", self.uri))
                 }
                 Some(403) => Error::InputIntegrity(unreadable(&self.uri)),
+                Some(416) => Error::InputIntegrity(format!(
+                    "{} is shorter than it was when the read began",
+                    self.uri
+                )),
                 _ => Error::service("s3", "GetObject", e),
             })?;
         Ok(out.body)
     }
-}
 
-/// The object's bytes as one stream, resumed where it broke off.
-///
-/// The SDK retries a `GetObject` only until the response headers arrive; a body
-/// that stalls or whose connection resets is the reader's to handle. A body that
-/// yields no byte for `idle`, or fails, is replaced by a ranged `GetObject` from the
-/// last byte received (pinned by ETag and version), at most `max_resumes` times.
-/// The bytes pass through a small channel, so memory stays bounded; the
-/// `VerifiedReader` on top still checks size and sha256 over the whole.
-fn resuming_body(
-    pin: ResumePin,
-    first: ByteStream,
-    size: u64,
-    idle: std::time::Duration,
-    max_resumes: u32,
-) -> impl AsyncRead + Send + Unpin {
-    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
-    tokio::spawn(async move {
-        let mut body = first;
-        let mut offset = 0u64;
+    /// Bytes `start..end` into one buffer of exactly that size. The SDK retries a
+    /// `GetObject` only until its response headers arrive; a body that stalls (no
+    /// byte for `idle`), breaks, or ends early is the reader's to handle: the range
+    /// is asked for again from its last byte received, at most `max_resumes` times.
+    async fn fetch(&self, start: u64, end: u64, body: Option<ByteStream>) -> Result<Bytes, Error> {
+        let mut buffer = Vec::with_capacity((end - start) as usize);
         let mut resumes = 0u32;
+        let mut body = body;
         loop {
-            let broke = match tokio::time::timeout(idle, body.next()).await {
-                Ok(Some(Ok(chunk))) => {
-                    offset += chunk.len() as u64;
-                    if tx.send(Ok(chunk)).await.is_err() {
-                        return; // the reader is gone
-                    }
-                    continue;
-                }
-                Ok(None) => return, // end of body: the VerifiedReader checks the size
-                Ok(Some(Err(e))) => display_chain(&e),
-                Err(_) => format!("no byte for {} s", idle.as_secs_f64()),
-            };
-            // Resume from here, pinned to the same object, a bounded number of times.
-            loop {
-                if offset >= size {
-                    return;
-                }
-                if resumes == max_resumes {
-                    let gave_up = Error::Service {
-                        service: "s3",
-                        operation: "GetObject",
-                        message: format!(
-                            "{}: the read broke off {} times, last at byte {offset} of {size} ({broke})",
-                            pin.uri,
-                            resumes + 1
-                        ),
-                    };
-                    let _ = tx.send(Err(io::Error::other(gave_up))).await;
-                    return;
-                }
-                resumes += 1;
-                tracing::warn!(object = %pin.uri, offset, size, resumes, reason = %broke, "read broke off; resuming from the last byte received");
-                tokio::time::sleep(std::time::Duration::from_millis(100 << resumes.min(6))).await;
-                match pin.from(offset).await {
+            let offset = start + buffer.len() as u64;
+            let broke = match body.take() {
+                None => match self.get(offset, end).await {
                     Ok(next) => {
-                        body = next;
-                        break;
+                        body = Some(next);
+                        continue;
                     }
-                    Err(e @ Error::InputIntegrity(_)) => {
-                        let _ = tx.send(Err(io::Error::other(e))).await;
-                        return;
+                    Err(e @ Error::InputIntegrity(_)) => return Err(e),
+                    Err(e) => e.to_string(),
+                },
+                Some(mut stream) => loop {
+                    match tokio::time::timeout(self.idle, stream.next()).await {
+                        Ok(Some(Ok(chunk))) => {
+                            if buffer.len() + chunk.len() > buffer.capacity() {
+                                return Err(Error::InputIntegrity(format!(
+                                    "{}: the range from byte {start} brought more than its {} bytes",
+                                    self.uri,
+                                    end - start
+                                )));
+                            }
+                            buffer.extend_from_slice(&chunk);
+                        }
+                        Ok(None) if buffer.len() as u64 == end - start => {
+                            return Ok(Bytes::from(buffer));
+                        }
+                        Ok(None) => break "the body ended early".to_string(),
+                        Ok(Some(Err(e))) => break display_chain(&e),
+                        Err(_) => break format!("no byte for {} s", self.idle.as_secs_f64()),
                     }
-                    Err(e) => {
-                        tracing::warn!(object = %pin.uri, error = %e, "resuming failed; trying again")
-                    }
-                }
+                },
+            };
+            let offset = start + buffer.len() as u64;
+            if resumes == self.max_resumes {
+                return Err(Error::Service {
+                    service: "s3",
+                    operation: "GetObject",
+                    message: format!(
+                        "{}: the range from byte {start} broke off {} times, last at byte {offset} ({broke})",
+                        self.uri,
+                        resumes + 1
+                    ),
+                });
             }
+            resumes += 1;
+            tracing::warn!(object = %self.uri, offset, end, resumes, reason = %broke, "read broke off; resuming the range from the last byte received");
+            tokio::time::sleep(std::time::Duration::from_millis(100 << resumes.min(6))).await;
         }
-    });
-    ChannelReader {
-        rx,
-        current: Bytes::new(),
     }
 }
 
-/// Reads what the resuming task sends.
-struct ChannelReader {
-    rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
-    current: Bytes,
+/// A spawned range fetch, aborted when dropped (when the reader is dropped or
+/// fails, nothing keeps downloading).
+struct RangeTask(tokio::task::JoinHandle<Result<Bytes, Error>>);
+
+impl Drop for RangeTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
-impl AsyncRead for ChannelReader {
+impl Future for RangeTask {
+    type Output = Result<Bytes, Error>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|joined| match joined {
+            Ok(result) => result,
+            Err(join) => Err(Error::Service {
+                service: "s3",
+                operation: "GetObject",
+                message: format!("range task ended abnormally: {join}"),
+            }),
+        })
+    }
+}
+
+type RangeStream = Pin<Box<dyn futures::Stream<Item = Result<Bytes, Error>> + Send>>;
+
+/// The object's bytes in order, fetched as ranges `in_flight` at a time.
+///
+/// Each range is its own task (so fetches progress on every core while the reader
+/// is busy) and holds one buffer of at most the range size; `buffered` keeps at
+/// most `in_flight` of them, and starts the next only when the reader has taken
+/// one. So memory is at most `(in_flight + 1) × range` whatever the object's size.
+struct RangedBody {
+    ranges: RangeStream,
+    current: Bytes,
+    failed: bool,
+}
+
+impl RangedBody {
+    fn new(
+        pin: Arc<RangePin>,
+        first: ByteStream,
+        size: u64,
+        range: u64,
+        in_flight: usize,
+    ) -> RangedBody {
+        let mut first = Some(first);
+        let starts = (0..size).step_by(range.max(1) as usize);
+        let ranges = futures::stream::iter(starts)
+            .map(move |start| {
+                let pin = pin.clone();
+                let body = first.take();
+                let end = (start + range).min(size);
+                RangeTask(tokio::spawn(
+                    async move { pin.fetch(start, end, body).await },
+                ))
+            })
+            .buffered(in_flight.max(1));
+        RangedBody {
+            ranges: Box::pin(ranges),
+            current: Bytes::new(),
+            failed: false,
+        }
+    }
+}
+
+impl AsyncRead for RangedBody {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         while self.current.is_empty() {
-            match self.rx.poll_recv(cx) {
-                Poll::Ready(Some(Ok(chunk))) => self.current = chunk,
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
+            if self.failed {
+                return Poll::Ready(Ok(()));
+            }
+            match self.ranges.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(bytes))) => self.current = bytes,
+                Poll::Ready(Some(Err(e))) => {
+                    self.failed = true;
+                    return Poll::Ready(Err(io::Error::other(e)));
+                }
                 Poll::Ready(None) => return Poll::Ready(Ok(())),
                 Poll::Pending => return Poll::Pending,
             }

@@ -12,7 +12,12 @@ const MIB: u64 = 1024 * 1024;
 
 async fn setup(moto: &Moto) -> Store {
     let config = moto.sdk_config().await;
-    let store = Store::new(baton::aws::s3_client(&config)).with_parts(5 * MIB as usize, 2);
+    let store = Store::new(baton::aws::s3_client(&config))
+        .with_part_sizes(5 * MIB as usize, MIB as usize)
+        .with_memory(baton::store::TransferMemory {
+            read: 4 * MIB as usize,
+            write: 15 * MIB as usize,
+        });
     moto.create_bucket("data");
     store
 }
@@ -210,4 +215,117 @@ async fn parts_grow_and_the_largest_object_is_written_but_one_byte_more_is_refus
     assert_eq!(err.name(), "Baton.WorkerError", "{err}");
     assert!(!object_exists(&store, "too-big").await);
     assert_eq!(open_uploads(&store).await, 0, "the upload is aborted");
+}
+
+/// A store that reads in 1 MiB ranges with `read` bytes of budget.
+async fn ranged(moto: &Moto, read: u64) -> Store {
+    setup(moto)
+        .await
+        .with_part_sizes(5 * MIB as usize, MIB as usize)
+        .with_memory(baton::store::TransferMemory {
+            read: read as usize,
+            write: 15 * MIB as usize,
+        })
+}
+
+fn pattern(len: u64, seed: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    futures::executor::block_on(PatternReader::new(len, seed).read_to_end(&mut out)).unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranges_in_flight_arrive_in_order_whatever_order_they_finish_in() {
+    let moto = Moto::start();
+    // 9 ranges in flight for a 23-range object with a ragged tail.
+    let store = ranged(&moto, 10 * MIB).await;
+    let len = 22 * MIB + 12_345;
+    let pointer = store
+        .put("data", "ordered", PatternReader::new(len, 11), None)
+        .await
+        .unwrap();
+    let back = read_all(&store, &pointer).await.unwrap();
+    assert!(back == pattern(len, 11), "the bytes come back in order");
+    // And one range in flight (the smallest budget) gives the same bytes.
+    let store = ranged(&moto, 0).await;
+    assert!(read_all(&store, &pointer).await.unwrap() == pattern(len, 11));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ranges_that_break_are_each_resumed_on_their_own() {
+    use moto_harness::{BodyFault, FaultyHop};
+    let moto = Moto::start();
+    let store = ranged(&moto, 8 * MIB).await;
+    let len = 9 * MIB + 5;
+    let pointer = store
+        .put("data", "flaky/object", PatternReader::new(len, 5), None)
+        .await
+        .unwrap();
+    for fault in [BodyFault::Cut, BodyFault::Stall] {
+        // The first three GETs (three ranges in flight at once) break after 100 KiB.
+        let hop = FaultyHop::start(&moto.endpoint, "data/flaky/", 100 * 1024, fault, 3);
+        let config = moto_harness::sdk_config_for(&hop.endpoint).await;
+        let flaky = Store::new(baton::aws::s3_client(&config))
+            .with_part_sizes(5 * MIB as usize, MIB as usize)
+            .with_memory(baton::store::TransferMemory {
+                read: 8 * MIB as usize,
+                write: 15 * MIB as usize,
+            })
+            .with_read_resume(std::time::Duration::from_millis(500), 2);
+        let back = read_all(&flaky, &pointer).await.unwrap();
+        assert_eq!(hop.faults_left(), 0, "{fault:?}: every fault was injected");
+        assert!(
+            back == pattern(len, 5),
+            "{fault:?}: resumed ranges fit together"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_overwritten_mid_read_fails_the_read_at_the_next_range() {
+    let moto = Moto::start();
+    // One range in flight: range 2 is asked for only once range 1 has been read.
+    let store = ranged(&moto, 0).await;
+    let len = 6 * MIB;
+    let pointer = store
+        .put("data", "moving", PatternReader::new(len, 1), None)
+        .await
+        .unwrap();
+    let mut reader = store.open(&pointer).await.unwrap();
+    let mut first = vec![0u8; MIB as usize];
+    reader.read_exact(&mut first).await.unwrap();
+    store
+        .put("data", "moving", PatternReader::new(len, 3), None)
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let err = reader
+        .read_to_end(&mut rest)
+        .await
+        .map_err(baton::error::from_io)
+        .unwrap_err();
+    assert_eq!(err.name(), "Baton.InputIntegrity", "{err}");
+    assert!(
+        err.to_string().contains("changed while it was read"),
+        "{err}"
+    );
+    // Even without the pointer's ETag, the first range pins the object.
+    let mut unpinned = pointer.clone();
+    unpinned.etag = None;
+    unpinned.sha256 = None;
+    let mut reader = store.open(&unpinned).await.unwrap();
+    reader.read_exact(&mut first).await.unwrap();
+    store
+        .put("data", "moving", PatternReader::new(len, 5), None)
+        .await
+        .unwrap();
+    let err = reader
+        .read_to_end(&mut rest)
+        .await
+        .map_err(baton::error::from_io)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("changed while it was read"),
+        "{err}"
+    );
 }

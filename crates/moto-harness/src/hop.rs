@@ -29,8 +29,9 @@ pub struct FaultyHop {
 
 impl FaultyHop {
     /// Relay to `upstream` (`http://127.0.0.1:PORT`). The first `faults` requests that
-    /// start `GET /{path_prefix}` without a `Range` header get `fault` after
-    /// `after_bytes` bytes of their response; everything else passes untouched.
+    /// start `GET /{path_prefix}` (whole or ranged) get `fault` after `after_bytes`
+    /// bytes of their response; everything else, retries included once the faults
+    /// are spent, passes untouched.
     pub fn start(
         upstream: &str,
         path_prefix: &str,
@@ -97,9 +98,7 @@ impl Rule {
         let starts = head
             .windows(self.needle.len())
             .any(|w| w == self.needle.as_slice());
-        let ranged = head.to_ascii_lowercase().windows(6).any(|w| w == b"range:");
         starts
-            && !ranged
             && self
                 .faults_left
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

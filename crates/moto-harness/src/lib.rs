@@ -84,12 +84,7 @@ impl Moto {
 
     /// SDK configuration for this server (dummy credentials, us-east-1).
     pub async fn sdk_config(&self) -> SdkConfig {
-        aws_config::defaults(BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "moto-harness"))
-            .load()
-            .await
+        sdk_config_for(&self.endpoint).await
     }
 
     /// One plain HTTP/1.0 request; the response body. For moto's own API and the
@@ -308,6 +303,8 @@ pub struct PatternReader {
 }
 
 impl PatternReader {
+    /// `len` bytes of a xorshift sequence; seeds that differ only in their lowest
+    /// bit give the same bytes.
     pub fn new(len: u64, seed: u64) -> PatternReader {
         PatternReader {
             state: seed | 1,
@@ -356,6 +353,17 @@ impl AsyncRead for PatternReader {
 }
 
 /// A sample event from the workspace's `events/` folder.
+/// SDK configuration for a local endpoint (this server, or a hop in front of it):
+/// dummy credentials, us-east-1.
+pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "moto-harness"))
+        .load()
+        .await
+}
+
 pub fn sample_event(file: &str) -> serde_json::Value {
     let path = workspace_root().join("events").join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

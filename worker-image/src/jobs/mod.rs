@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 pub use crate::settings::{ConfigError, Lookup, setting};
 
 pub mod copy;
+pub mod digest;
 pub mod sleep;
 pub mod top_words;
 pub mod word_count;
@@ -111,6 +112,7 @@ pub fn job<J: Job>(name: &'static str) -> JobEntry {
 pub fn builtin() -> Vec<JobEntry> {
     vec![
         job::<copy::Copy>("copy"),
+        job::<digest::Digest>("digest"),
         job::<word_count::WordCount>("word-count"),
         job::<top_words::TopWords>("top-words"),
         job::<sleep::Sleep>("sleep"),
