@@ -164,10 +164,10 @@ bench: venv $(VENV_BENCH_STAMP) $(S3S_FS) build-worker build-lambdas-native tm-e
 tm-eval:
 	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR)/tm-eval cargo build --release --locked --quiet --manifest-path bench/tm-eval/Cargo.toml
 
-# rclone, a peer of the S3 model benchmark, from Debian's package.
+# rclone (a peer of the S3 model benchmark) and GNU time (its peak RSS), from Debian's packages.
 .PHONY: bench-tools
 bench-tools:
-	@command -v rclone >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends rclone >/dev/null; } || echo "rclone not installed (not root): the benchmark skips it"
+	@{ command -v rclone >/dev/null && [ -x /usr/bin/time ]; } || { [ "$$(id -u)" = 0 ] && apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends rclone time >/dev/null; } || echo "rclone or GNU time missing (not root): the S3 model benchmark needs root anyway"
 
 .PHONY: bench-model
 bench-model: venv $(VENV_BENCH_STAMP) $(S3S_FS) build-worker tm-eval bench-tools ## Throughput on a model of S3 (per-connection caps in network namespaces; root) vs transfer-manager, aws s3 cp, rclone, boto3+CRT

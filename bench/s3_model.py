@@ -11,7 +11,10 @@ direction with its own HTB class:
 - the client namespace's ephemeral ports are limited to `PORTS` (256) ports, so each
   connection has a port of its own and a u32 filter maps it to one class exactly
   (no hashing, so two connections never share a cap);
-- every class has `rate = ceil = per_flow`; their parent has the aggregate cap.
+- every class may reach `per_flow` (its `ceil`) by borrowing from their parent, which
+  holds the aggregate cap; each class is assured only its share of the aggregate
+  (`rate = aggregate / PORTS`), since HTB assures a class its `rate` whatever its
+  parent allows.
 
 The machine's kernel has neither `fq` (whose `maxrate` is the usual per-flow cap) nor
 `netem` (delay): `python3 bench/s3_model.py --check` says what is missing. So the model
@@ -95,9 +98,10 @@ class S3Model:
                  f"class add dev {dev} parent 1: classid 1:1 htb rate {self.aggregate_mbit}mbit ceil {self.aggregate_mbit}mbit",
                  # Anything that is not a client connection (ARP, handshakes to other ports).
                  f"class add dev {dev} parent 1:1 classid 1:2 htb rate {self.per_flow_mbit}mbit ceil {self.per_flow_mbit}mbit"]
+        share_kbit = max(8, self.aggregate_mbit * 1000 // PORTS)
         for i in range(PORTS):
             cls = f"1:{i + 16:x}"
-            batch.append(f"class add dev {dev} parent 1:1 classid {cls} htb rate {self.per_flow_mbit}mbit "
+            batch.append(f"class add dev {dev} parent 1:1 classid {cls} htb rate {share_kbit}kbit "
                          f"ceil {self.per_flow_mbit}mbit burst 64k cburst 64k")
             batch.append(f"filter add dev {dev} parent 1: protocol ip prio 1 u32 match ip {port_field} {PORT_BASE + i} 0xffff flowid {cls}")
         subprocess.run([*tc, "-batch", "-"], input="\n".join(batch) + "\n", text=True, check=True, capture_output=True)

@@ -4,8 +4,9 @@ On a network where every connection is capped, as S3's are, and only many
 connections at once reach the link's ceiling, side by side in one run, for each size,
 down (S3 → the program) and up (a file → S3):
 
-  - the model's ceiling: a raw parallel client, 16 curl processes each moving 1/16
-    of the object (ranges down, separate objects up);
+  - the model's ceiling: a raw parallel client, curl moving 8 MiB at a time, 16 at
+    once (ranges down; the parts of one multipart upload up, then its completion:
+    the requests every peer makes, with no client work);
   - baton-worker: down is the `digest` job (the verified read, nothing else), up is
     `exec -- cat FILE` (a job's output streamed to a multipart upload), and both at
     once is the `copy` job;
@@ -45,9 +46,16 @@ VENV_BIN = ROOT / ".venv" / "bin"
 BENCH_BIN = ROOT / ".venv-bench" / "bin"
 MIB = 1024 * 1024
 STREAMS = 16
+RANGE = 8 * MIB
 PER_FLOW_MBIT = int(os.environ.get("BATON_MODEL_FLOW_MBIT", "200"))
 AGGREGATE_MBIT = int(os.environ.get("BATON_MODEL_LINK_MBIT", "1600"))
 SEED_MAX_MIB = 1024
+# Only these peers (comma-separated names from PEERS, and "seed"), for a quick look.
+ONLY = [p for p in os.environ.get("BATON_MODEL_ONLY", "").split(",") if p]
+
+
+def want(name):
+    return not ONLY or name in ONLY
 REGION = "us-east-1"
 BUCKET = "bench"
 
@@ -86,27 +94,63 @@ def env(endpoint):
 
 
 def timed(argv, environ, stdout=subprocess.DEVNULL):
-    """Run `argv`: (seconds, peak RSS bytes of the process itself, stderr text)."""
+    """Run `argv`: (seconds, peak RSS bytes of the program itself, stderr text).
+
+    The peak comes from GNU time (`%M`, the child's own ru_maxrss): a child forked
+    by this Python process would also count this process's pages at the fork."""
     err = tempfile.TemporaryFile()
+    rss = tempfile.NamedTemporaryFile(mode="r")
     started = time.monotonic()
-    proc = subprocess.Popen([str(a) for a in argv], env=environ, stdout=stdout, stderr=err)
-    _, status, usage = os.wait4(proc.pid, 0)
+    done = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *map(str, argv)], env=environ, stdout=stdout,
+                          stderr=err)
     seconds = time.monotonic() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
     err.seek(0)
     text = err.read().decode(errors="replace")
-    if proc.returncode != 0:
-        raise RuntimeError(f"{argv[0]} exited with {proc.returncode}: {text[-1500:]}")
-    return seconds, usage.ru_maxrss * 1024, text
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[0]} exited with {done.returncode}: {text[-1500:]}")
+    kib = int(rss.read().split()[-1])
+    return seconds, kib * 1024, text
 
 
 def parallel(argvs, environ):
-    """Run all at once; the wall time until the last ends."""
+    """Run every command, STREAMS at a time; the wall time until the last ends."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(argv):
+        return subprocess.run([str(a) for a in argv], env=environ, stdout=subprocess.DEVNULL).returncode
+
     started = time.monotonic()
-    procs = [subprocess.Popen([str(a) for a in argv], env=environ, stdout=subprocess.DEVNULL) for argv in argvs]
-    if any(p.wait() != 0 for p in procs):
-        raise RuntimeError(f"a raw client failed: {argvs[0]}")
+    with ThreadPoolExecutor(STREAMS) as pool:
+        if any(code != 0 for code in pool.map(one, argvs)):
+            raise RuntimeError(f"a raw client failed: {argvs[0]}")
     return time.monotonic() - started, 0, ""
+
+
+def raw_multipart_upload(e, endpoint, src, size, scratch, key):
+    """The up ceiling: one multipart upload of `src` in 8 MiB parts, each a curl PUT,
+    16 at a time, then CompleteMultipartUpload: the requests every peer's upload
+    makes, with no client work at all."""
+    import boto3  # the inside process runs on .venv's Python
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id="test",
+                      aws_secret_access_key="test")
+    parts = scratch / "parts"
+    parts.mkdir(exist_ok=True)
+    subprocess.run(["split", "-b", str(RANGE), "-d", "-a", "4", src, f"{parts}/p"], check=True)
+    files = sorted(parts.iterdir())
+    started = time.monotonic()
+    upload = s3.create_multipart_upload(Bucket=BUCKET, Key=key)["UploadId"]
+    heads = [parts / f"h{i}" for i in range(len(files))]
+    parallel([curl(e) + ["-o", "/dev/null", "-D", head, "-T", f,
+                         f"{endpoint}/{BUCKET}/{key}?partNumber={i + 1}&uploadId={upload}"]
+              for i, (f, head) in enumerate(zip(files, heads))], e)
+    etags = [next(line.split(":", 1)[1].strip() for line in head.read_text().splitlines()
+                  if line.lower().startswith("etag:")) for head in heads]
+    s3.complete_multipart_upload(Bucket=BUCKET, Key=key, UploadId=upload, MultipartUpload={
+        "Parts": [{"ETag": t, "PartNumber": i + 1} for i, t in enumerate(etags)]})
+    seconds = time.monotonic() - started
+    shutil.rmtree(parts)
+    return seconds, 0, ""
 
 
 def curl(environ):
@@ -144,47 +188,43 @@ def inside(sizes, endpoint, scratch):
             pointer["etag"] = head["ETag"]
         sink = scratch / "sink"
         row = {"size_mib": size_mib, "down": {}, "up": {}, "copy": {}}
-        # The raw ceiling: 16 ranges down, 16 objects up, at once.
-        step = size // STREAMS
+        # The raw ceiling: 8 MiB ranges down and 8 MiB parts up, 16 at a time.
         row["down"]["ceiling"] = parallel(
-            [curl(e) + ["-o", "/dev/null", "-r", f"{i * step}-{size - 1 if i == STREAMS - 1 else (i + 1) * step - 1}",
-                        f"{endpoint}/{BUCKET}/{key}"] for i in range(STREAMS)], e)
-        parts = scratch / "parts"
-        parts.mkdir(exist_ok=True)
-        subprocess.run(["split", "-n", str(STREAMS), "-d", src, f"{parts}/p"], check=True)
-        row["up"]["ceiling"] = parallel(
-            [curl(e) + ["-o", "/dev/null", "-T", p, f"{endpoint}/{BUCKET}/raw/{size_mib}/{p.name}"]
-             for p in sorted(parts.iterdir())], e)
-        shutil.rmtree(parts)
+            [curl(e) + ["-o", "/dev/null", "-r", f"{start}-{min(start + RANGE, size) - 1}", f"{endpoint}/{BUCKET}/{key}"]
+             for start in range(0, size, RANGE)], e)
+        row["up"]["ceiling"] = raw_multipart_upload(e, endpoint, src, size, scratch, f"raw/{size_mib}")
         # Baton.
         worker_env = dict(e, BATON_INPUT=json.dumps({"s3": pointer}), BATON_JOB="digest",
                           BATON_OUTPUT=f"s3://{BUCKET}/out/digest-{size_mib}/")
-        row["down"]["baton"] = timed([WORKER], worker_env)
-        row["up"]["baton"] = timed([WORKER, "exec", "--", "cat", src], dict(
-            e, BATON_INPUT='{"inline": ""}', BATON_OUTPUT=f"s3://{BUCKET}/out/exec-{size_mib}/"))
-        row["copy"]["baton"] = timed([WORKER], dict(worker_env, BATON_JOB="copy",
-                                                     BATON_OUTPUT=f"s3://{BUCKET}/out/copy-{size_mib}/"))
+        if want("baton"):
+            row["down"]["baton"] = timed([WORKER], worker_env)
+            row["up"]["baton"] = timed([WORKER, "exec", "--", "cat", src], dict(
+                e, BATON_INPUT='{"inline": ""}', BATON_OUTPUT=f"s3://{BUCKET}/out/exec-{size_mib}/"))
+            row["copy"]["baton"] = timed([WORKER], dict(worker_env, BATON_JOB="copy",
+                                                         BATON_OUTPUT=f"s3://{BUCKET}/out/copy-{size_mib}/"))
         # aws-sdk-s3-transfer-manager.
-        row["down"]["tm"] = timed([TM_EVAL, "down", f"s3://{BUCKET}/{key}"], e)
-        row["up"]["tm"] = timed([TM_EVAL, "up", src, f"s3://{BUCKET}/out/tm-{size_mib}"], e)
+        if want("tm"):
+            row["down"]["tm"] = timed([TM_EVAL, "down", f"s3://{BUCKET}/{key}"], e)
+            row["up"]["tm"] = timed([TM_EVAL, "up", src, f"s3://{BUCKET}/out/tm-{size_mib}"], e)
         # aws s3 cp (its default 10 requests at once).
-        subprocess.run([aws, "configure", "set", "default.s3.max_concurrent_requests", "10"], env=e, check=True)
-        row["down"]["aws"] = timed([aws, "s3", "cp", "--only-show-errors", f"s3://{BUCKET}/{key}", "-"], e)
-        row["up"]["aws"] = timed([aws, "s3", "cp", "--only-show-errors", src, f"s3://{BUCKET}/out/aws-{size_mib}"], e)
+        if want("aws"):
+            subprocess.run([aws, "configure", "set", "default.s3.max_concurrent_requests", "10"], env=e, check=True)
+            row["down"]["aws"] = timed([aws, "s3", "cp", "--only-show-errors", f"s3://{BUCKET}/{key}", "-"], e)
+            row["up"]["aws"] = timed([aws, "s3", "cp", "--only-show-errors", src, f"s3://{BUCKET}/out/aws-{size_mib}"], e)
         # rclone, 16 streams each way.
-        if shutil.which("rclone"):
+        if want("rclone") and shutil.which("rclone"):
             row["down"]["rclone"] = timed(["rclone", "copyto", f"m:{BUCKET}/{key}", sink, "--multi-thread-streams",
                                            str(STREAMS), "--multi-thread-cutoff", "8M"], e)
             sink.unlink(missing_ok=True)
             row["up"]["rclone"] = timed(["rclone", "copyto", src, f"m:{BUCKET}/out/rclone-{size_mib}",
                                          "--s3-upload-concurrency", str(STREAMS), "--s3-chunk-size", "8M"], e)
-        # boto3 + CRT (s3s-fs sends no ETag, which the CRT requires).
-        if SERVER != "s3s-fs":
+        # boto3 + CRT (s3s-fs sends no ETag on HEAD, which the CRT requires).
+        if want("crt") and SERVER != "s3s-fs":
             row["down"]["crt"] = timed([BENCH_BIN / "python", "-c", CRT, "down", key, sink], e)
             sink.unlink(missing_ok=True)
             row["up"]["crt"] = timed([BENCH_BIN / "python", "-c", CRT, "up", src, f"out/crt-{size_mib}"], e)
         # The seed worker, where it fits in memory.
-        if size_mib <= SEED_MAX_MIB:
+        if want("seed") and size_mib <= SEED_MAX_MIB:
             row["copy"]["seed"] = timed([VENV_BIN / "python", ROOT / "bench/peers/seed_worker.py"], dict(
                 e, S3_BUCKET=BUCKET, S3_KEY=key, OUTPUT_KEY=f"out/seed-{size_mib}"))
         src.unlink()
@@ -216,7 +256,7 @@ PEERS = [("baton", "baton-worker"), ("tm", "transfer-manager 0.3.1"), ("aws", "a
 
 def table(results, backend):
     lines = [f"Backend: {backend}. " + model_line(), "",
-             "| size | direction | ceiling (16 curl) | " + " | ".join(label for _, label in PEERS) + " |",
+             "| size | direction | ceiling (curl ×16) | " + " | ".join(label for _, label in PEERS) + " |",
              "|---:|---|---:|" + "---:|" * len(PEERS)]
     for row in results:
         mb = row["size_mib"] * MIB / 1e6
@@ -258,7 +298,7 @@ def model_line():
 
 
 def check_tools():
-    missing = [str(p) for p in [WORKER, TM_EVAL, S3S_FS, BENCH_BIN / "aws"] if not Path(p).exists()]
+    missing = [str(p) for p in [WORKER, TM_EVAL, S3S_FS, BENCH_BIN / "aws", "/usr/bin/time"] if not Path(p).exists()]
     if missing:
         sys.exit(f"missing {', '.join(missing)}: run `make bench-model` (it builds and installs everything)")
 
@@ -274,7 +314,7 @@ def measure(sizes):
         with s3_model.S3Model(PER_FLOW_MBIT, AGGREGATE_MBIT) as model:
             name, argv = SERVERS[SERVER](data)
             model.start_server(argv, Path(shm) / "server.log")
-            done = subprocess.run(model.client([sys.executable, __file__, "--inside", model.endpoint, shm,
+            done = subprocess.run(model.client([VENV_BIN / "python", __file__, "--inside", model.endpoint, shm,
                                                 *map(str, sizes)]), stdout=subprocess.PIPE, text=True)
             if done.returncode != 0:
                 sys.exit(f"the measurements failed (exit {done.returncode})")
