@@ -16,7 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 import lambda_cold_start  # noqa: E402
+import s3_model  # noqa: E402
 import stack_bench  # noqa: E402
+import transfer_model  # noqa: E402
 import worker_copy  # noqa: E402
 from bench_moto import moto_server  # noqa: E402
 
@@ -58,12 +60,21 @@ def main() -> None:
     with moto_server() as endpoint:
         section("1. Lambda cold start and footprint (Baton Rust vs the seeds' Python + boto3, same Runtime API harness, same moto)",
                 ".venv/bin/python bench/lambda_cold_start.py", lambda_cold_start.table(lambda_cold_start.measure(endpoint)))
-    section("2. Worker handoff: the copy job (baton-worker vs the seeds' Python worker vs `aws s3 cp`, against each server's raw ceiling)",
+    model_sizes = [int(s) for s in os.environ.get("BATON_BENCH_MODEL_SIZES", "64,1024,4096").split(",")]
+    why = s3_model.unavailable()
+    if why:
+        section("2. Throughput on a model of S3", "sudo make bench-model", [f"Not run: {why}."])
+    else:
+        backend, rows = transfer_model.measure(model_sizes)
+        section("2. Throughput on a model of S3 (per-connection caps; Baton vs the best S3 clients, against the raw ceiling)",
+                "make bench-model, or .venv/bin/python bench/transfer_model.py " + " ".join(map(str, model_sizes)),
+                transfer_model.table(rows, backend))
+    section("3. Worker handoff on loopback: the copy job (baton-worker vs the seeds' Python worker vs `aws s3 cp`, against each server's raw ceiling)",
             ".venv/bin/python bench/worker_copy.py " + " ".join(map(str, sizes)), worker_copy.table(worker_copy.measure_all(sizes)))
     detection, scale = stack_bench.measure()
-    section("3-4. Watchdog detection and pipeline scale (local stack)", ".venv/bin/python bench/stack_bench.py",
+    section("4-5. Watchdog detection and pipeline scale (local stack)", ".venv/bin/python bench/stack_bench.py",
             stack_bench.tables(detection, scale))
-    section("5. Artifact sizes", "make build-worker build-lambdas-native", artifacts())
+    section("6. Artifact sizes", "make build-worker build-lambdas-native", artifacts())
     out.append(f"All of it in {time.monotonic() - began:.0f} s: `make bench`.")
     (ROOT / "bench" / "results").mkdir(exist_ok=True)
     (ROOT / "bench" / "results" / "latest.md").write_text("\n".join(out) + "\n")
