@@ -218,14 +218,20 @@ async fn parts_grow_and_the_largest_object_is_written_but_one_byte_more_is_refus
 }
 
 /// A store that reads in 1 MiB ranges with `read` bytes of budget.
-async fn ranged(moto: &Moto, read: u64) -> Store {
-    setup(moto)
-        .await
+fn ranged_store(config: &aws_config::SdkConfig, read: u64) -> Store {
+    Store::new(baton::aws::s3_client(config))
         .with_part_sizes(5 * MIB as usize, MIB as usize)
         .with_memory(baton::store::TransferMemory {
             read: read as usize,
             write: 15 * MIB as usize,
         })
+}
+
+/// The same, against `moto`, with the test bucket.
+async fn ranged(moto: &Moto, read: u64) -> Store {
+    let store = ranged_store(&moto.sdk_config().await, read);
+    moto.create_bucket("data");
+    store
 }
 
 fn pattern(len: u64, seed: u64) -> Vec<u8> {
@@ -265,12 +271,7 @@ async fn ranges_that_break_are_each_resumed_on_their_own() {
         // The first three GETs (three ranges in flight at once) break after 100 KiB.
         let hop = FaultyHop::start(&moto.endpoint, "data/flaky/", 100 * 1024, fault, 3);
         let config = moto_harness::sdk_config_for(&hop.endpoint).await;
-        let flaky = Store::new(baton::aws::s3_client(&config))
-            .with_part_sizes(5 * MIB as usize, MIB as usize)
-            .with_memory(baton::store::TransferMemory {
-                read: 8 * MIB as usize,
-                write: 15 * MIB as usize,
-            })
+        let flaky = ranged_store(&config, 8 * MIB)
             .with_read_resume(std::time::Duration::from_millis(500), 2);
         let back = read_all(&flaky, &pointer).await.unwrap();
         assert_eq!(hop.faults_left(), 0, "{fault:?}: every fault was injected");
