@@ -234,6 +234,23 @@ async fn ranged(moto: &Moto, read: u64) -> Store {
     store
 }
 
+/// Write `len` pattern bytes (`seed`) to `data/key`.
+async fn put_pattern(store: &Store, key: &str, len: u64, seed: u64) -> S3Pointer {
+    store
+        .put("data", key, PatternReader::new(len, seed), None)
+        .await
+        .unwrap()
+}
+
+/// A moto, a store reading 1 MiB ranges with `read` bytes of budget, and an object
+/// of `len` pattern bytes (`seed`) at `data/key`.
+async fn ranged_object(read: u64, key: &str, len: u64, seed: u64) -> (Moto, Store, S3Pointer) {
+    let moto = Moto::start();
+    let store = ranged(&moto, read).await;
+    let pointer = put_pattern(&store, key, len, seed).await;
+    (moto, store, pointer)
+}
+
 fn pattern(len: u64, seed: u64) -> Vec<u8> {
     let mut out = Vec::new();
     futures::executor::block_on(PatternReader::new(len, seed).read_to_end(&mut out)).unwrap();
@@ -242,14 +259,9 @@ fn pattern(len: u64, seed: u64) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ranges_in_flight_arrive_in_order_whatever_order_they_finish_in() {
-    let moto = Moto::start();
     // 9 ranges in flight for a 23-range object with a ragged tail.
-    let store = ranged(&moto, 10 * MIB).await;
     let len = 22 * MIB + 12_345;
-    let pointer = store
-        .put("data", "ordered", PatternReader::new(len, 11), None)
-        .await
-        .unwrap();
+    let (moto, store, pointer) = ranged_object(10 * MIB, "ordered", len, 11).await;
     let back = read_all(&store, &pointer).await.unwrap();
     assert!(back == pattern(len, 11), "the bytes come back in order");
     // And one range in flight (the smallest budget) gives the same bytes.
@@ -260,13 +272,8 @@ async fn ranges_in_flight_arrive_in_order_whatever_order_they_finish_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ranges_that_break_are_each_resumed_on_their_own() {
     use moto_harness::{BodyFault, FaultyHop};
-    let moto = Moto::start();
-    let store = ranged(&moto, 8 * MIB).await;
     let len = 9 * MIB + 5;
-    let pointer = store
-        .put("data", "flaky/object", PatternReader::new(len, 5), None)
-        .await
-        .unwrap();
+    let (moto, _, pointer) = ranged_object(8 * MIB, "flaky/object", len, 5).await;
     for fault in [BodyFault::Cut, BodyFault::Stall] {
         // The first three GETs (three ranges in flight at once) break after 100 KiB.
         let hop = FaultyHop::start(&moto.endpoint, "data/flaky/", 100 * 1024, fault, 3);
@@ -284,21 +291,13 @@ async fn ranges_that_break_are_each_resumed_on_their_own() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_overwritten_mid_read_fails_the_read_at_the_next_range() {
-    let moto = Moto::start();
     // One range in flight: range 2 is asked for only once range 1 has been read.
-    let store = ranged(&moto, 0).await;
     let len = 6 * MIB;
-    let pointer = store
-        .put("data", "moving", PatternReader::new(len, 1), None)
-        .await
-        .unwrap();
+    let (_moto, store, pointer) = ranged_object(0, "moving", len, 1).await;
     let mut reader = store.open(&pointer).await.unwrap();
     let mut first = vec![0u8; MIB as usize];
     reader.read_exact(&mut first).await.unwrap();
-    store
-        .put("data", "moving", PatternReader::new(len, 3), None)
-        .await
-        .unwrap();
+    put_pattern(&store, "moving", len, 3).await;
     let mut rest = Vec::new();
     let err = reader
         .read_to_end(&mut rest)
@@ -316,10 +315,7 @@ async fn an_object_overwritten_mid_read_fails_the_read_at_the_next_range() {
     unpinned.sha256 = None;
     let mut reader = store.open(&unpinned).await.unwrap();
     reader.read_exact(&mut first).await.unwrap();
-    store
-        .put("data", "moving", PatternReader::new(len, 5), None)
-        .await
-        .unwrap();
+    put_pattern(&store, "moving", len, 5).await;
     let err = reader
         .read_to_end(&mut rest)
         .await
