@@ -1,8 +1,6 @@
 //! `baton`: start a pipeline and follow it with live progress, on AWS (standard AWS
 //! configuration) or on the local stack (`AWS_ENDPOINT_URL`, see `.local/stack.env`).
 
-mod progress;
-
 use std::collections::HashSet;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -12,7 +10,7 @@ use aws_sdk_sfn::types::ExecutionStatus;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
-use progress::{Progress, describe_output};
+use baton_cli::progress::{Progress, describe_output};
 
 #[derive(Parser)]
 #[command(name = "baton", about = "Start and follow Baton pipelines")]

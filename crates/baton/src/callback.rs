@@ -16,7 +16,7 @@ use aws_sdk_sfn::error::SdkError;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, display_chain};
-use crate::limits::{SFN_CAUSE_MAX_CHARS, SFN_ERROR_MAX_CHARS, truncate_chars};
+use crate::limits::{SFN_CAUSE_MAX_CHARS, SFN_ERROR_MAX_CHARS, truncate_aws};
 
 /// A Step Functions task token. `Debug` and `Display` show a short hash, never the
 /// token: tokens are bearer credentials for the execution.
@@ -119,8 +119,8 @@ impl CallbackClient {
         )
     }
 
-    /// Fail the task. `error` is cut to 256 characters and `cause` to 32,768, at
-    /// character boundaries, so the failure is never lost to a validation error.
+    /// Fail the task. `error` is cut to 256 and `cause` to 32,768 UTF-16 units
+    /// ([`crate::limits::aws_len`]), at character boundaries, so the failure is never lost to a validation error.
     pub async fn failure(
         &self,
         token: &TaskToken,
@@ -131,8 +131,8 @@ impl CallbackClient {
             .sfn
             .send_task_failure()
             .task_token(token.expose())
-            .error(truncate_chars(error, SFN_ERROR_MAX_CHARS))
-            .cause(truncate_chars(cause, SFN_CAUSE_MAX_CHARS))
+            .error(truncate_aws(error, SFN_ERROR_MAX_CHARS))
+            .cause(truncate_aws(cause, SFN_CAUSE_MAX_CHARS))
             .send()
             .await;
         classify(

@@ -35,6 +35,28 @@ pub const S3_MAX_PART_BYTES: usize = 5 * 1024 * 1024 * 1024;
 /// budget and stages it when escaping makes it longer).
 pub const INLINE_RESULT_MAX_BYTES: usize = 4 * 1024;
 
+/// Length of `s` as an AWS limit may count it. The service models count Unicode
+/// scalar values (Smithy's `length` trait); a service that checks with Java's
+/// `String.length()` counts UTF-16 code units, where a character outside the Basic
+/// Multilingual Plane (an emoji) takes two. Budgets count the larger: UTF-16 units,
+/// never fewer than scalar values. (Found by the `override_budget` fuzz target: an
+/// override of 8,192 scalar values with emoji in it is longer in UTF-16 units.)
+pub fn aws_len(s: &str) -> usize {
+    s.encode_utf16().count()
+}
+
+/// Cut `s` to at most `max` [`aws_len`] units, never splitting a character.
+pub fn truncate_aws(s: &str, max: usize) -> &str {
+    let mut units = 0;
+    for (index, c) in s.char_indices() {
+        units += c.len_utf16();
+        if units > max {
+            return &s[..index];
+        }
+    }
+    s
+}
+
 /// Cut `s` to at most `max` characters (Unicode scalar values, as the SFN
 /// service model counts them), never splitting a character.
 pub fn truncate_chars(s: &str, max: usize) -> &str {
@@ -54,7 +76,7 @@ pub fn fit_json_cause(value: &serde_json::Value, field_max: usize) -> String {
     let mut max = field_max;
     loop {
         let text = shorten_strings(value, max).to_string();
-        if text.chars().count() <= SFN_CAUSE_MAX_CHARS || max == 0 {
+        if aws_len(&text) <= SFN_CAUSE_MAX_CHARS || max == 0 {
             return text;
         }
         max /= 2;
@@ -86,6 +108,22 @@ fn shorten_strings(value: &serde_json::Value, max: usize) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aws_lengths_count_utf16_units_and_cuts_keep_characters_whole() {
+        let s = "a€𝄞b";
+        assert_eq!((aws_len(s), s.chars().count()), (5, 4));
+        assert_eq!(truncate_aws(s, 0), "");
+        assert_eq!(truncate_aws(s, 2), "a€");
+        assert_eq!(
+            truncate_aws(s, 3),
+            "a€",
+            "the emoji takes two units: it does not fit in one"
+        );
+        assert_eq!(truncate_aws(s, 4), "a€𝄞");
+        assert_eq!(truncate_aws(s, 5), s);
+        assert_eq!(truncate_aws(s, 99), s);
+    }
 
     #[test]
     fn truncation_keeps_short_strings() {

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::limits::{ECS_OVERRIDES_MAX_CHARS, TASK_TOKEN_MAX_CHARS};
+use crate::limits::{ECS_OVERRIDES_MAX_CHARS, TASK_TOKEN_MAX_CHARS, aws_len};
 
 /// Data handed from one step to the next: inline, or a verified pointer to S3.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,9 +75,9 @@ impl Payload {
         serde_json::to_string(self).expect("a Payload always serialises")
     }
 
-    /// Characters the Payload takes as compact JSON.
+    /// Characters the Payload takes as compact JSON ([`aws_len`]).
     pub fn json_chars(&self) -> usize {
-        self.to_json().chars().count()
+        aws_len(&self.to_json())
     }
 }
 
@@ -164,7 +164,7 @@ pub struct EnvEntry<'a> {
 
 /// Characters the ECS `overrides` object takes, as Step Functions sends it, for one
 /// container override whose environment is `TASK_TOKEN` (at its longest) plus
-/// `env`. JSON formatting and string escaping are counted.
+/// `env`. JSON formatting and string escaping are counted, in [`aws_len`] units.
 pub fn override_chars(container: &str, env: &[EnvEntry<'_>]) -> usize {
     let token = "T".repeat(TASK_TOKEN_MAX_CHARS);
     let mut environment = vec![EnvEntry {
@@ -175,10 +175,7 @@ pub fn override_chars(container: &str, env: &[EnvEntry<'_>]) -> usize {
     let overrides = serde_json::json!({
         "containerOverrides": [{ "name": container, "environment": environment }]
     });
-    serde_json::to_string(&overrides)
-        .expect("override JSON serialises")
-        .chars()
-        .count()
+    aws_len(&serde_json::to_string(&overrides).expect("override JSON serialises"))
 }
 
 /// Does the override carrying `BATON_INPUT = payload` (beside `other_env` and a

@@ -2,4 +2,4 @@
 
 pub mod handler;
 
-pub use handler::{OffloadOutput, Request};
+pub use handler::{OffloadOutput, Request, parse};

@@ -1,7 +1,7 @@
 //! Validates the execution input, pins or stages it, and returns task 1's input.
 
-use baton::handoff::{HandoffConfig, Target, TaskInput, fit_to_override};
-use baton::payload::{Payload, S3Location};
+use baton::handoff::{ExecutionLayout, HandoffConfig, Target, TaskInput, fit_to_override};
+use baton::payload::{Payload, S3Location, S3Pointer};
 use baton::{Error, Store};
 use serde::Deserialize;
 use serde_json::Value;
@@ -26,13 +26,8 @@ impl PrepareInput {
     }
 
     pub async fn handle(&self, event: Value) -> Result<TaskInput, Error> {
-        let request: Request = serde_json::from_value(event).map_err(|e| {
-            Error::InvalidInput(format!(
-                "expected {{\"execution\": \"<name>\", \"input\": \"s3://bucket/key\" or a Payload}}: {e}"
-            ))
-        })?;
-        let layout = self.config.layout(&request.execution)?;
-        let payload = self.payload_of(&request.input).await?;
+        let (request, layout, input) = parse(event, &self.config)?;
+        let payload = self.payload_of(input).await?;
         let target = Target {
             container: &self.config.container,
             output_uri: layout.output_uri("task1"),
@@ -49,20 +44,12 @@ impl PrepareInput {
         Ok(input)
     }
 
-    async fn payload_of(&self, input: &Value) -> Result<Payload, Error> {
-        if let Value::String(uri) = input {
-            let location = S3Location::parse(uri)?;
-            if location.key.is_empty() || location.key.ends_with('/') {
-                return Err(Error::InvalidInput(format!(
-                    "{uri} names a prefix, not an object"
-                )));
-            }
-            return Ok(Payload::S3(
+    async fn payload_of(&self, input: Input) -> Result<Payload, Error> {
+        match input {
+            Input::Object(location) => Ok(Payload::S3(
                 self.store.head(&location.bucket, &location.key).await?,
-            ));
-        }
-        match Payload::from_value(input)? {
-            Some(Payload::S3(pointer)) => {
+            )),
+            Input::Pointer(pointer) => {
                 // Check the object is there and as described; pin it when the
                 // pointer carries nothing to verify it by.
                 let found = self.store.head(&pointer.bucket, &pointer.key).await?;
@@ -81,10 +68,51 @@ impl PrepareInput {
                 }
                 Ok(Payload::S3(pointer))
             }
-            Some(inline) => Ok(inline),
-            None => Err(Error::InvalidInput(
-                "\"input\" must be an s3://bucket/key URI, {\"inline\": <JSON>} or {\"s3\": {\"bucket\", \"key\", \"size\", …}}".into(),
-            )),
+            Input::Inline(inline) => Ok(inline),
         }
     }
+}
+
+/// What the execution's `input` names, decided without AWS.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// `"s3://bucket/key"`: a user's object, pinned by its ETag (HeadObject).
+    Object(S3Location),
+    /// `{"s3": {…}}`: checked with HeadObject, pinned when it carries no sha256 or ETag.
+    Pointer(S3Pointer),
+    /// `{"inline": …}`.
+    Inline(Payload),
+}
+
+/// Decode the state's input: the request, the execution's S3 layout and what the
+/// input names. Pure, so the fuzz target `lambda_input` can drive it.
+pub fn parse(
+    event: Value,
+    config: &HandoffConfig,
+) -> Result<(Request, ExecutionLayout, Input), Error> {
+    let request: Request = serde_json::from_value(event).map_err(|e| {
+        Error::InvalidInput(format!(
+            "expected {{\"execution\": \"<name>\", \"input\": \"s3://bucket/key\" or a Payload}}: {e}"
+        ))
+    })?;
+    let layout = config.layout(&request.execution)?;
+    let input = match &request.input {
+        Value::String(uri) => {
+            let location = S3Location::parse(uri)?;
+            if location.key.is_empty() || location.key.ends_with('/') {
+                return Err(Error::InvalidInput(format!(
+                    "{uri} names a prefix, not an object"
+                )));
+            }
+            Input::Object(location)
+        }
+        other => match Payload::from_value(other)? {
+            Some(Payload::S3(pointer)) => Input::Pointer(pointer),
+            Some(inline) => Input::Inline(inline),
+            None => return Err(Error::InvalidInput(
+                "\"input\" must be an s3://bucket/key URI, {\"inline\": <JSON>} or {\"s3\": {\"bucket\", \"key\", \"size\", …}}".into(),
+            )),
+        },
+    };
+    Ok((request, layout, input))
 }

@@ -2,4 +2,4 @@
 
 pub mod handler;
 
-pub use handler::{PrepareInput, Request};
+pub use handler::{Input, PrepareInput, Request, parse};

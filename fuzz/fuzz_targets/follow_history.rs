@@ -1,0 +1,84 @@
+//! `baton follow` over any execution history: no panic, whatever the details say.
+#![no_main]
+
+use arbitrary::Arbitrary;
+use aws_sdk_sfn::types::{
+    HistoryEvent, HistoryEventType, StateEnteredEventDetails, StateExitedEventDetails, TaskFailedEventDetails,
+    TaskSubmittedEventDetails, TaskSucceededEventDetails, TaskTimedOutEventDetails,
+};
+use aws_smithy_types::DateTime;
+use libfuzzer_sys::fuzz_target;
+
+#[derive(Debug, Arbitrary)]
+struct Event {
+    kind: u8,
+    seconds: i32,
+    name: String,
+    resource_type: bool,
+    output: Option<String>,
+    error: Option<String>,
+    cause: Option<String>,
+}
+
+fuzz_target!(|input: (Option<String>, Vec<Event>)| {
+    let (template, events) = input;
+    let mut progress = baton_cli::progress::Progress::new(template);
+    for (i, e) in events.into_iter().enumerate() {
+        let resource = if e.resource_type { "ecs" } else { "lambda" };
+        let kinds = [
+            HistoryEventType::TaskStateEntered,
+            HistoryEventType::TaskStateExited,
+            HistoryEventType::TaskSubmitted,
+            HistoryEventType::TaskSucceeded,
+            HistoryEventType::TaskFailed,
+            HistoryEventType::TaskTimedOut,
+            HistoryEventType::ExecutionSucceeded,
+        ];
+        let kind = kinds[e.kind as usize % kinds.len()].clone();
+        let mut b = HistoryEvent::builder()
+            .id(i as i64 + 1)
+            .r#type(kind)
+            .timestamp(DateTime::from_secs(e.seconds as i64));
+        b = b
+            .state_entered_event_details(StateEnteredEventDetails::builder().name(&e.name).build().expect("name"))
+            .state_exited_event_details(StateExitedEventDetails::builder().name(&e.name).build().expect("name"))
+            .task_submitted_event_details(
+                TaskSubmittedEventDetails::builder()
+                    .resource_type(resource)
+                    .resource("runTask")
+                    .set_output(e.output.clone())
+                    .build()
+                    .expect("fields"),
+            )
+            .task_succeeded_event_details(
+                TaskSucceededEventDetails::builder()
+                    .resource_type(resource)
+                    .resource("runTask")
+                    .set_output(e.output.clone())
+                    .build()
+                    .expect("fields"),
+            )
+            .task_failed_event_details(
+                TaskFailedEventDetails::builder()
+                    .resource_type(resource)
+                    .resource("runTask")
+                    .set_error(e.error.clone())
+                    .set_cause(e.cause.clone())
+                    .build()
+                    .expect("fields"),
+            )
+            .task_timed_out_event_details(
+                TaskTimedOutEventDetails::builder()
+                    .resource_type(resource)
+                    .resource("runTask")
+                    .set_error(e.error)
+                    .build()
+                    .expect("fields"),
+            );
+        let event = b.build().expect("an event");
+        let _ = progress.observe(&event);
+        if let Some(output) = &e.output {
+            let _ = baton_cli::progress::describe_output(output);
+        }
+    }
+});

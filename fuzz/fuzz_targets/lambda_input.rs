@@ -1,0 +1,26 @@
+//! prepare-input's and offload-output's state input, any JSON: no panic; what is
+//! accepted has a valid execution layout and a valid Payload.
+#![no_main]
+
+use baton::handoff::HandoffConfig;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+    let config = HandoffConfig::for_bucket("bucket");
+    if let Ok((request, layout, input)) = prepare_input::parse(value.clone(), &config) {
+        assert!(layout.key("input").contains(&request.execution));
+        assert!(layout.output_uri("task1").starts_with("s3://bucket/"));
+        match input {
+            prepare_input::Input::Object(location) => assert!(!location.key.is_empty()),
+            prepare_input::Input::Pointer(pointer) => pointer.validate().expect("valid pointer"),
+            prepare_input::Input::Inline(payload) => payload.validate().expect("valid payload"),
+        }
+    }
+    if let Ok((execution, layout, payload)) = offload_output::parse(value, &config) {
+        assert!(layout.key("task1/offloaded").contains(&execution));
+        payload.validate().expect("valid payload");
+        let printed = payload.to_json();
+        assert_eq!(baton::Payload::parse(&printed).expect("parses"), payload);
+    }
+});
