@@ -133,8 +133,49 @@ local-down: ## Stop exactly what local-up started
 demo: venv ## The pipeline on this machine with live progress, then a crash the watchdog catches
 	$(VENV)/bin/python local/demo.py
 
+# cargo-fuzz (libFuzzer) for the fuzz targets in fuzz/ (their own workspace and lock
+# file). It builds on stable Rust with `-s none` (no sanitizer): the targets assert
+# properties, and Rust code needs no AddressSanitizer to catch a panic.
+CARGO_FUZZ := $(CURDIR)/.tools/bin/cargo-fuzz
+FUZZ_TARGETS := ecs_verdict ecs_event_json payload override_budget truncate worker_env lambda_input follow_history
+FUZZ_SECONDS ?= 600
+FUZZ_TARGET_DIR := $(CARGO_TARGET_DIR)/fuzz
+$(CARGO_FUZZ):
+	@echo "==> cargo-fuzz 0.13.2 into .tools/"
+	cargo install --quiet --locked cargo-fuzz --version 0.13.2 --root $(CURDIR)/.tools
+
+.PHONY: fuzz
+fuzz: $(CARGO_FUZZ) ## Every fuzz target for FUZZ_SECONDS (default 600) each, optimised; new inputs go to fuzz/corpus/
+	cd fuzz && CARGO_TARGET_DIR=$(FUZZ_TARGET_DIR) $(CARGO_FUZZ) build -s none --release
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "==> fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  (cd fuzz && CARGO_TARGET_DIR=$(FUZZ_TARGET_DIR) $(CARGO_FUZZ) run -s none --release $$t corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1) | grep -E "^stat::number_of_executed_units|^Done|panicked|ERROR|SUMMARY" || exit 1; \
+	done
+
+# In make test: each target over its committed corpus, then 5 s of fuzzing from it
+# (a debug build: it compiles in a third of the time). New inputs go to a scratch folder.
+.PHONY: test-fuzz
+test-fuzz: $(CARGO_FUZZ) ## Each fuzz target briefly on its committed corpus (in make test)
+	cd fuzz && CARGO_TARGET_DIR=$(FUZZ_TARGET_DIR) $(CARGO_FUZZ) build -s none --dev
+	@for t in $(FUZZ_TARGETS); do \
+	  scratch=$$(mktemp -d); \
+	  (cd fuzz && CARGO_TARGET_DIR=$(FUZZ_TARGET_DIR) $(CARGO_FUZZ) run -s none --dev $$t $$scratch corpus/$$t -- \
+	    -max_total_time=5 -print_final_stats=1 2>&1) > $$scratch.log || { cat $$scratch.log; exit 1; }; \
+	  echo "    $$t: $$(grep -m1 '^stat::number_of_executed_units' $$scratch.log | awk '{print $$2}') runs, corpus $$(ls fuzz/corpus/$$t | wc -l) inputs, no failure"; \
+	  rm -rf $$scratch $$scratch.log; \
+	done
+
+.PHONY: soak
+soak: venv ## The fault soak: 200 executions with faults, checked by an oracle (starts and stops its own stack)
+	$(VENV)/bin/python local/soak.py --executions $(or $(SOAK_EXECUTIONS),200) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
+
+.PHONY: test-soak
+test-soak: venv ## The fault soak's short version (30 executions; in make test)
+	$(VENV)/bin/python local/soak.py --executions 30 --concurrency 10
+
 .PHONY: test
-test: venv lint test-rust check-portable-worker test-invoke test-compat test-e2e sam-build-check ## Everything CI runs
+test: venv lint test-rust check-portable-worker test-invoke test-compat test-e2e test-fuzz test-soak sam-build-check ## Everything CI runs
 	@echo "==> make test: all checks passed"
 
 .PHONY: build-lambdas
@@ -194,4 +235,4 @@ bench-exec: venv build-worker ## The exec wrapper (stdin/stdout and file mode) a
 .PHONY: clean
 clean: ## Remove build output and the virtualenv
 	cargo clean
-	rm -rf $(VENV) $(VENV_CHECKOV) $(VENV_BENCH) .tools .aws-sam .local tests/asl/node_modules
+	rm -rf $(VENV) $(VENV_CHECKOV) $(VENV_BENCH) .tools .aws-sam .local .local-soak tests/asl/node_modules

@@ -6,7 +6,12 @@ template.yaml, `cargo lambda watch` for the Lambdas, and the local Fargate runne
     python local/stack.py status
 
 Ports: BATON_LOCAL_PORT (moto, default 4566), BATON_LAMBDA_PORT (cargo lambda watch,
-default 9001). Build output: CARGO_TARGET_DIR (default target/).
+default 9001). Build output: CARGO_TARGET_DIR (default target/). State (pids, logs,
+stack.env): BATON_LOCAL_STATE (default .local/), so two stacks can run side by side.
+
+Faults (`make soak`): with BATON_LOCAL_FAULTS=<fault file>, the Lambdas and the tasks
+reach moto through local/fault_hop.py on BATON_FAULT_HOP_PORT (default moto's port
++ 1), seeded by BATON_FAULT_SEED; the runner and moto's own calls go straight.
 """
 
 import json
@@ -23,7 +28,7 @@ from pathlib import Path
 import image as local_image  # local/image.py
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE = ROOT / ".local"
+STATE = Path(os.environ.get("BATON_LOCAL_STATE", ROOT / ".local")).resolve()
 PIDS = STATE / "pids"
 LOGS = STATE / "logs"
 ENV_FILE = STATE / "stack.env"
@@ -36,8 +41,11 @@ STACK = "baton-local"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 ENDPOINT = f"http://127.0.0.1:{PORT}"
 LAMBDA_ENDPOINT = f"http://127.0.0.1:{LAMBDA_PORT}"
+FAULTS = os.environ.get("BATON_LOCAL_FAULTS", "")
+HOP_PORT = int(os.environ.get("BATON_FAULT_HOP_PORT", str(PORT + 1)))
+HOP_ENDPOINT = f"http://127.0.0.1:{HOP_PORT}"
 # Order matters for `down`: the runner first (its tasks end with it), moto last.
-PROCESSES = ["fargate", "lambda-watch", "moto"]
+PROCESSES = ["fargate", "lambda-watch", "fault-hop", "moto"]
 # Tasks of images that are not `local:` run as real containers (podman), or, with
 # BATON_LOCAL_BACKEND=process, as processes.
 BACKEND = os.environ.get("BATON_LOCAL_BACKEND", "container")
@@ -113,7 +121,10 @@ def up() -> None:
         say(f"the local stack is already running ({ENV_FILE})")
         print(ENV_FILE.read_text() if ENV_FILE.exists() else "")
         return
-    for port, what, variable in [(PORT, "moto", "BATON_LOCAL_PORT"), (LAMBDA_PORT, "cargo lambda watch", "BATON_LAMBDA_PORT")]:
+    ports = [(PORT, "moto", "BATON_LOCAL_PORT"), (LAMBDA_PORT, "cargo lambda watch", "BATON_LAMBDA_PORT")]
+    if FAULTS:
+        ports.append((HOP_PORT, "the fault hop", "BATON_FAULT_HOP_PORT"))
+    for port, what, variable in ports:
         if port_busy(port):
             sys.exit(f"port {port} (for {what}) is busy: stop what uses it, or set {variable} to a free port")
     for folder in (PIDS, LOGS):
@@ -127,6 +138,14 @@ def up() -> None:
     moto = start("moto", [str(VENV_BIN / "python"), str(ROOT / "local/moto_host.py"), "--port", str(PORT),
                           "--lambda-endpoint", LAMBDA_ENDPOINT, "--lambda-binaries", binaries], dict(os.environ))
     wait_port(PORT, "moto", moto, 60)
+    components_endpoint = ENDPOINT
+    if FAULTS:
+        say(f"fault hop on {HOP_ENDPOINT} ({FAULTS}, seed {os.environ.get('BATON_FAULT_SEED', '0')})")
+        hop = start("fault-hop", [str(VENV_BIN / "python"), str(ROOT / "local/fault_hop.py"), "--port", str(HOP_PORT),
+                                  "--upstream", ENDPOINT, "--faults", FAULTS,
+                                  "--seed", os.environ.get("BATON_FAULT_SEED", "0")], dict(os.environ))
+        wait_port(HOP_PORT, "fault-hop", hop, 30)
+        components_endpoint = HOP_ENDPOINT
 
     say("deploying template.yaml to the local CloudFormation")
     deployed = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "local/deploy.py"), "--endpoint", ENDPOINT, "--stack-name", STACK],
@@ -136,7 +155,7 @@ def up() -> None:
     outputs = json.loads(deployed.stdout)["outputs"]
 
     say(f"cargo lambda watch on {LAMBDA_ENDPOINT}")
-    function_env = dict(AWS_ENDPOINT_URL=ENDPOINT, AWS_REGION=REGION, BATON_BUCKET=outputs["BucketName"],
+    function_env = dict(AWS_ENDPOINT_URL=components_endpoint, AWS_REGION=REGION, BATON_BUCKET=outputs["BucketName"],
                         BATON_TASK_LOGS=str(LOGS / "{task_id}.log"), **CREDENTIALS)
     env_args = [f"--env-var={k}={v}" for k, v in function_env.items()]
     watch_env = dict(os.environ, PATH=f"{VENV_BIN}:{os.environ['PATH']}", CARGO_TARGET_DIR=str(TARGET))
@@ -147,7 +166,7 @@ def up() -> None:
     for function in ["prepare-input", "offload-output", "task-watchdog"]:
         invoke(function, {"warm-up": True})
 
-    runner_env = aws_env()
+    runner_env = dict(aws_env(), BATON_LOCAL_TASK_ENDPOINT=components_endpoint)
     if BACKEND == "container":
         say("the worker image, for tasks in real containers (podman)")
         runner_env.update(local_image.env(), BATON_LOCAL_WORKER_IMAGE=local_image.build())
@@ -167,6 +186,7 @@ def up() -> None:
         "BATON_LAMBDA_ENDPOINT": LAMBDA_ENDPOINT,
         "BATON_TASK_LOGS": str(LOGS / "{task_id}.log"),
         "BATON_LOCAL_BACKEND": BACKEND,
+        "BATON_FAULT_HOP": HOP_ENDPOINT if FAULTS else "",
     }.items()))
     say(f"local stack up in {time.monotonic() - started:.0f} s; settings in {ENV_FILE.relative_to(ROOT)}")
     print(ENV_FILE.read_text())

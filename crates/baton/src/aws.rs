@@ -8,6 +8,31 @@ pub async fn load_config() -> SdkConfig {
     aws_config::load_defaults(BehaviorVersion::latest()).await
 }
 
+/// Liveness for the small JSON APIs (Step Functions callbacks, ECS): a connection
+/// must open within 5 s, an answer start within 10 s, and an attempt end within 15 s;
+/// past that the attempt fails and the client's retry policy tries again. The SDK's
+/// defaults set none of these (an answer that never comes waits forever, found by the
+/// fault soak: a stalled heartbeat held its worker past `HeartbeatSeconds`). AWS's
+/// "standard" defaults mode uses a 3.1 s connect timeout:
+/// <https://docs.aws.amazon.com/sdkref/latest/guide/feature-smart-config-defaults.html>.
+pub fn api_timeouts() -> aws_smithy_types::timeout::TimeoutConfig {
+    use std::time::Duration;
+    aws_smithy_types::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .read_timeout(Duration::from_secs(10))
+        .operation_attempt_timeout(Duration::from_secs(15))
+        .build()
+}
+
+/// An ECS client with [`api_timeouts`].
+#[cfg(feature = "ecs")]
+pub fn ecs_client(config: &SdkConfig) -> aws_sdk_ecs::Client {
+    let conf = aws_sdk_ecs::config::Builder::from(config)
+        .timeout_config(api_timeouts())
+        .build();
+    aws_sdk_ecs::Client::from_conf(conf)
+}
+
 /// Is the S3 endpoint overridden (a local emulator, a VPC endpoint URL)?
 fn s3_endpoint_overridden(config: &SdkConfig) -> bool {
     let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());

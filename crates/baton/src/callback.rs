@@ -88,10 +88,12 @@ pub struct CallbackClient {
 }
 
 impl CallbackClient {
-    /// A client with Baton's callback retry policy on top of `config`.
+    /// A client with Baton's callback retry policy and [`crate::aws::api_timeouts`]
+    /// on top of `config`.
     pub fn new(config: &SdkConfig) -> CallbackClient {
         let sfn = aws_sdk_sfn::config::Builder::from(config)
             .retry_config(callback_retry_config())
+            .timeout_config(crate::aws::api_timeouts())
             .build();
         CallbackClient {
             sfn: aws_sdk_sfn::Client::from_conf(sfn),
@@ -190,6 +192,20 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fault soak: without timeouts a callback whose answer never
+    /// comes waits forever (a stalled heartbeat outlived `HeartbeatSeconds`).
+    #[test]
+    fn callbacks_give_up_on_a_silent_answer_and_retry() {
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let client = CallbackClient::new(&config);
+        let timeouts = client.sfn.config().timeout_config().expect("timeouts set");
+        assert_eq!(timeouts.read_timeout(), Some(Duration::from_secs(10)));
+        assert_eq!(timeouts.operation_attempt_timeout(), Some(Duration::from_secs(15)));
+        assert!(timeouts.connect_timeout().is_some());
+    }
     use crate::limits::TASK_TOKEN_MAX_CHARS;
 
     #[test]

@@ -32,7 +32,7 @@ impl Watchdog {
     pub fn new(config: &SdkConfig, logs_template: Option<String>) -> Watchdog {
         Watchdog {
             callbacks: CallbackClient::new(config),
-            ecs: aws_sdk_ecs::Client::new(config),
+            ecs: baton::aws::ecs_client(config),
             logs_template,
         }
     }

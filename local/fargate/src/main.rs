@@ -46,6 +46,9 @@ struct Args {
     /// worker image as this one (`make image`); without it, as processes.
     #[arg(long, env = "BATON_LOCAL_WORKER_IMAGE")]
     container_worker_image: Option<String>,
+    /// The AWS endpoint the tasks use, when not the runner's (the fault soak's hop).
+    #[arg(long, env = "BATON_LOCAL_TASK_ENDPOINT")]
+    task_endpoint: Option<String>,
 }
 
 #[tokio::main]
@@ -61,6 +64,11 @@ async fn main() -> anyhow::Result<()> {
         })
         .collect();
     base_env.push(("BATON_LOG_FORMAT".into(), "json".into()));
+    // Tasks may reach AWS another way than the runner does (the fault soak's hop).
+    if let Some(endpoint) = args.task_endpoint.as_ref().filter(|e| !e.is_empty()) {
+        base_env.retain(|(k, _)| k != "AWS_ENDPOINT_URL");
+        base_env.push(("AWS_ENDPOINT_URL".into(), endpoint.clone()));
+    }
     let ctx = Arc::new(Context {
         ecs: aws_sdk_ecs::Client::new(&sdk),
         events: aws_sdk_eventbridge::Client::new(&sdk),

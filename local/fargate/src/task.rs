@@ -37,6 +37,101 @@ pub struct Context {
 /// milliseconds, over the runner's default (for tests of the heartbeat window).
 pub const START_DELAY_VARIABLE: &str = "BATON_LOCAL_START_DELAY_MS";
 
+/// Container environment variable: a fault the runner causes in the task (the fault
+/// soak). `kill@<marker>`: SIGKILL the task's processes when a line of its log holds
+/// `<marker>`, as a crash would; `oom@<marker>`: the same, reported as the OOM killer
+/// is (`OutOfMemoryError`). Process tasks only.
+pub const FAULT_VARIABLE: &str = "BATON_LOCAL_FAULT";
+
+/// Container environment variable: what happens to the task's STOPPED event on its
+/// way to EventBridge: `drop`, `duplicate`, `delay:<ms>`, or `reorder` (a stale
+/// RUNNING event follows the STOPPED one).
+pub const EVENT_FAULT_VARIABLE: &str = "BATON_LOCAL_EVENT_FAULT";
+
+/// A crash the runner causes (see [`FAULT_VARIABLE`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Crash {
+    pub marker: String,
+    pub oom: bool,
+}
+
+/// What happens to a STOPPED event (see [`EVENT_FAULT_VARIABLE`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventFault {
+    Drop,
+    Duplicate,
+    Delay(Duration),
+    Reorder,
+}
+
+fn variable<'a>(environment: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    environment
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The task's [`Crash`], if its environment asks for one; an unreadable value is an
+/// error, so a typo in a soak never passes as "no fault".
+pub fn crash(environment: &[(String, String)]) -> Result<Option<Crash>, String> {
+    let Some(value) = variable(environment, FAULT_VARIABLE) else {
+        return Ok(None);
+    };
+    let (kind, marker) = value.split_once('@').ok_or_else(|| {
+        format!("{FAULT_VARIABLE}={value:?}: expected kill@<marker> or oom@<marker>")
+    })?;
+    if marker.is_empty() || !matches!(kind, "kill" | "oom") {
+        return Err(format!(
+            "{FAULT_VARIABLE}={value:?}: expected kill@<marker> or oom@<marker>"
+        ));
+    }
+    Ok(Some(Crash {
+        marker: marker.into(),
+        oom: kind == "oom",
+    }))
+}
+
+/// The task's [`EventFault`], if its environment asks for one.
+pub fn event_fault(environment: &[(String, String)]) -> Result<Option<EventFault>, String> {
+    let Some(value) = variable(environment, EVENT_FAULT_VARIABLE) else {
+        return Ok(None);
+    };
+    let bad = || {
+        format!("{EVENT_FAULT_VARIABLE}={value:?}: expected drop, duplicate, delay:<ms> or reorder")
+    };
+    Ok(Some(match value {
+        "drop" => EventFault::Drop,
+        "duplicate" => EventFault::Duplicate,
+        "reorder" => EventFault::Reorder,
+        _ => EventFault::Delay(Duration::from_millis(
+            value
+                .strip_prefix("delay:")
+                .and_then(|ms| ms.parse().ok())
+                .ok_or_else(bad)?,
+        )),
+    }))
+}
+
+/// Finds a marker in a log that grows: fed what was appended since the last call.
+#[derive(Debug, Default)]
+pub struct MarkerWatch {
+    carry: Vec<u8>,
+}
+
+impl MarkerWatch {
+    /// True once `marker` has appeared in everything fed so far.
+    pub fn feed(&mut self, marker: &str, appended: &[u8]) -> bool {
+        self.carry.extend_from_slice(appended);
+        let needle = marker.as_bytes();
+        if self.carry.windows(needle.len()).any(|w| w == needle) {
+            return true;
+        }
+        let keep = needle.len().saturating_sub(1).min(self.carry.len());
+        self.carry.drain(..self.carry.len() - keep);
+        false
+    }
+}
+
 impl Context {
     /// The runner is stopping: kill every task it runs.
     pub fn kill_all(&self) {
@@ -112,7 +207,11 @@ impl Definition {
 pub async fn run(ctx: Arc<Context>, task: TaskView, def: Definition, stop: watch::Receiver<bool>) {
     let stopped = supervise(&ctx, &task, &def, stop).await;
     info!(task_arn = %task.task_arn, stop_code = stopped.stop_code, exit_code = stopped.exit_code, reason = %stopped.stopped_reason, "task stopped");
-    report_stopped(&ctx, &task, &stopped).await;
+    let fault = event_fault(&def.environment).unwrap_or_else(|e| {
+        warn!(task_arn = %task.task_arn, error = e, "ignoring the event fault");
+        None
+    });
+    report_stopped(&ctx, &task, &stopped, fault).await;
 }
 
 async fn supervise(
@@ -158,6 +257,12 @@ async fn supervise(
             None => Stopped::failed_to_start(crate::image::cannot_pull(&def.image), now_iso()),
         };
     }
+    let crash = match crash(&def.environment) {
+        Ok(crash) => crash,
+        Err(e) => {
+            return Stopped::failed_to_start(format!("CannotStartContainerError: {e}"), now_iso());
+        }
+    };
     let (log_path, log) = match crate::task::task_log(ctx, task) {
         Ok(opened) => opened,
         Err(stopped) => return stopped,
@@ -193,6 +298,7 @@ async fn supervise(
     let mut oom = false;
     let mut user_stop = false;
     let mut kill_at: Option<tokio::time::Instant> = None;
+    let mut watch_log = crash.as_ref().map(|_| (MarkerWatch::default(), 0u64));
     let status = loop {
         tokio::select! {
             status = child.wait() => break status,
@@ -204,6 +310,14 @@ async fn supervise(
                     warn!(task_arn = %task.task_arn, limit, "over its memory: SIGKILL");
                     oom = true;
                     signal_group(pgid, libc::SIGKILL);
+                }
+                if let (Some(crash), Some((watcher, offset))) = (&crash, watch_log.as_mut())
+                    && log_grew_with(&log_path, offset, watcher, &crash.marker)
+                {
+                    warn!(task_arn = %task.task_arn, marker = %crash.marker, oom = crash.oom, "fault: SIGKILL at the marker");
+                    oom |= crash.oom;
+                    signal_group(pgid, libc::SIGKILL);
+                    watch_log = None;
                 }
                 if kill_at.is_some_and(|t| tokio::time::Instant::now() >= t) {
                     warn!(task_arn = %task.task_arn, "still running after the stop timeout: SIGKILL");
@@ -234,7 +348,31 @@ async fn supervise(
     Stopped::exited(exit_code, oom, user_stop)
 }
 
-async fn report_stopped(ctx: &Context, task: &TaskView, stopped: &Stopped) {
+/// Read what the log gained since `offset`; true when the marker is in it.
+fn log_grew_with(
+    path: &std::path::Path,
+    offset: &mut u64,
+    watcher: &mut MarkerWatch,
+    marker: &str,
+) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut appended = Vec::new();
+    if file.seek(SeekFrom::Start(*offset)).is_err() || file.read_to_end(&mut appended).is_err() {
+        return false;
+    }
+    *offset += appended.len() as u64;
+    watcher.feed(marker, &appended)
+}
+
+async fn report_stopped(
+    ctx: &Context,
+    task: &TaskView,
+    stopped: &Stopped,
+    fault: Option<EventFault>,
+) {
     let mut container = aws_sdk_ecs::types::ContainerStateChange::builder()
         .container_name(&task.container_name)
         .status("STOPPED")
@@ -255,7 +393,23 @@ async fn report_stopped(ctx: &Context, task: &TaskView, stopped: &Stopped) {
     if let Err(e) = submitted {
         warn!(task_arn = %task.task_arn, error = %baton::error::display_chain(&e), "SubmitTaskStateChange failed");
     }
-    put_event(ctx, task, &stopped_detail(task, stopped)).await;
+    let detail = stopped_detail(task, stopped);
+    match fault {
+        None => put_event(ctx, task, &detail).await,
+        Some(EventFault::Drop) => warn!(task_arn = %task.task_arn, "fault: STOPPED event dropped"),
+        Some(EventFault::Duplicate) => {
+            put_event(ctx, task, &detail).await;
+            put_event(ctx, task, &detail).await;
+        }
+        Some(EventFault::Delay(by)) => {
+            tokio::time::sleep(by).await;
+            put_event(ctx, task, &detail).await;
+        }
+        Some(EventFault::Reorder) => {
+            put_event(ctx, task, &detail).await;
+            put_event(ctx, task, &running_detail(task)).await;
+        }
+    }
 }
 
 /// The task's log file (`<logs>/<task id>.log`), or the failure to start that ECS
@@ -325,4 +479,50 @@ fn group_rss_bytes(pgid: i32) -> u64 {
                 .map(|pages| pages * page)
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn faults_parse_and_typos_are_errors() {
+        assert_eq!(crash(&env(&[])).unwrap(), None);
+        assert_eq!(
+            crash(&env(&[(FAULT_VARIABLE, "oom@soak: half")])).unwrap(),
+            Some(Crash {
+                marker: "soak: half".into(),
+                oom: true
+            })
+        );
+        for bad in ["kill", "kill@", "boom@x"] {
+            assert!(crash(&env(&[(FAULT_VARIABLE, bad)])).is_err(), "{bad}");
+        }
+        assert_eq!(
+            event_fault(&env(&[(EVENT_FAULT_VARIABLE, "delay:1500")])).unwrap(),
+            Some(EventFault::Delay(Duration::from_millis(1500)))
+        );
+        assert_eq!(
+            event_fault(&env(&[(EVENT_FAULT_VARIABLE, "drop")])).unwrap(),
+            Some(EventFault::Drop)
+        );
+        assert!(event_fault(&env(&[(EVENT_FAULT_VARIABLE, "delay:soon")])).is_err());
+    }
+
+    #[test]
+    fn a_marker_split_across_reads_is_found() {
+        let mut watch = MarkerWatch::default();
+        assert!(!watch.feed("job done", b"{\"message\":\"job d"));
+        assert!(watch.feed("job done", b"one\"}"));
+        let mut watch = MarkerWatch::default();
+        assert!(!watch.feed("marker", &vec![b'x'; 10_000]));
+        assert!(watch.carry.len() < 10);
+    }
 }
