@@ -734,6 +734,45 @@ def fix_s3_missing_keys_are_404_to_everyone():
     S3Response.head_object = head_object
 
 
+def fix_s3_multipart_uploads_all_begun_in_2010():
+    """moto's ListMultipartUploads dates every upload 2010-11-10T20:48:33Z. S3 gives
+    the time each was begun (`Initiated`), and the watchdog aborts only the uploads a
+    stopped task began before its stop, never a retry's begun after. Record when each
+    upload begins and answer that."""
+    from datetime import datetime, timezone
+
+    from moto.s3.models import FakeMultipart
+    from moto.s3.responses import S3Response
+
+    original_init = FakeMultipart.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.baton_initiated = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+    original_list = S3Response.list_multipart_uploads
+
+    def list_multipart_uploads(self):
+        multiparts = self.backend.list_multipart_uploads(self.bucket_name)
+        original_serialized = self.serialized
+
+        def serialized(action_result):
+            for upload in action_result.result.get("Uploads", []):
+                begun = getattr(multiparts.get(upload["UploadId"]), "baton_initiated", None)
+                if begun:
+                    upload["Initiated"] = begun
+            return original_serialized(action_result)
+
+        self.serialized = serialized
+        try:
+            return original_list(self)
+        finally:
+            del self.serialized
+
+    FakeMultipart.__init__ = init
+    S3Response.list_multipart_uploads = list_multipart_uploads
+
+
 def _snake(name):
     from moto.stepfunctions.parser.utils import camel_to_snake_case
 
@@ -752,6 +791,7 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
         fix_ecs_run_task_needs_container_memory,
         fix_ecs_run_task_never_reports_failures,
         fix_s3_missing_keys_are_404_to_everyone,
+        fix_s3_multipart_uploads_all_begun_in_2010,
         fix_ecs_sync_succeeds_whatever_the_exit_code,
         fix_eventbridge_lambda_and_states_targets,
         fix_cloudformation_ignores_sam_transform,

@@ -331,6 +331,25 @@ def test_gap_a_missing_key_is_404_to_everyone_in_plain_moto(moto):
         "moto now answers 403 without ListBucket: delete compat.fix_s3_missing_keys_are_404_to_everyone")
 
 
+def upload_dates(endpoint, bucket):
+    """When two uploads, begun a second apart, say they began; and the time between."""
+    import datetime
+
+    s3 = client(endpoint, "s3")
+    s3.create_bucket(Bucket=bucket)
+    before = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=1)
+    s3.create_multipart_upload(Bucket=bucket, Key="a")
+    time.sleep(1.1)
+    s3.create_multipart_upload(Bucket=bucket, Key="b")
+    uploads = {u["Key"]: u["Initiated"] for u in s3.list_multipart_uploads(Bucket=bucket)["Uploads"]}
+    return before, uploads["a"], uploads["b"]
+
+
+def test_gap_multipart_uploads_all_begun_in_2010_in_plain_moto(moto):
+    _, a, b = upload_dates(moto, "gap-initiated")
+    assert a == b and a.year == 2010, "moto now dates uploads: delete compat.fix_s3_multipart_uploads_all_begun_in_2010"
+
+
 # ------------------------------------------------------------------ the fixes
 
 
@@ -540,3 +559,9 @@ def test_fixed_a_missing_key_is_403_to_a_role_without_list_bucket(host):
     assert missing_key_status(role_clients(host, "fixed-no-list", list_bucket=False)) == [403, 403]
     assert missing_key_status(role_clients(host, "fixed-list", list_bucket=True)) == [404, 404]
     assert missing_key_status(client(host, "s3")) == [404, 404], "plain keys keep moto's answer"
+
+
+def test_fixed_multipart_uploads_say_when_they_began(host):
+    before, a, b = upload_dates(host, "fixed-initiated")
+    assert before <= a < b, (before, a, b)
+    assert (b - a).total_seconds() >= 1

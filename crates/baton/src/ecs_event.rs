@@ -128,6 +128,11 @@ impl TaskStateChange {
 
     /// The task token from any container override's environment.
     pub fn token(&self) -> Option<&str> {
+        self.override_variable(TOKEN_VARIABLE)
+    }
+
+    /// A variable set, not empty, in any container override's environment.
+    pub fn override_variable(&self, name: &str) -> Option<&str> {
         self.overrides
             .as_ref()?
             .container_overrides
@@ -135,9 +140,29 @@ impl TaskStateChange {
             .iter()
             .filter_map(|o| o.environment.as_ref())
             .flatten()
-            .find(|kv| kv.name.as_deref() == Some(TOKEN_VARIABLE))
+            .find(|kv| kv.name.as_deref() == Some(name))
             .and_then(|kv| kv.value.as_deref())
             .filter(|v| !v.is_empty())
+    }
+
+    /// Where a stopped Baton task wrote its output (`BATON_OUTPUT`, a prefix), and
+    /// when it stopped: the multipart uploads under that prefix begun before then
+    /// are its own, left open if it was killed mid-upload. `None` for a task that has
+    /// not stopped, is not Baton's, or whose event says no stop time.
+    pub fn abandoned_uploads_scope(&self) -> Option<(crate::payload::S3Location, aws_smithy_types::DateTime)> {
+        if !self.is_stopped() {
+            return None;
+        }
+        let output = crate::payload::S3Location::parse(self.override_variable("BATON_OUTPUT")?).ok()?;
+        if output.key.is_empty() {
+            return None; // never the whole bucket
+        }
+        let stopped_at = aws_smithy_types::DateTime::from_str(
+            self.stopped_at.as_deref()?,
+            aws_smithy_types::date_time::Format::DateTime,
+        )
+        .ok()?;
+        Some((output, stopped_at))
     }
 
     fn containers(&self) -> &[Container] {
@@ -398,6 +423,34 @@ mod tests {
             Verdict::Fail { error, .. } => error,
             other => panic!("expected a failure, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn abandoned_uploads_are_scoped_to_the_tasks_output_and_stop_time() {
+        let mut detail = stopped("EssentialContainerExited", vec![container(Some(137), None)]);
+        assert_eq!(detail.abandoned_uploads_scope(), None, "no BATON_OUTPUT, no stop time");
+        let env = detail.overrides.as_mut().unwrap().container_overrides.as_mut().unwrap()[0]
+            .environment
+            .as_mut()
+            .unwrap();
+        env.push(KeyValue {
+            name: Some("BATON_OUTPUT".into()),
+            value: Some("s3://b/executions/run-1/task1/".into()),
+        });
+        assert_eq!(detail.abandoned_uploads_scope(), None, "no stop time");
+        detail.stopped_at = Some("2026-12-04T14:00:01.250Z".into());
+        let (output, at) = detail.abandoned_uploads_scope().unwrap();
+        assert_eq!((output.bucket.as_str(), output.key.as_str()), ("b", "executions/run-1/task1/"));
+        assert_eq!(at.as_secs_f64(), 1_796_392_801.25);
+        detail.last_status = Some("RUNNING".into());
+        assert_eq!(detail.abandoned_uploads_scope(), None, "only a stopped task");
+        detail.last_status = Some("STOPPED".into());
+        let env = detail.overrides.as_mut().unwrap().container_overrides.as_mut().unwrap()[0]
+            .environment
+            .as_mut()
+            .unwrap();
+        env[1].value = Some("s3://b".into());
+        assert_eq!(detail.abandoned_uploads_scope(), None, "never a whole bucket");
     }
 
     #[test]

@@ -21,9 +21,19 @@ pub struct Outcome {
     pub task_arn: Option<String>,
 }
 
+/// Was an upload begun before the task stopped? Unknown means no: never abort an
+/// upload that may be a retry's.
+pub fn begun_before(
+    initiated: Option<&aws_smithy_types::DateTime>,
+    stopped_at: &aws_smithy_types::DateTime,
+) -> bool {
+    initiated.is_some_and(|at| at <= stopped_at)
+}
+
 pub struct Watchdog {
     callbacks: CallbackClient,
     ecs: aws_sdk_ecs::Client,
+    s3: aws_sdk_s3::Client,
     /// Where a task's logs are, with `{task_id}` replaced (`BATON_TASK_LOGS`).
     logs_template: Option<String>,
 }
@@ -33,6 +43,7 @@ impl Watchdog {
         Watchdog {
             callbacks: CallbackClient::new(config),
             ecs: baton::aws::ecs_client(config),
+            s3: baton::aws::s3_client(config),
             logs_template,
         }
     }
@@ -84,13 +95,26 @@ impl Watchdog {
     pub async fn handle(&self, event: Value) -> Result<Outcome, Error> {
         let event = ecs_event::parse_event(event)?;
         let mut detail = event.detail;
-        let task_arn = detail.task_arn.clone();
         let logs = self.logs_of(&detail);
         let mut verdict = ecs_event::verdict(&detail, logs.as_deref());
         if verdict == Verdict::OverridesMissing {
             detail.overrides = Some(self.describe_overrides(&detail).await?);
             verdict = ecs_event::verdict(&detail, logs.as_deref());
         }
+        let outcome = self.act(&detail, verdict).await?;
+        // After the token: a task killed mid-upload (crash, OOM, SIGKILL) leaves its
+        // multipart upload open, its parts billed and invisible until the bucket's
+        // lifecycle rule (AbortIncompleteMultipartUpload, 1 day) removes them. Any
+        // stopped task, .sync too. A failure here is logged, not retried: the
+        // token is what matters, and the lifecycle rule is the backstop.
+        if let Err(e) = self.abort_abandoned_uploads(&detail).await {
+            tracing::warn!(task_arn = detail.task_arn.as_deref(), error = %e, "could not abort the stopped task's multipart uploads; the bucket's lifecycle rule will");
+        }
+        Ok(outcome)
+    }
+
+    async fn act(&self, detail: &TaskStateChange, verdict: Verdict) -> Result<Outcome, Error> {
+        let task_arn = detail.task_arn.clone();
         let ignored = |reason: String| {
             tracing::info!(task_arn = task_arn.as_deref(), reason, "ignored");
             Ok(Outcome {
@@ -147,6 +171,72 @@ impl Watchdog {
         }
     }
 
+    /// Abort the multipart uploads the stopped task began under its `BATON_OUTPUT`
+    /// prefix before it stopped ([`TaskStateChange::abandoned_uploads_scope`]).
+    /// Uploads begun later belong to a retry's new task and are left alone. Returns
+    /// how many were aborted.
+    pub async fn abort_abandoned_uploads(&self, detail: &TaskStateChange) -> Result<usize, Error> {
+        let Some((output, stopped_at)) = detail.abandoned_uploads_scope() else {
+            return Ok(0);
+        };
+        let service = |operation: &'static str| {
+            move |e: String| Error::Service {
+                service: "s3",
+                operation,
+                message: e,
+            }
+        };
+        let mut aborted = 0;
+        let (mut key_marker, mut upload_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .s3
+                .list_multipart_uploads()
+                .bucket(&output.bucket)
+                .prefix(&output.key)
+                .set_key_marker(key_marker.take())
+                .set_upload_id_marker(upload_marker.take())
+                .send()
+                .await
+                .map_err(|e| baton::error::display_chain(&e))
+                .map_err(service("ListMultipartUploads"))?;
+            for upload in page.uploads() {
+                let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) else {
+                    continue;
+                };
+                if !begun_before(upload.initiated(), &stopped_at) {
+                    continue;
+                }
+                let aborted_now = self
+                    .s3
+                    .abort_multipart_upload()
+                    .bucket(&output.bucket)
+                    .key(key)
+                    .upload_id(id)
+                    .send()
+                    .await;
+                match aborted_now {
+                    Ok(_) => aborted += 1,
+                    // Already gone: aborted or completed by someone else meanwhile.
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_upload()) => {}
+                    Err(e) => return Err(service("AbortMultipartUpload")(baton::error::display_chain(&e))),
+                }
+            }
+            if page.is_truncated() != Some(true) {
+                break;
+            }
+            key_marker = page.next_key_marker().map(String::from);
+            upload_marker = page.next_upload_id_marker().map(String::from);
+            if key_marker.is_none() {
+                break;
+            }
+        }
+        if aborted > 0 {
+            tracing::warn!(task_arn = detail.task_arn.as_deref(), bucket = output.bucket, prefix = output.key, aborted, "aborted the multipart uploads the stopped task left open");
+        }
+        Ok(aborted)
+    }
+
     fn logs_of(&self, detail: &TaskStateChange) -> Option<String> {
         let template = self.logs_template.as_deref()?;
         Some(template.replace("{task_id}", detail.task_id().unwrap_or("unknown")))
@@ -176,5 +266,22 @@ impl Watchdog {
             .and_then(|t| t.overrides())
             .map(Overrides::from_sdk)
             .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_smithy_types::DateTime;
+
+    #[test]
+    fn upload_begun_after_the_stop_is_kept() {
+        let stop = DateTime::from_secs_and_nanos(1_796_392_801, 250_000_000);
+        let before = DateTime::from_secs(1_796_392_801);
+        let after = DateTime::from_secs(1_796_392_802);
+        assert!(begun_before(Some(&before), &stop));
+        assert!(begun_before(Some(&stop), &stop));
+        assert!(!begun_before(Some(&after), &stop), "a retry's upload");
+        assert!(!begun_before(None, &stop), "unknown: keep it");
     }
 }
