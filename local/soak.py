@@ -10,7 +10,8 @@ Baton's components and moto, and stops it at the end (unless --keep-stack).
 
 Faults, per execution, from the seed (the same seed draws the same plan):
 - on one task, at most one of: kill before the callback, kill while the output
-  upload is under way, kill right after the callback, OOM, refuse to start;
+  upload is under way, kill right after the callback (a foreign program that lingers
+  after calling back, tests/programs/soak_foreign.py), OOM, refuse to start;
 - on the callback pipeline, what happens to that task's STOPPED event: drop,
   duplicate, delay, reorder;
 and, for every request of a Lambda or a task, the hop's transient faults (throttling,
@@ -54,9 +55,10 @@ MIB = 1024 * 1024
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
 WORKER = f"local:{TARGET / 'debug' / 'baton-worker'}"
 JOB = ["exec", "--", "python3", "tests/programs/soak_job.py"]
+PYTHON = "local:.venv/bin/python"  # for tests/programs/soak_foreign.py (boto3)
 HEARTBEAT_SECONDS = 30  # the soak's HeartbeatSeconds; workers beat every 5 s
 # Transient faults by service, as fractions of the requests (local/fault_hop.py).
-FAULTS = {service: {"error": 0.03, "reset": 0.015, "stall": 0.002, "delay": 0.02}
+FAULTS = {service: {"error": 0.03, "reset": 0.015, "stall": 0.005, "delay": 0.02}
           for service in ("s3", "states", "ecs", "events")}
 FAULTS["stall_seconds"] = 25
 HARD = {"callback": ["kill-before", "kill-upload", "kill-after-callback", "oom", "refuse-start"],
@@ -156,7 +158,9 @@ class Soak:
                 env["BATON_LOCAL_FAULT"] = "kill@soak: mark"
                 command += ["--pause-at-mark", "5"]
             elif hard == "kill-after-callback":
-                env["BATON_LOCAL_FAULT"] = "kill@job done"
+                # A program that lingers after its callback (the worker exits at once).
+                image, command = PYTHON, ["tests/programs/soak_foreign.py", "rot13" if n == 1 else "upper"]
+                env["BATON_LOCAL_FAULT"] = "kill@soak: called back"
             elif hard == "refuse-start":
                 image = "nginx:1.27"  # no such image here: CannotPullContainerError
             if plan.event:
@@ -263,8 +267,7 @@ def stack_command(verb: str, env: dict) -> None:
 
 
 def fired_faults(soak: Soak, results: list) -> Counter:
-    """Runner faults that really fired, by plan kind, from the runner's log (a kill at
-    `job done` can come too late: the worker may exit first)."""
+    """Runner faults that really fired, by plan kind, from the runner's log."""
     log = (STATE / "logs" / "fargate.log").read_text(errors="replace")
     killed = {line for line in log.splitlines() if "fault: SIGKILL" in line}
     fired = Counter()
@@ -296,7 +299,7 @@ def report(results: list, fired: Counter, hop: dict, open_uploads: list, seed: i
                  f"{sum(p.pipeline == 'sync' for p in plans)} sync), {seconds:.0f} s"))
     hard = Counter(p.hard for p in plans if p.hard)
     for kind in HARD["callback"]:
-        note = f" ({fired[kind]} fired before the exit)" if kind == "kill-after-callback" else ""
+        note = f" ({fired[kind]} fired)" if kind != "refuse-start" else ""
         rows.append((f"fault: {kind}", f"{hard[kind]}{note}"))
     events = Counter(p.event for p in plans if p.event)
     for kind in EVENTS:
@@ -307,7 +310,9 @@ def report(results: list, fired: Counter, hop: dict, open_uploads: list, seed: i
                                                              if k.endswith("." + kind)))
         total = sum(v for k, v in faults.items() if k.endswith("." + kind))
         rows.append((f"fault: hop {kind}", f"{total}" + (f" ({by_service})" if by_service else "")))
-    rows.append(("requests through the hop", str(sum(hop.get("requests", {}).values()))))
+    requests = hop.get("requests", {})
+    rows.append(("requests through the hop", f"{sum(requests.values())} ("
+                 + ", ".join(f"{k} {v}" for k, v in sorted(requests.items())) + ")"))
     outcomes = Counter(f"{r.status} {r.error}" if r.error else r.status for r in results)
     for outcome, n in sorted(outcomes.items()):
         rows.append((f"outcome: {outcome}", str(n)))
@@ -320,7 +325,7 @@ def report(results: list, fired: Counter, hop: dict, open_uploads: list, seed: i
     rows.append(("hung / lost / wrong", f"{hung} / {lost} / {wrong}"))
     rows.append(("multipart uploads left open", str(len(open_uploads))))
     width = max(len(k) for k, _ in rows)
-    print(f"\n| {'what'.ljust(width)} | count |\n|{'-' * (width + 2)}|-------|")
+    print(f"\n| {'what'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
     for k, v in rows:
         print(f"| {k.ljust(width)} | {v} |")
     return hung, lost, wrong

@@ -11,8 +11,9 @@ pub async fn load_config() -> SdkConfig {
 /// Liveness for the small JSON APIs (Step Functions callbacks, ECS): a connection
 /// must open within 5 s, an answer start within 10 s, and an attempt end within 15 s;
 /// past that the attempt fails and the client's retry policy tries again. The SDK's
-/// defaults set none of these (an answer that never comes waits forever, found by the
-/// fault soak: a stalled heartbeat held its worker past `HeartbeatSeconds`). AWS's
+/// defaults set no read or attempt timeout: an answer that stalls and never ends
+/// would hold a heartbeat or a callback forever (seen while building the fault hop,
+/// whose stalls end in a reset, so the soak itself never hangs). AWS's
 /// "standard" defaults mode uses a 3.1 s connect timeout:
 /// <https://docs.aws.amazon.com/sdkref/latest/guide/feature-smart-config-defaults.html>.
 pub fn api_timeouts() -> aws_smithy_types::timeout::TimeoutConfig {

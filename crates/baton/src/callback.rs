@@ -193,8 +193,8 @@ where
 mod tests {
     use super::*;
 
-    /// Found by the fault soak: without timeouts a callback whose answer never
-    /// comes waits forever (a stalled heartbeat outlived `HeartbeatSeconds`).
+    /// Without timeouts a callback whose answer stalls waits forever, and a stalled
+    /// heartbeat outlives `HeartbeatSeconds` (`aws::api_timeouts`).
     #[test]
     fn callbacks_give_up_on_a_silent_answer_and_retry() {
         let config = aws_config::SdkConfig::builder()
