@@ -54,8 +54,9 @@ $(VENV_CHECKOV_STAMP): local/requirements-checkov.txt
 	touch $@
 
 .PHONY: fmt-check
-fmt-check: ## rustfmt, check only
+fmt-check: ## rustfmt, check only (the workspace and fuzz/)
 	cargo fmt --all -- --check
+	cd fuzz && cargo fmt -- --check
 
 .PHONY: clippy
 clippy: ## clippy on everything, warnings are errors

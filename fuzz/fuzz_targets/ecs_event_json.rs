@@ -14,12 +14,18 @@ fn check_cause(cause: &str) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let sync = sync_verdict(text, Some("logs"));
     assert!(TABLE.contains(&sync.error));
     check_cause(&sync.cause);
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else { return };
-    let Ok(event) = parse_event(value) else { return };
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+        return;
+    };
+    let Ok(event) = parse_event(value) else {
+        return;
+    };
     if let Verdict::Fail { error, cause, .. } = verdict(&event.detail, None) {
         assert!(event.detail.is_stopped() && event.detail.token().is_some());
         assert!(TABLE.contains(&error));

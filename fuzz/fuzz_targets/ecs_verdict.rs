@@ -4,10 +4,15 @@
 #![no_main]
 
 use arbitrary::Arbitrary;
-use baton::ecs_event::{Container, ContainerOverride, KeyValue, Overrides, TaskStateChange, Verdict, verdict};
+use baton::ecs_event::{
+    Container, ContainerOverride, KeyValue, Overrides, TaskStateChange, Verdict, verdict,
+};
 use baton::limits::{SFN_CAUSE_MAX_CHARS, SFN_ERROR_MAX_CHARS, aws_len};
 use baton_fuzz::TABLE;
 use libfuzzer_sys::fuzz_target;
+
+/// A container: name, exit code, reason.
+type ArbitraryContainer = (Option<String>, Option<i64>, Option<Reason>);
 
 #[derive(Debug, Arbitrary)]
 struct Event {
@@ -15,7 +20,7 @@ struct Event {
     stop_code: Option<StopCode>,
     stopped_reason: Option<String>,
     task_arn: Option<String>,
-    containers: Option<Vec<(Option<String>, Option<i64>, Option<Reason>)>>,
+    containers: Option<Vec<ArbitraryContainer>>,
     token: Option<String>,
     overrides: bool,
     extra_env: Vec<(Option<String>, Option<String>)>,
@@ -50,7 +55,10 @@ fuzz_target!(|e: Event| {
         .map(|(name, value)| KeyValue { name, value })
         .collect();
     if let Some(token) = &e.token {
-        environment.push(KeyValue { name: Some("TASK_TOKEN".into()), value: Some(token.clone()) });
+        environment.push(KeyValue {
+            name: Some("TASK_TOKEN".into()),
+            value: Some(token.clone()),
+        });
     }
     let detail = TaskStateChange {
         task_arn: e.task_arn,
@@ -71,7 +79,10 @@ fuzz_target!(|e: Event| {
                 .collect()
         }),
         overrides: e.overrides.then(|| Overrides {
-            container_overrides: Some(vec![ContainerOverride { name: Some("worker".into()), environment: Some(environment) }]),
+            container_overrides: Some(vec![ContainerOverride {
+                name: Some("worker".into()),
+                environment: Some(environment),
+            }]),
         }),
         ..Default::default()
     };
@@ -81,8 +92,13 @@ fuzz_target!(|e: Event| {
             assert!(e.stopped && has_token);
             assert!(TABLE.contains(&error), "{error} is not in the table");
             assert!(aws_len(error) <= SFN_ERROR_MAX_CHARS);
-            assert!(aws_len(&cause) <= SFN_CAUSE_MAX_CHARS, "cause of {} units", aws_len(&cause));
-            let parsed: serde_json::Value = serde_json::from_str(&cause).expect("the cause is JSON");
+            assert!(
+                aws_len(&cause) <= SFN_CAUSE_MAX_CHARS,
+                "cause of {} units",
+                aws_len(&cause)
+            );
+            let parsed: serde_json::Value =
+                serde_json::from_str(&cause).expect("the cause is JSON");
             assert!(parsed.is_object());
         }
         Verdict::NotStopped { .. } => assert!(!e.stopped),

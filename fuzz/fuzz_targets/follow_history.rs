@@ -3,8 +3,9 @@
 
 use arbitrary::Arbitrary;
 use aws_sdk_sfn::types::{
-    HistoryEvent, HistoryEventType, StateEnteredEventDetails, StateExitedEventDetails, TaskFailedEventDetails,
-    TaskSubmittedEventDetails, TaskSucceededEventDetails, TaskTimedOutEventDetails,
+    HistoryEvent, HistoryEventType, StateEnteredEventDetails, StateExitedEventDetails,
+    TaskFailedEventDetails, TaskSubmittedEventDetails, TaskSucceededEventDetails,
+    TaskTimedOutEventDetails,
 };
 use aws_smithy_types::DateTime;
 use libfuzzer_sys::fuzz_target;
@@ -40,8 +41,18 @@ fuzz_target!(|input: (Option<String>, Vec<Event>)| {
             .r#type(kind)
             .timestamp(DateTime::from_secs(e.seconds as i64));
         b = b
-            .state_entered_event_details(StateEnteredEventDetails::builder().name(&e.name).build().expect("name"))
-            .state_exited_event_details(StateExitedEventDetails::builder().name(&e.name).build().expect("name"))
+            .state_entered_event_details(
+                StateEnteredEventDetails::builder()
+                    .name(&e.name)
+                    .build()
+                    .expect("name"),
+            )
+            .state_exited_event_details(
+                StateExitedEventDetails::builder()
+                    .name(&e.name)
+                    .build()
+                    .expect("name"),
+            )
             .task_submitted_event_details(
                 TaskSubmittedEventDetails::builder()
                     .resource_type(resource)

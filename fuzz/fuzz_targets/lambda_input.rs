@@ -6,7 +6,9 @@ use baton::handoff::HandoffConfig;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
     let config = HandoffConfig::for_bucket("bucket");
     if let Ok((request, layout, input)) = prepare_input::parse(value.clone(), &config) {
         assert!(layout.key("input").contains(&request.execution));

@@ -12,7 +12,13 @@ use libfuzzer_sys::fuzz_target;
 enum Data {
     Text(String),
     Json(Vec<(String, String)>),
-    Pointer { bucket: String, key: String, size: u64, etag: Option<String>, version: Option<String> },
+    Pointer {
+        bucket: String,
+        key: String,
+        size: u64,
+        etag: Option<String>,
+        version: Option<String>,
+    },
 }
 
 #[derive(Debug, Arbitrary)]
@@ -28,9 +34,18 @@ fuzz_target!(|c: Case| {
     let payload = match c.data {
         Data::Text(s) => Payload::Inline(serde_json::Value::String(s.repeat(c.repeat as usize))),
         Data::Json(fields) => Payload::Inline(serde_json::Value::Object(
-            fields.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect(),
+            fields
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect(),
         )),
-        Data::Pointer { bucket, key, size, etag, version } => Payload::S3(S3Pointer {
+        Data::Pointer {
+            bucket,
+            key,
+            size,
+            etag,
+            version,
+        } => Payload::S3(S3Pointer {
             bucket,
             key: key.repeat(1 + c.repeat as usize / 16),
             size,
@@ -40,10 +55,19 @@ fuzz_target!(|c: Case| {
             content_type: None,
         }),
     };
-    let other = [EnvEntry { name: "BATON_OUTPUT", value: &c.output }];
+    let other = [EnvEntry {
+        name: "BATON_OUTPUT",
+        value: &c.output,
+    }];
     if fits_override(&c.container, &other, &payload) {
         let json = payload.to_json();
-        let worst = worst_override_len(&c.container, &[("BATON_OUTPUT", &c.output), ("BATON_INPUT", &json)]);
-        assert!(worst <= baton::limits::ECS_OVERRIDES_MAX_CHARS, "accepted an override of up to {worst} characters");
+        let worst = worst_override_len(
+            &c.container,
+            &[("BATON_OUTPUT", &c.output), ("BATON_INPUT", &json)],
+        );
+        assert!(
+            worst <= baton::limits::ECS_OVERRIDES_MAX_CHARS,
+            "accepted an override of up to {worst} characters"
+        );
     }
 });

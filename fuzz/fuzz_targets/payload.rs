@@ -6,7 +6,9 @@ use baton::payload::{Payload, S3Location};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(payload) = Payload::parse(text) {
         let printed = payload.to_json();
         let again = Payload::parse(&printed).expect("a printed Payload parses");

@@ -203,7 +203,10 @@ mod tests {
         let client = CallbackClient::new(&config);
         let timeouts = client.sfn.config().timeout_config().expect("timeouts set");
         assert_eq!(timeouts.read_timeout(), Some(Duration::from_secs(10)));
-        assert_eq!(timeouts.operation_attempt_timeout(), Some(Duration::from_secs(15)));
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(Duration::from_secs(15))
+        );
         assert!(timeouts.connect_timeout().is_some());
     }
     use crate::limits::TASK_TOKEN_MAX_CHARS;

@@ -149,11 +149,14 @@ impl TaskStateChange {
     /// when it stopped: the multipart uploads under that prefix begun before then
     /// are its own, left open if it was killed mid-upload. `None` for a task that has
     /// not stopped, is not Baton's, or whose event says no stop time.
-    pub fn abandoned_uploads_scope(&self) -> Option<(crate::payload::S3Location, aws_smithy_types::DateTime)> {
+    pub fn abandoned_uploads_scope(
+        &self,
+    ) -> Option<(crate::payload::S3Location, aws_smithy_types::DateTime)> {
         if !self.is_stopped() {
             return None;
         }
-        let output = crate::payload::S3Location::parse(self.override_variable("BATON_OUTPUT")?).ok()?;
+        let output =
+            crate::payload::S3Location::parse(self.override_variable("BATON_OUTPUT")?).ok()?;
         if output.key.is_empty() {
             return None; // never the whole bucket
         }
@@ -428,8 +431,18 @@ mod tests {
     #[test]
     fn abandoned_uploads_are_scoped_to_the_tasks_output_and_stop_time() {
         let mut detail = stopped("EssentialContainerExited", vec![container(Some(137), None)]);
-        assert_eq!(detail.abandoned_uploads_scope(), None, "no BATON_OUTPUT, no stop time");
-        let env = detail.overrides.as_mut().unwrap().container_overrides.as_mut().unwrap()[0]
+        assert_eq!(
+            detail.abandoned_uploads_scope(),
+            None,
+            "no BATON_OUTPUT, no stop time"
+        );
+        let env = detail
+            .overrides
+            .as_mut()
+            .unwrap()
+            .container_overrides
+            .as_mut()
+            .unwrap()[0]
             .environment
             .as_mut()
             .unwrap();
@@ -440,17 +453,34 @@ mod tests {
         assert_eq!(detail.abandoned_uploads_scope(), None, "no stop time");
         detail.stopped_at = Some("2026-12-04T14:00:01.250Z".into());
         let (output, at) = detail.abandoned_uploads_scope().unwrap();
-        assert_eq!((output.bucket.as_str(), output.key.as_str()), ("b", "executions/run-1/task1/"));
+        assert_eq!(
+            (output.bucket.as_str(), output.key.as_str()),
+            ("b", "executions/run-1/task1/")
+        );
         assert_eq!(at.as_secs_f64(), 1_796_392_801.25);
         detail.last_status = Some("RUNNING".into());
-        assert_eq!(detail.abandoned_uploads_scope(), None, "only a stopped task");
+        assert_eq!(
+            detail.abandoned_uploads_scope(),
+            None,
+            "only a stopped task"
+        );
         detail.last_status = Some("STOPPED".into());
-        let env = detail.overrides.as_mut().unwrap().container_overrides.as_mut().unwrap()[0]
+        let env = detail
+            .overrides
+            .as_mut()
+            .unwrap()
+            .container_overrides
+            .as_mut()
+            .unwrap()[0]
             .environment
             .as_mut()
             .unwrap();
         env[1].value = Some("s3://b".into());
-        assert_eq!(detail.abandoned_uploads_scope(), None, "never a whole bucket");
+        assert_eq!(
+            detail.abandoned_uploads_scope(),
+            None,
+            "never a whole bucket"
+        );
     }
 
     #[test]

@@ -204,7 +204,13 @@ mod tests {
         let payload = Payload::parse(&text).unwrap();
         let again = Payload::parse(&payload.to_json()).unwrap();
         assert_eq!(again, payload);
-        for x in [0.1_f64, 1.0 / 3.0, 2.2250738585072014e-308, 1.7976931348623157e308, 5e-324] {
+        for x in [
+            0.1_f64,
+            1.0 / 3.0,
+            2.2250738585072014e-308,
+            1.7976931348623157e308,
+            5e-324,
+        ] {
             let payload = Payload::parse(&json!({ "inline": x }).to_string()).unwrap();
             assert_eq!(Payload::parse(&payload.to_json()).unwrap(), payload);
         }

@@ -219,7 +219,11 @@ impl Watchdog {
                     Ok(_) => aborted += 1,
                     // Already gone: aborted or completed by someone else meanwhile.
                     Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_upload()) => {}
-                    Err(e) => return Err(service("AbortMultipartUpload")(baton::error::display_chain(&e))),
+                    Err(e) => {
+                        return Err(service("AbortMultipartUpload")(
+                            baton::error::display_chain(&e),
+                        ));
+                    }
                 }
             }
             if page.is_truncated() != Some(true) {
@@ -232,7 +236,13 @@ impl Watchdog {
             }
         }
         if aborted > 0 {
-            tracing::warn!(task_arn = detail.task_arn.as_deref(), bucket = output.bucket, prefix = output.key, aborted, "aborted the multipart uploads the stopped task left open");
+            tracing::warn!(
+                task_arn = detail.task_arn.as_deref(),
+                bucket = output.bucket,
+                prefix = output.key,
+                aborted,
+                "aborted the multipart uploads the stopped task left open"
+            );
         }
         Ok(aborted)
     }
