@@ -414,11 +414,16 @@ mod tests {
         }
     }
 
-    /// Replace the token in `stopped`'s one container override.
-    fn set_token(detail: &mut TaskStateChange, token: String) {
+    /// The environment of `stopped`'s one container override.
+    fn environment(detail: &mut TaskStateChange) -> &mut Vec<KeyValue> {
         let overrides = detail.overrides.as_mut().unwrap();
         let container = &mut overrides.container_overrides.as_mut().unwrap()[0];
-        container.environment.as_mut().unwrap()[0].value = Some(token);
+        container.environment.as_mut().unwrap()
+    }
+
+    /// Replace the token in `stopped`'s one container override.
+    fn set_token(detail: &mut TaskStateChange, token: String) {
+        environment(detail)[0].value = Some(token);
     }
 
     fn error_of(detail: &TaskStateChange) -> &'static str {
@@ -436,17 +441,7 @@ mod tests {
             None,
             "no BATON_OUTPUT, no stop time"
         );
-        let env = detail
-            .overrides
-            .as_mut()
-            .unwrap()
-            .container_overrides
-            .as_mut()
-            .unwrap()[0]
-            .environment
-            .as_mut()
-            .unwrap();
-        env.push(KeyValue {
+        environment(&mut detail).push(KeyValue {
             name: Some("BATON_OUTPUT".into()),
             value: Some("s3://b/executions/run-1/task1/".into()),
         });
@@ -465,17 +460,7 @@ mod tests {
             "only a stopped task"
         );
         detail.last_status = Some("STOPPED".into());
-        let env = detail
-            .overrides
-            .as_mut()
-            .unwrap()
-            .container_overrides
-            .as_mut()
-            .unwrap()[0]
-            .environment
-            .as_mut()
-            .unwrap();
-        env[1].value = Some("s3://b".into());
+        environment(&mut detail)[1].value = Some("s3://b".into());
         assert_eq!(
             detail.abandoned_uploads_scope(),
             None,
