@@ -262,6 +262,18 @@ def stack_env(seed: int) -> dict:
                 BATON_FAULT_SEED=str(seed))
 
 
+def stack_running() -> bool:
+    """Is the soak's stack up (its settings written and its moto alive)?"""
+    pid = STATE / "pids" / "moto.pid"
+    if not (STATE / "stack.env").exists() or not pid.exists():
+        return False
+    try:
+        os.kill(int(pid.read_text()), 0)
+        return True
+    except (ProcessLookupError, PermissionError, ValueError):
+        return False
+
+
 def stack_command(verb: str, env: dict) -> None:
     subprocess.run([str(ROOT / ".venv/bin/python"), str(ROOT / "local/stack.py"), verb], check=True, cwd=ROOT, env=env)
 
@@ -341,8 +353,9 @@ def main() -> int:
     print(f"==> soak: {args.executions} executions, {args.concurrency} at once, seed {args.seed} "
           f"(again: python local/soak.py --executions {args.executions} --seed {args.seed})", flush=True)
     env = stack_env(args.seed)
-    started_stack = not (STATE / "stack.env").exists()
+    started_stack = not stack_running()
     if started_stack:
+        stack_command("down", env)  # the remains of an interrupted run, if any
         stack_command("up", env)
     try:
         stack = stack_client.Stack(dict(line.split("=", 1) for line in (STATE / "stack.env").read_text().splitlines()
