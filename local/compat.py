@@ -8,6 +8,7 @@ it, that test fails and says which fix to delete.
 
 import json
 import logging
+import time
 
 LOG = logging.getLogger("baton.compat")
 
@@ -512,15 +513,14 @@ def fix_closed_tokens_answer_invalid_token():
     def check(backend, token):
         if token not in _ISSUED_TOKENS:
             raise InvalidToken("Invalid token")
-        for execution in backend._get_executions():
-            endpoint = execution.exec_worker.env.callback_pool_manager.get(token)
-            if endpoint is None:
-                continue
-            closed = endpoint._outcome is not None or endpoint.consumer_error is not None
-            if closed or execution.status != ExecutionStatus.RUNNING:
-                raise TaskTimedOut()
-            return endpoint
-        raise TaskTimedOut()
+        found = callback_endpoint(backend._get_executions(), token)
+        if found is None:
+            raise TaskTimedOut()
+        execution, endpoint = found
+        closed = endpoint._outcome is not None or endpoint.consumer_error is not None
+        if closed or execution.status != ExecutionStatus.RUNNING:
+            raise TaskTimedOut()
+        return endpoint
 
     for name in ("send_task_success", "send_task_failure", "send_task_heartbeat"):
         original = getattr(StepFunctionsParserBackend, name)
@@ -534,6 +534,44 @@ def fix_closed_tokens_answer_invalid_token():
             return _original(self, task_token, *args, **kwargs)
 
         setattr(StepFunctionsParserBackend, name, checked)
+
+
+def callback_endpoint(executions, token):
+    """(execution, its callback endpoint for `token`), or None. An execution being
+    started has no worker yet (`exec_worker` is None): skip it. Found by the fault
+    soak: a burst of StartExecution made every callback of the moment HTTP 500."""
+    for execution in list(executions):
+        worker = execution.exec_worker
+        if worker is None:
+            continue
+        endpoint = worker.env.callback_pool_manager.get(token)
+        if endpoint is not None:
+            return execution, endpoint
+    return None
+
+
+def fix_ecs_task_reads_race_run_task(backend_class=None):
+    """moto's DescribeTasks and ListTasks iterate over the cluster's task dict while
+    RunTask, in another request thread, adds to it: "dictionary changed size during
+    iteration", HTTP 500, and a `.sync` state polling its task fails with
+    States.Runtime (found by the fault soak, 16 executions at once). ECS answers
+    whatever else runs. Read again when the read raced a write."""
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    backend_class = backend_class or EC2ContainerServiceBackend
+    for name in ("describe_tasks", "list_tasks"):
+        original = getattr(backend_class, name)
+
+        def read(self, *args, _original=original, **kwargs):
+            for attempt in range(50):
+                try:
+                    return _original(self, *args, **kwargs)
+                except RuntimeError as e:
+                    if "changed size during iteration" not in str(e) or attempt == 49:
+                        raise
+                    time.sleep(0.001)
+
+        setattr(backend_class, name, read)
 
 
 def _task_failure(state, env, error_name, error, cause):
@@ -792,6 +830,7 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
         fix_ecs_run_task_never_reports_failures,
         fix_s3_missing_keys_are_404_to_everyone,
         fix_s3_multipart_uploads_all_begun_in_2010,
+        fix_ecs_task_reads_race_run_task,
         fix_ecs_sync_succeeds_whatever_the_exit_code,
         fix_eventbridge_lambda_and_states_targets,
         fix_cloudformation_ignores_sam_transform,

@@ -16,7 +16,7 @@ fault, by service (from the SigV4 credential scope) and the fractions in the fil
   JSON services 400 ThrottlingException or 500 InternalFailure;
 - reset: forwarded, then the connection is reset halfway through the response body;
 - stall: forwarded, then the response stops halfway for `stall_seconds`, then resets;
-- delay: forwarded after 0.2 to 3 s.
+- delay: forwarded at once, answered 0.2 to 3 s later.
 
 Faults are transient by construction: only attempts before an operation's last one
 are faulted (the AWS SDKs send `amz-sdk-request: attempt=N; max=M`), so the SDK's own
@@ -92,9 +92,11 @@ class Hop:
                     writer.write(error_response(service, self.rng))
                     await writer.drain()
                     continue
-                if fault == "delay":
-                    await asyncio.sleep(self.rng.uniform(0.2, 3.0))
                 status_head, response_body = await self.forward(method, target, raw_headers, body)
+                if fault == "delay":
+                    # The answer is late, not the request: a request sent by a task
+                    # that dies meanwhile still lands at once, as it would at AWS.
+                    await asyncio.sleep(self.rng.uniform(0.2, 3.0))
                 if fault in ("reset", "stall"):
                     # Half the body; nothing at all when there is no body (a response
                     # whose headers arrived whole would be no fault).

@@ -297,6 +297,68 @@ def test_gap_sync_succeeds_on_any_stopped_task_in_plain_moto(monkeypatch):
     assert resolved["Containers"][0]["ExitCode"] == 3, (
         "moto's .sync no longer succeeds on a non-zero exit: delete compat.fix_ecs_sync_succeeds_whatever_the_exit_code")
 
+class GrowsWhileRead(dict):
+    """A cluster's task dict that RunTask (another thread) adds to while it is read."""
+    grow = 1
+
+    def items(self):
+        entries = iter(super().items())
+        first = next(entries)
+        if self.grow:
+            self.grow -= 1
+            self["arn:aws:ecs:us-east-1:123456789012:task/c/added-meanwhile"] = first[1]
+        yield first
+        yield from entries
+
+    values = lambda self: (v for _, v in self.items())  # noqa: E731
+
+
+def ecs_backend_with_a_task(backend_class):
+    from types import SimpleNamespace
+
+    backend = backend_class("us-east-1", "123456789012")
+    backend.create_cluster("c")
+    task = SimpleNamespace(task_arn="arn:aws:ecs:us-east-1:123456789012:task/c/t1", advance=lambda: None)
+    backend.tasks["c"] = GrowsWhileRead({task.task_arn: task})
+    return backend
+
+
+def test_gap_ecs_task_reads_race_run_task_in_plain_moto():
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    backend = ecs_backend_with_a_task(EC2ContainerServiceBackend)
+    with pytest.raises(RuntimeError, match="changed size during iteration"):
+        backend.describe_tasks("c", ["t1"])
+        pytest.fail("moto's DescribeTasks now survives concurrent RunTask: delete compat.fix_ecs_task_reads_race_run_task")
+
+
+def test_fixed_ecs_task_reads_survive_a_concurrent_run_task():
+    import compat
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    class Backend(EC2ContainerServiceBackend):
+        pass
+
+    compat.fix_ecs_task_reads_race_run_task(Backend)
+    backend = ecs_backend_with_a_task(Backend)
+    assert [t.task_arn for t in backend.describe_tasks("c", ["t1"])] == ["arn:aws:ecs:us-east-1:123456789012:task/c/t1"]
+
+
+def test_fixed_callbacks_skip_executions_still_starting():
+    # An execution being started has no worker yet; a callback for another
+    # execution's token must still find its endpoint (it was HTTP 500).
+    from types import SimpleNamespace
+
+    import compat
+
+    endpoint = object()
+    starting = SimpleNamespace(exec_worker=None)
+    running = SimpleNamespace(exec_worker=SimpleNamespace(env=SimpleNamespace(
+        callback_pool_manager={"tok": endpoint})))
+    assert compat.callback_endpoint([starting, running], "tok") == (running, endpoint)
+    assert compat.callback_endpoint([starting], "tok") is None
+
+
 def test_gap_asl_drops_run_task_parameters_in_plain_moto():
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_ecs
 

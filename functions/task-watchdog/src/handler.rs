@@ -70,15 +70,25 @@ impl Watchdog {
         }
         let batch: SqsEvent = serde_json::from_value(payload)
             .map_err(|e| Error::InvalidInput(format!("not an SQS batch: {e}")))?;
+        // The records at once: one slow event (a callback retried through throttling
+        // for a minute) must not hold the others' tokens past their heartbeat window.
+        // The fault soak showed it: with 16 executions at once, while some callbacks
+        // were answered 500 and retried, failures queued behind them ended as
+        // States.Timeout instead of their Baton.* error.
+        let handled =
+            futures::future::join_all(batch.records.into_iter().map(|record| async move {
+                let id = record.message_id.clone().unwrap_or_default();
+                let event = serde_json::from_str::<Value>(record.body.as_deref().unwrap_or(""))
+                    .map_err(|e| Error::InvalidInput(format!("message {id} is not JSON: {e}")));
+                let handled = match event {
+                    Ok(event) => self.handle(event).await.map(|_| ()),
+                    Err(e) => Err(e),
+                };
+                (id, handled)
+            }))
+            .await;
         let mut response = SqsBatchResponse::default();
-        for record in batch.records {
-            let id = record.message_id.clone().unwrap_or_default();
-            let event = serde_json::from_str::<Value>(record.body.as_deref().unwrap_or(""))
-                .map_err(|e| Error::InvalidInput(format!("message {id} is not JSON: {e}")));
-            let handled = match event {
-                Ok(event) => self.handle(event).await,
-                Err(e) => Err(e),
-            };
+        for (id, handled) in handled {
             if let Err(e) = handled {
                 tracing::error!(message_id = id, error = %e, "event not handled; SQS will deliver it again");
                 let mut failure = BatchItemFailure::default();
