@@ -257,7 +257,7 @@ def _json_or_text(text):
         return text
 
 
-def fix_sqs_event_source_mappings_ignore_batch_failures(poll_seconds=0.1):
+def fix_sqs_event_source_mappings_ignore_batch_failures(poll_seconds=0.1, pollers=5):
     """moto invokes an SQS-triggered function once, synchronously, inside SendMessage,
     and ignores the function's answer beyond "error or not": a failed batch is made
     visible again and never polled until the next send, `ReportBatchItemFailures` is
@@ -316,15 +316,33 @@ def fix_sqs_event_source_mappings_ignore_batch_failures(poll_seconds=0.1):
             if m.id not in failed:
                 backend.delete_message(queue.name, m.receipt_handle)
 
+    # "When messages are available, Lambda starts processing five batches at a time
+    # with five concurrent invocations of your function" (Lambda docs, "Configuring
+    # scaling behavior for SQS event source mappings"): five pollers per mapping, so
+    # one slow batch does not hold the others (the fault soak found a watchdog
+    # invocation slowed by retries delaying every failure behind it).
+    def poller(backend, queue, mapping):
+        while mapping.enabled:
+            try:
+                deliver(backend, queue, mapping)
+            except Exception:  # noqa: BLE001 - the poller must outlive one bad round
+                LOG.exception("SQS event source poller")
+            time.sleep(poll_seconds)
+
+    started = set()
+
     def poll():
         while True:
             try:
                 for _, account in list(sqs_backends.items()):
                     for _, backend in list(account.items()):
                         for queue in list(backend.queues.values()):
-                            for mapping in list(queue.lambda_event_source_mappings.values()):
-                                if mapping.enabled:
-                                    deliver(backend, queue, mapping)
+                            for key, mapping in list(queue.lambda_event_source_mappings.items()):
+                                if mapping.enabled and (queue.queue_arn, key) not in started:
+                                    started.add((queue.queue_arn, key))
+                                    for n in range(pollers):
+                                        threading.Thread(target=poller, args=(backend, queue, mapping),
+                                                         name=f"sqs-event-source-{n}", daemon=True).start()
             except Exception:  # noqa: BLE001 - the poller must outlive one bad round
                 LOG.exception("SQS event source poller")
             time.sleep(poll_seconds)

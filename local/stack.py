@@ -159,7 +159,10 @@ def up() -> None:
                         BATON_TASK_LOGS=str(LOGS / "{task_id}.log"), **CREDENTIALS)
     env_args = [f"--env-var={k}={v}" for k, v in function_env.items()]
     watch_env = dict(os.environ, PATH=f"{VENV_BIN}:{os.environ['PATH']}", CARGO_TARGET_DIR=str(TARGET))
-    watch = start("lambda-watch", ["cargo", "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", str(LAMBDA_PORT), *env_args],
+    # Lambda runs invocations of a function side by side (an instance each); so does
+    # cargo lambda watch with --concurrency (default 1: one at a time).
+    watch = start("lambda-watch", ["cargo", "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", str(LAMBDA_PORT),
+                                   "--concurrency", "8", *env_args],
                   watch_env)
     wait_port(LAMBDA_PORT, "lambda-watch", watch, 120)
     say("compiling the Lambdas on first use (prepare-input, offload-output, task-watchdog)")

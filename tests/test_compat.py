@@ -26,6 +26,8 @@ class FakeWatch(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         event = json.loads(body)
         FakeWatch.calls.append((self.path, event))
+        if b"please-be-slow" in body:
+            time.sleep(4)
         if b"please-fail" in body:
             status, reply = 500, {"errorType": "Baton.InvalidInput", "errorMessage": "asked to fail"}
         elif isinstance(event, dict) and "Records" in event:
@@ -538,6 +540,18 @@ def test_fixed_sqs_event_sources_retry_failed_items_then_dead_letter_them(host):
     assert bodies.count(json.dumps({"n": "ok"})) == 1, "a handled message is deleted"
     assert bodies.count(json.dumps({"n": "fail-item"})) == 2, "a failed item comes back until maxReceiveCount"
     assert [json.loads(m["Body"]) for m in dead] == [{"n": "fail-item"}]
+
+
+def test_fixed_sqs_event_sources_run_batches_side_by_side(host):
+    # Lambda processes five batches at once: a slow batch does not hold the next.
+    sqs, queue, _ = esm_queue(host, "fixed-esm-parallel", visibility=30)
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"n": "please-be-slow"}))
+    time.sleep(0.5)  # the slow batch is under way
+    sent = time.monotonic()
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"n": "quick"}))
+    while not any("quick" in r["body"] for _, e in list(FakeWatch.calls) if "Records" in e for r in e["Records"]):
+        assert time.monotonic() - sent < 3, "the second batch waited for the slow one"
+        time.sleep(0.05)
 
 
 def test_fixed_tokens_are_as_long_as_aws_ones_and_closed_ones_time_out(host):
