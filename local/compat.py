@@ -554,6 +554,45 @@ def fix_closed_tokens_answer_invalid_token():
         setattr(StepFunctionsParserBackend, name, checked)
 
 
+def fix_sfn_emits_no_execution_status_change_events():
+    """Step Functions puts a "Step Functions Execution Status Change" event on the
+    default bus when an execution's status changes (Step Functions docs,
+    "Automating Step Functions event delivery with EventBridge"); moto puts none, so
+    no rule on them ever fires. Put one, in AWS's shape, when an execution ends
+    (SUCCEEDED, FAILED, TIMED_OUT, ABORTED)."""
+    from moto.events.models import events_backends
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    def millis(at):
+        return int(at.timestamp() * 1000) if at else None
+
+    original = BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self):
+        original(self)
+        execution = self.execution
+        detail = {
+            "executionArn": execution.exec_arn,
+            "stateMachineArn": execution.state_machine_arn,
+            "name": execution.name,
+            "status": str(getattr(execution.exec_status, "value", execution.exec_status)),
+            "startDate": millis(execution.start_date),
+            "stopDate": millis(execution.stop_date),
+            "input": json.dumps(execution.input_data),
+            "output": json.dumps(execution.output) if execution.output is not None else None,
+            "error": getattr(execution, "error", None),
+            "cause": getattr(execution, "cause", None),
+        }
+        try:
+            events_backends[execution.account_id][execution.region_name].put_events([{
+                "Source": "aws.states", "DetailType": "Step Functions Execution Status Change",
+                "Detail": json.dumps(detail), "Resources": [execution.exec_arn], "EventBusName": "default"}])
+        except Exception:  # noqa: BLE001 - an event lost here must not break the execution
+            LOG.exception("putting the status change event of %s", execution.exec_arn)
+
+    BaseExecutionWorkerCommunication.terminated = terminated
+
+
 def callback_endpoint(executions, token):
     """(execution, its callback endpoint for `token`), or None. An execution being
     started has no worker yet (`exec_worker` is None): skip it. Found by the fault
@@ -849,6 +888,7 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
         fix_s3_missing_keys_are_404_to_everyone,
         fix_s3_multipart_uploads_all_begun_in_2010,
         fix_ecs_task_reads_race_run_task,
+        fix_sfn_emits_no_execution_status_change_events,
         fix_ecs_sync_succeeds_whatever_the_exit_code,
         fix_eventbridge_lambda_and_states_targets,
         fix_cloudformation_ignores_sam_transform,

@@ -76,8 +76,29 @@ class Stack:
             text = text.replace(json.dumps(self.deployed_task_definition(1)), json.dumps(task1))
         if task2:
             text = text.replace(json.dumps(self.deployed_task_definition(2)), json.dumps(task2))
-        return self.sfn.create_state_machine(name=f"variant-{uuid.uuid4().hex[:8]}", definition=text,
-                                             roleArn=base["roleArn"])["stateMachineArn"]
+        machine = self.sfn.create_state_machine(name=f"variant-{uuid.uuid4().hex[:8]}", definition=text,
+                                                roleArn=base["roleArn"])["stateMachineArn"]
+        self.watch_executions_of(machine)
+        return machine
+
+    def watch_executions_of(self, machine: str) -> None:
+        """What template.yaml's ExecutionEndedRule does for the stack's own state
+        machines, for another one: its executions' ends reach the watchdog."""
+        cfn = boto3.client("cloudformation", endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.env["AWS_REGION"],
+                           aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+                           aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"])
+        if not hasattr(self, "_watchdog_queue_arn"):
+            url = cfn.describe_stack_resource(StackName="baton-local", LogicalResourceId="WatchdogQueue")[
+                "StackResourceDetail"]["PhysicalResourceId"]
+            self._watchdog_queue_arn = boto3.client(
+                "sqs", endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.env["AWS_REGION"],
+                aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            ).get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        name = f"{machine.rsplit(':', 1)[1]}-ended"
+        self.events.put_rule(Name=name, EventPattern=json.dumps({
+            "source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
+            "detail": {"status": ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"], "stateMachineArn": [machine]}}))
+        self.events.put_targets(Rule=name, Targets=[{"Id": "watchdog-queue", "Arn": self._watchdog_queue_arn}])
 
     def start(self, machine: str, input_uri: str, name: str = None) -> str:
         name = name or f"e2e-{uuid.uuid4().hex[:10]}"

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import ROOT, VENV_BIN, client, free_port, stop, wait_for_port
+from conftest import REGION, ROOT, VENV_BIN, client, free_port, stop, wait_for_port
 
 ROLE = "arn:aws:iam::123456789012:role/baton-test"
 
@@ -473,6 +473,46 @@ def receive_all(sqs, queue, seconds):
     while time.monotonic() < deadline:
         got += sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1, MaxNumberOfMessages=10).get("Messages", [])
     return got
+
+
+def execution_end_events(endpoint, name):
+    """Run a Pass state machine named `<name>-Pipeline` under a rule for the stack's
+    state machines' status changes (a prefix of their ARN, as template.yaml's rule);
+    the events the rule's queue received within a few seconds."""
+    sfn, events, sqs = client(endpoint, "stepfunctions"), client(endpoint, "events"), client(endpoint, "sqs")
+    queue = sqs.create_queue(QueueName=f"{name}-status")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=f"{name}-status", EventPattern=json.dumps({
+        "source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {"status": ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"],
+                   "stateMachineArn": [{"prefix": f"arn:aws:states:{REGION}:123456789012:stateMachine:{name}-"}]}}))
+    events.put_targets(Rule=f"{name}-status", Targets=[{"Id": "q", "Arn": queue_arn}])
+    machine = sfn.create_state_machine(
+        name=f"{name}-Pipeline", roleArn="arn:aws:iam::123456789012:role/sfn",
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+    other = sfn.create_state_machine(
+        name=f"other-{name}", roleArn="arn:aws:iam::123456789012:role/sfn",
+        definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+    sfn.start_execution(stateMachineArn=other, name="run-other", input="{}")
+    execution = sfn.start_execution(stateMachineArn=machine, name="run-1", input='{"input": "s3://b/k"}')["executionArn"]
+    return execution, [json.loads(m["Body"]) for m in receive_all(sqs, queue, 4)]
+
+
+def test_gap_no_execution_status_change_events_in_plain_moto(moto):
+    _, got = execution_end_events(moto, "gap-status")
+    assert got == [], "moto now emits execution status events: delete compat.fix_sfn_emits_no_execution_status_change_events"
+
+
+def test_fixed_an_execution_that_ends_puts_its_status_change_event(host):
+    execution, got = execution_end_events(host, "fixed-status")
+    assert len(got) == 1, got
+    event = got[0]
+    assert (event["source"], event["detail-type"]) == ("aws.states", "Step Functions Execution Status Change")
+    assert event["resources"] == [execution]
+    detail = event["detail"]
+    assert (detail["executionArn"], detail["name"], detail["status"]) == (execution, "run-1", "SUCCEEDED")
+    assert detail["stopDate"] >= detail["startDate"] > 1_700_000_000_000, "epoch milliseconds, as AWS"
+    assert json.loads(detail["input"]) == {"input": "s3://b/k"}
 
 
 def test_fixed_eventbridge_invokes_lambda_asynchronously_as_aws_does(host):

@@ -17,11 +17,13 @@ EVENTS = sorted(p.name for p in (ROOT / "events").glob("*.json"))
 WATCHDOG_ACTIONS = {
     "ecs-spot-warning-running.json": "ignored",
     "ecs-no-token.json": "ignored",
+    # An execution ended: its multipart uploads left open are aborted (none here).
+    "sfn-execution-failed.json": "cleanedUp",
 }
 
 
 def function_for(event_file: str) -> str:
-    if event_file.startswith(("ecs-", "sync-")):
+    if event_file.startswith(("ecs-", "sync-", "sfn-")):
         return "task-watchdog"
     if event_file.startswith("prepare-input-"):
         return "prepare-input"

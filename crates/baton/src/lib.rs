@@ -10,6 +10,7 @@ pub mod aws;
 pub mod callback;
 pub mod ecs_event;
 pub mod error;
+pub mod execution_event;
 pub mod handoff;
 pub mod limits;
 pub mod logs;

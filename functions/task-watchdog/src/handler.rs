@@ -36,6 +36,9 @@ pub struct Watchdog {
     s3: aws_sdk_s3::Client,
     /// Where a task's logs are, with `{task_id}` replaced (`BATON_TASK_LOGS`).
     logs_template: Option<String>,
+    /// The stack's bucket and prefix (`BATON_BUCKET`, `BATON_PREFIX`): where an
+    /// ended execution's data is. Without it, status changes are ignored.
+    handoff: Option<baton::handoff::HandoffConfig>,
 }
 
 impl Watchdog {
@@ -45,7 +48,14 @@ impl Watchdog {
             ecs: baton::aws::ecs_client(config),
             s3: baton::aws::s3_client(config),
             logs_template,
+            handoff: None,
         }
+    }
+
+    /// Clean up after the executions that end (their status change events).
+    pub fn with_handoff(mut self, handoff: baton::handoff::HandoffConfig) -> Watchdog {
+        self.handoff = Some(handoff);
+        self
     }
 
     /// One invocation. `{"stoppedTask": <States.TaskFailed cause>}` from the .sync
@@ -103,6 +113,9 @@ impl Watchdog {
     /// when Step Functions or ECS could not be reached after the SDK's retries, or
     /// the event could not be read.
     pub async fn handle(&self, event: Value) -> Result<Outcome, Error> {
+        if baton::execution_event::is_status_change(&event) {
+            return Ok(self.handle_execution_end(event).await);
+        }
         let event = ecs_event::parse_event(event)?;
         let mut detail = event.detail;
         let logs = self.logs_of(&detail);
@@ -181,6 +194,50 @@ impl Watchdog {
         }
     }
 
+    /// An execution ended: abort the multipart uploads under its prefix begun before
+    /// it stopped. They are a task's that was killed mid-upload and whose STOPPED
+    /// event never came (the heartbeat timed the execution out), or one the SDK
+    /// began twice when an answer was lost. Failures are logged, not retried: the
+    /// bucket's lifecycle rule is the backstop.
+    async fn handle_execution_end(&self, event: Value) -> Outcome {
+        let detail: baton::execution_event::ExecutionStatusChange =
+            serde_json::from_value(event.get("detail").cloned().unwrap_or_default())
+                .unwrap_or_default();
+        let ignored = |reason: &str| Outcome {
+            action: "ignored",
+            reason: reason.into(),
+            error: None,
+            task_arn: None,
+        };
+        let Some(handoff) = &self.handoff else {
+            return ignored(
+                "an execution ended; BATON_BUCKET is not set, so its data is not looked at",
+            );
+        };
+        let Some((prefix, stopped_at)) = detail.abandoned_uploads_scope(handoff) else {
+            return ignored("not an ended execution with a name and a stop date");
+        };
+        match self
+            .abort_uploads_begun_before(&prefix, stopped_at, detail.execution_arn.as_deref())
+            .await
+        {
+            Ok(aborted) => Outcome {
+                action: "cleanedUp",
+                reason: format!(
+                    "the execution ended ({}); {aborted} multipart upload(s) left open under {} aborted",
+                    detail.status.as_deref().unwrap_or(""),
+                    prefix.uri()
+                ),
+                error: None,
+                task_arn: None,
+            },
+            Err(e) => {
+                tracing::warn!(execution = detail.execution_arn.as_deref(), error = %e, "could not abort the ended execution's multipart uploads; the bucket's lifecycle rule will");
+                ignored("could not list or abort the execution's uploads (logged)")
+            }
+        }
+    }
+
     /// Abort the multipart uploads the stopped task began under its `BATON_OUTPUT`
     /// prefix before it stopped ([`TaskStateChange::abandoned_uploads_scope`]).
     /// Uploads begun later belong to a retry's new task and are left alone. Returns
@@ -189,6 +246,18 @@ impl Watchdog {
         let Some((output, stopped_at)) = detail.abandoned_uploads_scope() else {
             return Ok(0);
         };
+        self.abort_uploads_begun_before(&output, stopped_at, detail.task_arn.as_deref())
+            .await
+    }
+
+    /// Abort the uploads under `output` (a bucket and key prefix) begun at or before
+    /// `stopped_at`; how many. `by` names the task or execution, for the log.
+    async fn abort_uploads_begun_before(
+        &self,
+        output: &baton::payload::S3Location,
+        stopped_at: aws_smithy_types::DateTime,
+        by: Option<&str>,
+    ) -> Result<usize, Error> {
         let service = |operation: &'static str| {
             move |e: String| Error::Service {
                 service: "s3",
@@ -247,11 +316,11 @@ impl Watchdog {
         }
         if aborted > 0 {
             tracing::warn!(
-                task_arn = detail.task_arn.as_deref(),
+                by,
                 bucket = output.bucket,
                 prefix = output.key,
                 aborted,
-                "aborted the multipart uploads the stopped task left open"
+                "aborted the multipart uploads left open"
             );
         }
         Ok(aborted)

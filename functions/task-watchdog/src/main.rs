@@ -11,7 +11,11 @@ async fn main() -> Result<(), Error> {
     let logs_template = std::env::var("BATON_TASK_LOGS")
         .ok()
         .filter(|s| !s.is_empty());
-    let watchdog = Watchdog::new(&config, logs_template);
+    let mut watchdog = Watchdog::new(&config, logs_template);
+    // BATON_BUCKET (the template sets it): clean up after executions that end.
+    if let Ok(handoff) = baton::handoff::HandoffConfig::from_env() {
+        watchdog = watchdog.with_handoff(handoff);
+    }
     let watchdog = &watchdog;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         watchdog.handle_invocation(event.payload).await

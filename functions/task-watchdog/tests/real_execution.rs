@@ -268,3 +268,66 @@ async fn uploads_a_stopped_task_left_open_are_aborted_and_no_others() {
         assert_eq!(open().await, want, "{delivery} delivery");
     }
 }
+
+/// An execution that ended (a status change event) leaves no upload open under its
+/// prefix, whoever began it: a task killed mid-upload whose STOPPED event was lost
+/// (found by the fault soak: the heartbeat failed the execution, the upload stayed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_execution_leaves_no_upload_open_and_others_keep_theirs() {
+    use aws_smithy_types::DateTime;
+
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_bucket("baton-data");
+    let s3 = baton::aws::s3_client(&config);
+    for key in [
+        "executions/demo-1/task1/output",
+        "executions/demo-1/task2/output",
+        "executions/demo-10/task1/output",
+    ] {
+        s3.create_multipart_upload()
+            .bucket("baton-data")
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    let watchdog = Watchdog::new(&config, None)
+        .with_handoff(baton::handoff::HandoffConfig::for_bucket("baton-data"));
+    let mut event = sample_event("sfn-execution-failed.json");
+    event["detail"]["stopDate"] = DateTime::from(std::time::SystemTime::now())
+        .to_millis()
+        .unwrap()
+        .into();
+    let open = || async {
+        s3.list_multipart_uploads()
+            .bucket("baton-data")
+            .send()
+            .await
+            .unwrap()
+            .uploads()
+            .iter()
+            .map(|u| u.key().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    event["detail"]["status"] = "RUNNING".into();
+    assert_eq!(
+        watchdog.handle(event.clone()).await.unwrap().action,
+        "ignored"
+    );
+    assert_eq!(
+        open().await.len(),
+        3,
+        "a running execution keeps its uploads"
+    );
+    event["detail"]["status"] = "FAILED".into();
+    for delivery in ["first", "again"] {
+        let outcome = watchdog.handle(event.clone()).await.unwrap();
+        assert_eq!(outcome.action, "cleanedUp", "{delivery}: {outcome:?}");
+        assert_eq!(
+            open().await,
+            vec!["executions/demo-10/task1/output".to_string()],
+            "{delivery}: only demo-1's uploads go"
+        );
+    }
+}
