@@ -88,8 +88,9 @@ class Stack:
                            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
                            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"])
         if not hasattr(self, "_watchdog_queue_arn"):
-            url = cfn.describe_stack_resource(StackName="baton-local", LogicalResourceId="WatchdogQueue")[
-                "StackResourceDetail"]["PhysicalResourceId"]
+            url = next(r["PhysicalResourceId"]
+                       for page in cfn.get_paginator("list_stack_resources").paginate(StackName="baton-local")
+                       for r in page["StackResourceSummaries"] if r["LogicalResourceId"] == "WatchdogQueue")
             self._watchdog_queue_arn = boto3.client(
                 "sqs", endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.env["AWS_REGION"],
                 aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
