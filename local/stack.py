@@ -156,6 +156,7 @@ def up() -> None:
 
     say(f"cargo lambda watch on {LAMBDA_ENDPOINT}")
     function_env = dict(AWS_ENDPOINT_URL=components_endpoint, AWS_REGION=REGION, BATON_BUCKET=outputs["BucketName"],
+                        BATON_CLUSTER=outputs["ClusterArn"],
                         BATON_TASK_LOGS=str(LOGS / "{task_id}.log"), **CREDENTIALS)
     env_args = [f"--env-var={k}={v}" for k, v in function_env.items()]
     watch_env = dict(os.environ, PATH=f"{VENV_BIN}:{os.environ['PATH']}", CARGO_TARGET_DIR=str(TARGET))

@@ -145,6 +145,14 @@ impl TaskStateChange {
             .filter(|v| !v.is_empty())
     }
 
+    /// Does the task write its output (`BATON_OUTPUT`) under `prefix` (a bucket and
+    /// key prefix, such as an execution's `executions/<name>/`)?
+    pub fn output_under(&self, prefix: &crate::payload::S3Location) -> bool {
+        self.override_variable("BATON_OUTPUT")
+            .and_then(|uri| crate::payload::S3Location::parse(uri).ok())
+            .is_some_and(|o| o.bucket == prefix.bucket && o.key.starts_with(&prefix.key))
+    }
+
     /// Where a stopped Baton task wrote its output (`BATON_OUTPUT`, a prefix), and
     /// when it stopped: the multipart uploads under that prefix begun before then
     /// are its own, left open if it was killed mid-upload. `None` for a task that has
@@ -466,6 +474,31 @@ mod tests {
             None,
             "never a whole bucket"
         );
+    }
+
+    #[test]
+    fn a_task_belongs_to_the_execution_whose_prefix_holds_its_output() {
+        let mut detail = stopped("EssentialContainerExited", vec![]);
+        let prefix = |key: &str| crate::payload::S3Location {
+            bucket: "b".into(),
+            key: key.into(),
+        };
+        assert!(
+            !detail.output_under(&prefix("executions/run-1/")),
+            "no BATON_OUTPUT"
+        );
+        environment(&mut detail).push(KeyValue {
+            name: Some("BATON_OUTPUT".into()),
+            value: Some("s3://b/executions/run-1/task1/".into()),
+        });
+        assert!(detail.output_under(&prefix("executions/run-1/")));
+        assert!(!detail.output_under(&prefix("executions/run-10/")));
+        assert!(!detail.output_under(&prefix("executions/run-1/task2/")));
+        let other_bucket = crate::payload::S3Location {
+            bucket: "c".into(),
+            key: "executions/run-1/".into(),
+        };
+        assert!(!detail.output_under(&other_bucket));
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub struct Watchdog {
     /// The stack's bucket and prefix (`BATON_BUCKET`, `BATON_PREFIX`): where an
     /// ended execution's data is. Without it, status changes are ignored.
     handoff: Option<baton::handoff::HandoffConfig>,
+    /// The stack's cluster (`BATON_CLUSTER`): an ended execution's tasks still
+    /// running there are stopped. Without it, none is.
+    cluster: Option<String>,
 }
 
 impl Watchdog {
@@ -49,7 +52,14 @@ impl Watchdog {
             s3: baton::aws::s3_client(config),
             logs_template,
             handoff: None,
+            cluster: None,
         }
+    }
+
+    /// Stop the tasks of executions that end, in this cluster.
+    pub fn with_cluster(mut self, cluster: impl Into<String>) -> Watchdog {
+        self.cluster = Some(cluster.into());
+        self
     }
 
     /// Clean up after the executions that end (their status change events).
@@ -217,25 +227,110 @@ impl Watchdog {
         let Some((prefix, stopped_at)) = detail.abandoned_uploads_scope(handoff) else {
             return ignored("not an ended execution with a name and a stop date");
         };
-        match self
+        let status = detail.status.as_deref().unwrap_or("");
+        let name = detail.name.as_deref().unwrap_or("");
+        // The tasks first: a task still running keeps billing, and could still write.
+        let stopped = match &self.cluster {
+            Some(cluster) => {
+                let reason = format!("Baton: execution {name} ended ({status})");
+                match self.stop_tasks_under(cluster, &prefix, &reason).await {
+                    Ok(stopped) => stopped.len().to_string(),
+                    Err(e) => {
+                        tracing::warn!(execution = detail.execution_arn.as_deref(), error = %e, "could not stop the ended execution's tasks");
+                        "unknown (see the log)".into()
+                    }
+                }
+            }
+            None => "none looked for (BATON_CLUSTER unset)".into(),
+        };
+        let aborted = match self
             .abort_uploads_begun_before(&prefix, stopped_at, detail.execution_arn.as_deref())
             .await
         {
-            Ok(aborted) => Outcome {
-                action: "cleanedUp",
-                reason: format!(
-                    "the execution ended ({}); {aborted} multipart upload(s) left open under {} aborted",
-                    detail.status.as_deref().unwrap_or(""),
-                    prefix.uri()
-                ),
-                error: None,
-                task_arn: None,
-            },
+            Ok(aborted) => aborted.to_string(),
             Err(e) => {
                 tracing::warn!(execution = detail.execution_arn.as_deref(), error = %e, "could not abort the ended execution's multipart uploads; the bucket's lifecycle rule will");
-                ignored("could not list or abort the execution's uploads (logged)")
+                "unknown (see the log)".into()
+            }
+        };
+        Outcome {
+            action: "cleanedUp",
+            reason: format!(
+                "the execution ended ({status}); tasks stopped: {stopped}; multipart uploads left open under {} aborted: {aborted}",
+                prefix.uri()
+            ),
+            error: None,
+            task_arn: None,
+        }
+    }
+
+    /// Stop the tasks of `cluster` still meant to run whose `BATON_OUTPUT` lies under
+    /// `prefix` (an ended execution's): ListTasks, DescribeTasks by 100, StopTask.
+    /// Idempotent: a task already stopping is not listed, or stops again harmlessly.
+    pub async fn stop_tasks_under(
+        &self,
+        cluster: &str,
+        prefix: &baton::payload::S3Location,
+        reason: &str,
+    ) -> Result<Vec<String>, Error> {
+        let service = |operation: &'static str| {
+            move |e: String| Error::Service {
+                service: "ecs",
+                operation,
+                message: e,
+            }
+        };
+        let mut arns = Vec::new();
+        let mut pages = self
+            .ecs
+            .list_tasks()
+            .cluster(cluster)
+            .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page
+                .map_err(|e| baton::error::display_chain(&e))
+                .map_err(service("ListTasks"))?;
+            arns.extend(page.task_arns().iter().cloned());
+        }
+        let mut stopped = Vec::new();
+        for batch in arns.chunks(100) {
+            let described = self
+                .ecs
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| baton::error::display_chain(&e))
+                .map_err(service("DescribeTasks"))?;
+            for task in described.tasks() {
+                let detail = TaskStateChange {
+                    overrides: task.overrides().map(baton::ecs_event::Overrides::from_sdk),
+                    ..Default::default()
+                };
+                let Some(arn) = task.task_arn().filter(|_| detail.output_under(prefix)) else {
+                    continue;
+                };
+                self.ecs
+                    .stop_task()
+                    .cluster(cluster)
+                    .task(arn)
+                    .reason(reason)
+                    .send()
+                    .await
+                    .map_err(|e| baton::error::display_chain(&e))
+                    .map_err(service("StopTask"))?;
+                tracing::warn!(
+                    task_arn = arn,
+                    reason,
+                    "stopped a task of an ended execution"
+                );
+                stopped.push(arn.to_string());
             }
         }
+        Ok(stopped)
     }
 
     /// Abort the multipart uploads the stopped task began under its `BATON_OUTPUT`

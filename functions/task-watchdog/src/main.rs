@@ -16,6 +16,13 @@ async fn main() -> Result<(), Error> {
     if let Ok(handoff) = baton::handoff::HandoffConfig::from_env() {
         watchdog = watchdog.with_handoff(handoff);
     }
+    // BATON_CLUSTER (the template sets it): stop the tasks of executions that end.
+    if let Some(cluster) = std::env::var("BATON_CLUSTER")
+        .ok()
+        .filter(|c| !c.is_empty())
+    {
+        watchdog = watchdog.with_cluster(cluster);
+    }
     let watchdog = &watchdog;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         watchdog.handle_invocation(event.payload).await

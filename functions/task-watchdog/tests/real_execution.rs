@@ -116,16 +116,18 @@ async fn a_task_that_called_back_is_not_failed_later() {
     assert_eq!((status.as_str(), error), ("SUCCEEDED", None));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn events_without_overrides_are_completed_from_describe_tasks() {
-    // moto's ECS keeps RunTask's overrides; an event that lost them is looked up.
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
-    let machine = TokenMachine::create(&moto, &config, "describe", None).await;
-    let (execution, token) = machine.start("describe").await;
-
+/// A Fargate task in moto's cluster `baton` (created on first use) with `env` in
+/// its `worker` container's overrides.
+async fn run_task(
+    moto: &Moto,
+    ecs: &aws_sdk_ecs::Client,
+    env: &[(&str, &str)],
+) -> aws_sdk_ecs::types::Task {
+    use aws_sdk_ecs::types::{
+        AwsVpcConfiguration, Compatibility, ContainerDefinition, ContainerOverride, KeyValuePair,
+        LaunchType, NetworkConfiguration, NetworkMode, TaskOverride,
+    };
     let (subnet, group) = moto.default_network();
-    let ecs = aws_sdk_ecs::Client::new(&config);
     ecs.create_cluster()
         .cluster_name("baton")
         .send()
@@ -133,12 +135,12 @@ async fn events_without_overrides_are_completed_from_describe_tasks() {
         .unwrap();
     ecs.register_task_definition()
         .family("baton-task1")
-        .requires_compatibilities(aws_sdk_ecs::types::Compatibility::Fargate)
-        .network_mode(aws_sdk_ecs::types::NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .network_mode(NetworkMode::Awsvpc)
         .cpu("256")
         .memory("512")
         .container_definitions(
-            aws_sdk_ecs::types::ContainerDefinition::builder()
+            ContainerDefinition::builder()
                 .name("worker")
                 .image("baton-worker")
                 .memory(512)
@@ -147,15 +149,20 @@ async fn events_without_overrides_are_completed_from_describe_tasks() {
         .send()
         .await
         .unwrap();
+    let mut container = ContainerOverride::builder().name("worker");
+    for (name, value) in env {
+        container =
+            container.environment(KeyValuePair::builder().name(*name).value(*value).build());
+    }
     let run = ecs
         .run_task()
         .cluster("baton")
         .task_definition("baton-task1")
-        .launch_type(aws_sdk_ecs::types::LaunchType::Fargate)
+        .launch_type(LaunchType::Fargate)
         .network_configuration(
-            aws_sdk_ecs::types::NetworkConfiguration::builder()
+            NetworkConfiguration::builder()
                 .awsvpc_configuration(
-                    aws_sdk_ecs::types::AwsVpcConfiguration::builder()
+                    AwsVpcConfiguration::builder()
                         .subnets(&subnet)
                         .security_groups(&group)
                         .build()
@@ -164,24 +171,26 @@ async fn events_without_overrides_are_completed_from_describe_tasks() {
                 .build(),
         )
         .overrides(
-            aws_sdk_ecs::types::TaskOverride::builder()
-                .container_overrides(
-                    aws_sdk_ecs::types::ContainerOverride::builder()
-                        .name("worker")
-                        .environment(
-                            aws_sdk_ecs::types::KeyValuePair::builder()
-                                .name("TASK_TOKEN")
-                                .value(&token)
-                                .build(),
-                        )
-                        .build(),
-                )
+            TaskOverride::builder()
+                .container_overrides(container.build())
                 .build(),
         )
         .send()
         .await
         .unwrap();
-    let task = run.tasks()[0].clone();
+    run.tasks()[0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_without_overrides_are_completed_from_describe_tasks() {
+    // moto's ECS keeps RunTask's overrides; an event that lost them is looked up.
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let machine = TokenMachine::create(&moto, &config, "describe", None).await;
+    let (execution, token) = machine.start("describe").await;
+
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let task = run_task(&moto, &ecs, &[("TASK_TOKEN", &token)]).await;
 
     let mut event = event_with_token("ecs-container-exited.json", "unused");
     let detail = event["detail"].as_object_mut().unwrap();
@@ -329,5 +338,64 @@ async fn an_ended_execution_leaves_no_upload_open_and_others_keep_theirs() {
             vec!["executions/demo-10/task1/output".to_string()],
             "{delivery}: only demo-1's uploads go"
         );
+    }
+}
+
+/// An execution that ended leaves no task running: the tasks whose output lies under
+/// its prefix are stopped, with a reason naming it; other executions' are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_execution_leaves_no_task_running_and_others_keep_theirs() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_bucket("baton-data");
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let mine = run_task(
+        &moto,
+        &ecs,
+        &[("BATON_OUTPUT", "s3://baton-data/executions/demo-1/task2/")],
+    )
+    .await;
+    let other = run_task(
+        &moto,
+        &ecs,
+        &[("BATON_OUTPUT", "s3://baton-data/executions/demo-10/task1/")],
+    )
+    .await;
+    let cluster = mine.cluster_arn().unwrap().to_string();
+    let watchdog = Watchdog::new(&config, None)
+        .with_handoff(baton::handoff::HandoffConfig::for_bucket("baton-data"))
+        .with_cluster(&cluster);
+    let event = sample_event("sfn-execution-failed.json");
+    for delivery in ["first", "again"] {
+        let outcome = watchdog.handle(event.clone()).await.unwrap();
+        assert_eq!(outcome.action, "cleanedUp", "{delivery}: {outcome:?}");
+        let described = ecs
+            .describe_tasks()
+            .cluster(&cluster)
+            .tasks(mine.task_arn().unwrap())
+            .tasks(other.task_arn().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let desired = |arn: Option<&str>| {
+            let task = described
+                .tasks()
+                .iter()
+                .find(|t| t.task_arn() == arn)
+                .unwrap();
+            (
+                task.desired_status().unwrap().to_string(),
+                task.stopped_reason().map(String::from),
+            )
+        };
+        assert_eq!(
+            desired(mine.task_arn()),
+            (
+                "STOPPED".into(),
+                Some("Baton: execution demo-1 ended (FAILED)".into())
+            ),
+            "{delivery}"
+        );
+        assert_eq!(desired(other.task_arn()).0, "RUNNING", "{delivery}");
     }
 }
