@@ -34,6 +34,48 @@ pub fn ecs_client(config: &SdkConfig) -> aws_sdk_ecs::Client {
     aws_sdk_ecs::Client::from_conf(conf)
 }
 
+/// The tasks of `cluster` meant to run (ListTasks, desired status RUNNING, every
+/// page); an error as its display chain.
+#[cfg(feature = "ecs")]
+pub async fn running_task_arns(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+) -> Result<Vec<String>, String> {
+    let mut arns = Vec::new();
+    let mut pages = ecs
+        .list_tasks()
+        .cluster(cluster)
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| crate::error::display_chain(&e))?;
+        arns.extend(page.task_arns().iter().cloned());
+    }
+    Ok(arns)
+}
+
+/// DescribeTasks for any number of tasks, 100 (the API's limit) at a time.
+#[cfg(feature = "ecs")]
+pub async fn describe_tasks(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    arns: &[String],
+) -> Result<Vec<aws_sdk_ecs::types::Task>, String> {
+    let mut tasks = Vec::new();
+    for batch in arns.chunks(100) {
+        let described = ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(batch.to_vec()))
+            .send()
+            .await
+            .map_err(|e| crate::error::display_chain(&e))?;
+        tasks.extend(described.tasks().iter().cloned());
+    }
+    Ok(tasks)
+}
+
 /// Is the S3 endpoint overridden (a local emulator, a VPC endpoint URL)?
 fn s3_endpoint_overridden(config: &SdkConfig) -> bool {
     let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty());

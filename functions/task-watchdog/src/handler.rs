@@ -280,55 +280,36 @@ impl Watchdog {
                 message: e,
             }
         };
-        let mut arns = Vec::new();
-        let mut pages = self
-            .ecs
-            .list_tasks()
-            .cluster(cluster)
-            .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page
-                .map_err(|e| baton::error::display_chain(&e))
-                .map_err(service("ListTasks"))?;
-            arns.extend(page.task_arns().iter().cloned());
-        }
+        let arns = baton::aws::running_task_arns(&self.ecs, cluster)
+            .await
+            .map_err(service("ListTasks"))?;
+        let tasks = baton::aws::describe_tasks(&self.ecs, cluster, &arns)
+            .await
+            .map_err(service("DescribeTasks"))?;
         let mut stopped = Vec::new();
-        for batch in arns.chunks(100) {
-            let described = self
-                .ecs
-                .describe_tasks()
+        for task in &tasks {
+            let detail = TaskStateChange {
+                overrides: task.overrides().map(baton::ecs_event::Overrides::from_sdk),
+                ..Default::default()
+            };
+            let Some(arn) = task.task_arn().filter(|_| detail.output_under(prefix)) else {
+                continue;
+            };
+            self.ecs
+                .stop_task()
                 .cluster(cluster)
-                .set_tasks(Some(batch.to_vec()))
+                .task(arn)
+                .reason(reason)
                 .send()
                 .await
                 .map_err(|e| baton::error::display_chain(&e))
-                .map_err(service("DescribeTasks"))?;
-            for task in described.tasks() {
-                let detail = TaskStateChange {
-                    overrides: task.overrides().map(baton::ecs_event::Overrides::from_sdk),
-                    ..Default::default()
-                };
-                let Some(arn) = task.task_arn().filter(|_| detail.output_under(prefix)) else {
-                    continue;
-                };
-                self.ecs
-                    .stop_task()
-                    .cluster(cluster)
-                    .task(arn)
-                    .reason(reason)
-                    .send()
-                    .await
-                    .map_err(|e| baton::error::display_chain(&e))
-                    .map_err(service("StopTask"))?;
-                tracing::warn!(
-                    task_arn = arn,
-                    reason,
-                    "stopped a task of an ended execution"
-                );
-                stopped.push(arn.to_string());
-            }
+                .map_err(service("StopTask"))?;
+            tracing::warn!(
+                task_arn = arn,
+                reason,
+                "stopped a task of an ended execution"
+            );
+            stopped.push(arn.to_string());
         }
         Ok(stopped)
     }

@@ -220,6 +220,40 @@ async fn a_body_that_is_not_an_ecs_event_is_a_clear_error() {
     assert_eq!(err.name(), "Baton.InvalidInput");
 }
 
+/// Begin a multipart upload in `baton-data`; its id.
+async fn begin_upload(s3: &aws_sdk_s3::Client, key: &str) -> String {
+    s3.create_multipart_upload()
+        .bucket("baton-data")
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .upload_id()
+        .unwrap()
+        .to_string()
+}
+
+/// The uploads open in `baton-data`, as (key, id), sorted.
+async fn open_uploads(s3: &aws_sdk_s3::Client) -> Vec<(String, String)> {
+    let mut open: Vec<(String, String)> = s3
+        .list_multipart_uploads()
+        .bucket("baton-data")
+        .send()
+        .await
+        .unwrap()
+        .uploads()
+        .iter()
+        .map(|u| {
+            (
+                u.key().unwrap().to_string(),
+                u.upload_id().unwrap().to_string(),
+            )
+        })
+        .collect();
+    open.sort();
+    open
+}
+
 /// Found by the fault soak: a task killed while its output upload was under way left
 /// the multipart upload open. The watchdog aborts the uploads under the stopped
 /// task's `BATON_OUTPUT` begun before it stopped, and no other. (Uploads begun after
@@ -234,22 +268,8 @@ async fn uploads_a_stopped_task_left_open_are_aborted_and_no_others() {
     let config = moto.sdk_config().await;
     moto.create_bucket("baton-data");
     let s3 = baton::aws::s3_client(&config);
-    let begin = |key: &'static str| {
-        let s3 = s3.clone();
-        async move {
-            s3.create_multipart_upload()
-                .bucket("baton-data")
-                .key(key)
-                .send()
-                .await
-                .unwrap()
-                .upload_id()
-                .unwrap()
-                .to_string()
-        }
-    };
-    let _killed = begin("executions/demo-1/task1/output").await;
-    let other_task = begin("executions/demo-1/task2/output").await;
+    let _killed = begin_upload(&s3, "executions/demo-1/task1/output").await;
+    let other_task = begin_upload(&s3, "executions/demo-1/task2/output").await;
     let stopped_at = DateTime::from(std::time::SystemTime::now())
         .fmt(Format::DateTime)
         .unwrap();
@@ -257,24 +277,10 @@ async fn uploads_a_stopped_task_left_open_are_aborted_and_no_others() {
     let mut event = sample_event("ecs-container-exited.json");
     event["detail"]["stoppedAt"] = stopped_at.into();
     let watchdog = Watchdog::new(&config, None);
-    let open = || async {
-        let mut ids: Vec<String> = s3
-            .list_multipart_uploads()
-            .bucket("baton-data")
-            .send()
-            .await
-            .unwrap()
-            .uploads()
-            .iter()
-            .map(|u| u.upload_id().unwrap().to_string())
-            .collect();
-        ids.sort();
-        ids
-    };
-    let want = vec![other_task];
+    let want = vec![("executions/demo-1/task2/output".to_string(), other_task)];
     for delivery in ["first", "again"] {
         watchdog.handle(event.clone()).await.unwrap();
-        assert_eq!(open().await, want, "{delivery} delivery");
+        assert_eq!(open_uploads(&s3).await, want, "{delivery} delivery");
     }
 }
 
@@ -294,12 +300,7 @@ async fn an_ended_execution_leaves_no_upload_open_and_others_keep_theirs() {
         "executions/demo-1/task2/output",
         "executions/demo-10/task1/output",
     ] {
-        s3.create_multipart_upload()
-            .bucket("baton-data")
-            .key(key)
-            .send()
-            .await
-            .unwrap();
+        begin_upload(&s3, key).await;
     }
     let watchdog = Watchdog::new(&config, None)
         .with_handoff(baton::handoff::HandoffConfig::for_bucket("baton-data"));
@@ -309,14 +310,10 @@ async fn an_ended_execution_leaves_no_upload_open_and_others_keep_theirs() {
         .unwrap()
         .into();
     let open = || async {
-        s3.list_multipart_uploads()
-            .bucket("baton-data")
-            .send()
+        open_uploads(&s3)
             .await
-            .unwrap()
-            .uploads()
-            .iter()
-            .map(|u| u.key().unwrap().to_string())
+            .into_iter()
+            .map(|(key, _)| key)
             .collect::<Vec<_>>()
     };
     event["detail"]["status"] = "RUNNING".into();

@@ -141,22 +141,11 @@ async fn desired_running(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
 ) -> anyhow::Result<HashSet<String>> {
-    let mut arns = HashSet::new();
-    let mut pages = ecs
-        .list_tasks()
-        .cluster(cluster)
-        .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        arns.extend(
-            page.map_err(|e| anyhow::anyhow!(baton::error::display_chain(&e)))?
-                .task_arns()
-                .iter()
-                .cloned(),
-        );
-    }
-    Ok(arns)
+    Ok(baton::aws::running_task_arns(ecs, cluster)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?
+        .into_iter()
+        .collect())
 }
 
 async fn start(
@@ -168,41 +157,34 @@ async fn start(
     seen: &mut HashSet<String>,
     done: &mpsc::UnboundedSender<String>,
 ) -> anyhow::Result<()> {
-    for batch in fresh.chunks(100) {
-        let described = ctx
-            .ecs
-            .describe_tasks()
-            .cluster(cluster)
-            .set_tasks(Some(batch.to_vec()))
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!(baton::error::display_chain(&e)))?;
-        for sdk_task in described.tasks() {
-            let view = TaskView::from_sdk(sdk_task);
-            if !definitions.contains_key(&view.task_definition_arn) {
-                let def = ctx
-                    .ecs
-                    .describe_task_definition()
-                    .task_definition(&view.task_definition_arn)
-                    .send()
-                    .await
-                    .map_err(|e| anyhow::anyhow!(baton::error::display_chain(&e)))?;
-                let def = def
-                    .task_definition()
-                    .context("no task definition in the response")?;
-                definitions.insert(view.task_definition_arn.clone(), Definition::from_sdk(def));
-            }
-            let def = definitions[&view.task_definition_arn].clone();
-            let (stop_tx, stop_rx) = watch::channel(false);
-            seen.insert(view.task_arn.clone());
-            running.insert(view.task_arn.clone(), stop_tx);
-            let (ctx, done) = (ctx.clone(), done.clone());
-            tokio::spawn(async move {
-                let arn = view.task_arn.clone();
-                task::run(ctx, view, def, stop_rx).await;
-                let _ = done.send(arn);
-            });
+    let described = baton::aws::describe_tasks(&ctx.ecs, cluster, fresh)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    for sdk_task in &described {
+        let view = TaskView::from_sdk(sdk_task);
+        if !definitions.contains_key(&view.task_definition_arn) {
+            let def = ctx
+                .ecs
+                .describe_task_definition()
+                .task_definition(&view.task_definition_arn)
+                .send()
+                .await
+                .map_err(|e| anyhow::anyhow!(baton::error::display_chain(&e)))?;
+            let def = def
+                .task_definition()
+                .context("no task definition in the response")?;
+            definitions.insert(view.task_definition_arn.clone(), Definition::from_sdk(def));
         }
+        let def = definitions[&view.task_definition_arn].clone();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        seen.insert(view.task_arn.clone());
+        running.insert(view.task_arn.clone(), stop_tx);
+        let (ctx, done) = (ctx.clone(), done.clone());
+        tokio::spawn(async move {
+            let arn = view.task_arn.clone();
+            task::run(ctx, view, def, stop_rx).await;
+            let _ = done.send(arn);
+        });
     }
     Ok(())
 }
