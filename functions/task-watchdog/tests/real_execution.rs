@@ -220,6 +220,16 @@ async fn a_body_that_is_not_an_ecs_event_is_a_clear_error() {
     assert_eq!(err.name(), "Baton.InvalidInput");
 }
 
+/// moto with the bucket `baton-data`: the server (keep it alive), its SDK
+/// configuration and an S3 client.
+async fn with_data_bucket() -> (Moto, aws_config::SdkConfig, aws_sdk_s3::Client) {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    moto.create_bucket("baton-data");
+    let s3 = baton::aws::s3_client(&config);
+    (moto, config, s3)
+}
+
 /// Begin a multipart upload in `baton-data`; its id.
 async fn begin_upload(s3: &aws_sdk_s3::Client, key: &str) -> String {
     s3.create_multipart_upload()
@@ -264,10 +274,7 @@ async fn open_uploads(s3: &aws_sdk_s3::Client) -> Vec<(String, String)> {
 async fn uploads_a_stopped_task_left_open_are_aborted_and_no_others() {
     use aws_smithy_types::date_time::{DateTime, Format};
 
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
-    moto.create_bucket("baton-data");
-    let s3 = baton::aws::s3_client(&config);
+    let (_moto, config, s3) = with_data_bucket().await;
     let _killed = begin_upload(&s3, "executions/demo-1/task1/output").await;
     let other_task = begin_upload(&s3, "executions/demo-1/task2/output").await;
     let stopped_at = DateTime::from(std::time::SystemTime::now())
@@ -291,10 +298,7 @@ async fn uploads_a_stopped_task_left_open_are_aborted_and_no_others() {
 async fn an_ended_execution_leaves_no_upload_open_and_others_keep_theirs() {
     use aws_smithy_types::DateTime;
 
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
-    moto.create_bucket("baton-data");
-    let s3 = baton::aws::s3_client(&config);
+    let (_moto, config, s3) = with_data_bucket().await;
     for key in [
         "executions/demo-1/task1/output",
         "executions/demo-1/task2/output",
@@ -342,9 +346,7 @@ async fn an_ended_execution_leaves_no_upload_open_and_others_keep_theirs() {
 /// its prefix are stopped, with a reason naming it; other executions' are not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ended_execution_leaves_no_task_running_and_others_keep_theirs() {
-    let moto = Moto::start();
-    let config = moto.sdk_config().await;
-    moto.create_bucket("baton-data");
+    let (moto, config, _s3) = with_data_bucket().await;
     let ecs = aws_sdk_ecs::Client::new(&config);
     let mine = run_task(
         &moto,
