@@ -35,16 +35,18 @@ pub fn ecs_client(config: &SdkConfig) -> aws_sdk_ecs::Client {
 }
 
 /// The tasks of `cluster` meant to run (ListTasks, desired status RUNNING, every
-/// page); an error as its display chain.
+/// page), only those with this `startedBy` if given; an error as its display chain.
 #[cfg(feature = "ecs")]
 pub async fn running_task_arns(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
+    started_by: Option<&str>,
 ) -> Result<Vec<String>, String> {
     let mut arns = Vec::new();
     let mut pages = ecs
         .list_tasks()
         .cluster(cluster)
+        .set_started_by(started_by.map(str::to_string))
         .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
         .into_paginator()
         .send();

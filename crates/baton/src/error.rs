@@ -12,6 +12,11 @@ pub mod names {
     pub const WORKER_ERROR: &str = "Baton.WorkerError";
     pub const INPUT_INTEGRITY: &str = "Baton.InputIntegrity";
     pub const INVALID_INPUT: &str = "Baton.InvalidInput";
+    /// A callback task state had no heartbeat for `HeartbeatSeconds` (a frozen,
+    /// deadlocked or wedged worker); its task was stopped.
+    pub const UNRESPONSIVE: &str = "Baton.Unresponsive";
+    /// A callback task state ran longer than its `TimeoutSeconds`; its task was stopped.
+    pub const TIMED_OUT: &str = "Baton.TimedOut";
     /// Not in the design's table: S3 or Step Functions could not be reached or
     /// refused the call (permissions, throttling after retries). Retryable.
     pub const SERVICE_UNAVAILABLE: &str = "Baton.ServiceUnavailable";

@@ -25,6 +25,16 @@ pub struct ExecutionStatusChange {
     pub stop_date: Option<i64>,
 }
 
+/// The `StartedBy` that Baton's state machines give every ECS task they run for an
+/// execution: the MD5 of the execution's ARN in lowercase hex, as
+/// `States.Hash($$.Execution.Id, 'MD5')` writes it (32 characters; RunTask allows
+/// 36). `ListTasks --started-by` then finds an execution's tasks without looking at
+/// any other task in the cluster. Identity, not security: nothing trusts it.
+pub fn started_by(execution_arn: &str) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(execution_arn.as_bytes()))
+}
+
 /// Is this EventBridge event an execution status change?
 pub fn is_status_change(event: &serde_json::Value) -> bool {
     event.get("detail-type").and_then(|t| t.as_str()) == Some(DETAIL_TYPE)
@@ -73,6 +83,22 @@ mod tests {
             stop_date: Some(1_796_392_801_250),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn started_by_is_the_lowercase_md5_of_the_execution_arn() {
+        // RFC 1321's test suite, and the 36-character limit of RunTask's startedBy.
+        assert_eq!(started_by(""), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(started_by("abc"), "900150983cd24fb0d6963f7d28e17f72");
+        let arn =
+            "arn:aws:states:eu-west-1:123456789012:execution:baton-pipeline:nightly-2026-12-04";
+        let id = started_by(arn);
+        assert!(
+            id.len() <= 36
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
     }
 
     #[test]

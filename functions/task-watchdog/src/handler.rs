@@ -69,7 +69,9 @@ impl Watchdog {
     }
 
     /// One invocation. `{"stoppedTask": <States.TaskFailed cause>}` from the .sync
-    /// pipeline: the Baton error for it. From the stack's SQS queue: a batch, answered with the
+    /// pipeline: the Baton error for it. `{"taskTimedOut": …}` from the callback
+    /// pipeline: a task state timed out; stop its tasks, answer the typed error
+    /// ([`crate::timed_out`]). From the stack's SQS queue: a batch, answered with the
     /// messages to retry (`ReportBatchItemFailures`): they come back after the
     /// queue's visibility timeout, and land in the dead-letter queue after its
     /// maxReceiveCount, never dropped. Anything else is one EventBridge event.
@@ -83,6 +85,11 @@ impl Watchdog {
                 "a .sync task failed"
             );
             return Ok(serde_json::to_value(verdict).expect("a verdict serialises"));
+        }
+        if let Some(request) = payload.get("taskTimedOut") {
+            let state: crate::timed_out::TimedOutState = serde_json::from_value(request.clone())
+                .map_err(|e| Error::InvalidInput(format!("taskTimedOut: {e}")))?;
+            return Ok(self.task_timed_out(&state).await);
         }
         if payload.get("Records").is_none() {
             let outcome = self.handle(payload).await?;
@@ -230,10 +237,14 @@ impl Watchdog {
         let status = detail.status.as_deref().unwrap_or("");
         let name = detail.name.as_deref().unwrap_or("");
         // The tasks first: a task still running keeps billing, and could still write.
-        let stopped = match &self.cluster {
-            Some(cluster) => {
+        let stopped = match (&self.cluster, detail.execution_arn.as_deref()) {
+            (Some(cluster), Some(execution_arn)) => {
                 let reason = format!("Baton: execution {name} ended ({status})");
-                match self.stop_tasks_under(cluster, &prefix, &reason).await {
+                let started_by = baton::execution_event::started_by(execution_arn);
+                match self
+                    .stop_tasks(cluster, &started_by, &prefix, &reason)
+                    .await
+                {
                     Ok(stopped) => stopped.len().to_string(),
                     Err(e) => {
                         tracing::warn!(execution = detail.execution_arn.as_deref(), error = %e, "could not stop the ended execution's tasks");
@@ -241,7 +252,8 @@ impl Watchdog {
                     }
                 }
             }
-            None => "none looked for (BATON_CLUSTER unset)".into(),
+            (None, _) => "none looked for (BATON_CLUSTER unset)".into(),
+            (_, None) => "none looked for (no executionArn in the event)".into(),
         };
         let aborted = match self
             .abort_uploads_begun_before(&prefix, stopped_at, detail.execution_arn.as_deref())
@@ -264,13 +276,57 @@ impl Watchdog {
         }
     }
 
-    /// Stop the tasks of `cluster` still meant to run whose `BATON_OUTPUT` lies under
-    /// `prefix` (an ended execution's): ListTasks, DescribeTasks by 100, StopTask.
-    /// Idempotent: a task already stopping is not listed, or stops again harmlessly.
-    pub async fn stop_tasks_under(
+    /// A callback task state timed out: stop the tasks it started (every attempt's:
+    /// they share its `BATON_OUTPUT`) and answer the typed error. Never an `Err`
+    /// for ECS trouble: the error the user sees stays typed, and the execution's
+    /// end (a status change the watchdog also handles) stops what is left.
+    pub async fn task_timed_out(&self, state: &crate::timed_out::TimedOutState) -> Value {
+        use crate::timed_out::{Stopping, answer};
+        let stopping = match (
+            &self.cluster,
+            baton::payload::S3Location::parse(&state.output),
+        ) {
+            (None, _) => Stopping::NoCluster,
+            (Some(_), Err(e)) => Stopping::Failed(format!("BATON_OUTPUT {:?}: {e}", state.output)),
+            (Some(cluster), Ok(output)) => {
+                let name = state.execution_arn.rsplit(':').next().unwrap_or_default();
+                let reason = format!(
+                    "Baton: {} of execution {name} timed out ({})",
+                    state.state,
+                    state.error()
+                );
+                let started_by = baton::execution_event::started_by(&state.execution_arn);
+                match self
+                    .stop_tasks(cluster, &started_by, &output, &reason)
+                    .await
+                {
+                    Ok(stopped) => Stopping::Stopped(stopped),
+                    Err(e) => Stopping::Failed(e.to_string()),
+                }
+            }
+        };
+        let answer = answer(state, &stopping);
+        tracing::warn!(
+            execution = state.execution_arn,
+            state = state.state,
+            error = state.error(),
+            cause = answer["Cause"].as_str(),
+            "a task state timed out"
+        );
+        answer
+    }
+
+    /// Stop the tasks of `cluster` still meant to run that an execution started
+    /// (`started_by`, [`baton::execution_event::started_by`]) and whose `BATON_OUTPUT`
+    /// lies under `scope` (the execution's prefix, or one task state's output):
+    /// ListTasks by startedBy, DescribeTasks by 100, StopTask with `reason` (ECS shows
+    /// it as the task's stoppedReason). Idempotent: a task already stopping is not
+    /// listed, or stops again harmlessly.
+    pub async fn stop_tasks(
         &self,
         cluster: &str,
-        prefix: &baton::payload::S3Location,
+        started_by: &str,
+        scope: &baton::payload::S3Location,
         reason: &str,
     ) -> Result<Vec<String>, Error> {
         let service = |operation: &'static str| {
@@ -280,7 +336,7 @@ impl Watchdog {
                 message: e,
             }
         };
-        let arns = baton::aws::running_task_arns(&self.ecs, cluster)
+        let arns = baton::aws::running_task_arns(&self.ecs, cluster, Some(started_by))
             .await
             .map_err(service("ListTasks"))?;
         let tasks = baton::aws::describe_tasks(&self.ecs, cluster, &arns)
@@ -292,7 +348,7 @@ impl Watchdog {
                 overrides: task.overrides().map(baton::ecs_event::Overrides::from_sdk),
                 ..Default::default()
             };
-            let Some(arn) = task.task_arn().filter(|_| detail.output_under(prefix)) else {
+            let Some(arn) = task.task_arn().filter(|_| detail.output_under(scope)) else {
                 continue;
             };
             self.ecs
@@ -304,11 +360,7 @@ impl Watchdog {
                 .await
                 .map_err(|e| baton::error::display_chain(&e))
                 .map_err(service("StopTask"))?;
-            tracing::warn!(
-                task_arn = arn,
-                reason,
-                "stopped a task of an ended execution"
-            );
+            tracing::warn!(task_arn = arn, reason, "stopped a task");
             stopped.push(arn.to_string());
         }
         Ok(stopped)

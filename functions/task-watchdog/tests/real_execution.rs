@@ -121,6 +121,7 @@ async fn a_task_that_called_back_is_not_failed_later() {
 async fn run_task(
     moto: &Moto,
     ecs: &aws_sdk_ecs::Client,
+    started_by: &str,
     env: &[(&str, &str)],
 ) -> aws_sdk_ecs::types::Task {
     use aws_sdk_ecs::types::{
@@ -157,6 +158,7 @@ async fn run_task(
     let run = ecs
         .run_task()
         .cluster("baton")
+        .started_by(started_by)
         .task_definition("baton-task1")
         .launch_type(LaunchType::Fargate)
         .network_configuration(
@@ -190,7 +192,7 @@ async fn events_without_overrides_are_completed_from_describe_tasks() {
     let (execution, token) = machine.start("describe").await;
 
     let ecs = aws_sdk_ecs::Client::new(&config);
-    let task = run_task(&moto, &ecs, &[("TASK_TOKEN", &token)]).await;
+    let task = run_task(&moto, &ecs, "watchdog-test", &[("TASK_TOKEN", &token)]).await;
 
     let mut event = event_with_token("ecs-container-exited.json", "unused");
     let detail = event["detail"].as_object_mut().unwrap();
@@ -348,15 +350,20 @@ async fn an_ended_execution_leaves_no_upload_open_and_others_keep_theirs() {
 async fn an_ended_execution_leaves_no_task_running_and_others_keep_theirs() {
     let (moto, config, _s3) = with_data_bucket().await;
     let ecs = aws_sdk_ecs::Client::new(&config);
+    let event = sample_event("sfn-execution-failed.json");
+    let arn = event["detail"]["executionArn"].as_str().unwrap();
+    // Tasks carry startedBy = States.Hash($$.Execution.Id, 'MD5') (the state machines).
     let mine = run_task(
         &moto,
         &ecs,
+        &baton::execution_event::started_by(arn),
         &[("BATON_OUTPUT", "s3://baton-data/executions/demo-1/task2/")],
     )
     .await;
     let other = run_task(
         &moto,
         &ecs,
+        &baton::execution_event::started_by(&format!("{arn}0")),
         &[("BATON_OUTPUT", "s3://baton-data/executions/demo-10/task1/")],
     )
     .await;
@@ -364,7 +371,6 @@ async fn an_ended_execution_leaves_no_task_running_and_others_keep_theirs() {
     let watchdog = Watchdog::new(&config, None)
         .with_handoff(baton::handoff::HandoffConfig::for_bucket("baton-data"))
         .with_cluster(&cluster);
-    let event = sample_event("sfn-execution-failed.json");
     for delivery in ["first", "again"] {
         let outcome = watchdog.handle(event.clone()).await.unwrap();
         assert_eq!(outcome.action, "cleanedUp", "{delivery}: {outcome:?}");
@@ -397,4 +403,84 @@ async fn an_ended_execution_leaves_no_task_running_and_others_keep_theirs() {
         );
         assert_eq!(desired(other.task_arn()).0, "RUNNING", "{delivery}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_state_stops_its_own_tasks_and_answers_the_typed_error() {
+    let (moto, config, _s3) = with_data_bucket().await;
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let arn = "arn:aws:states:us-east-1:123456789012:execution:baton-pipeline:demo-7";
+    let ours = baton::execution_event::started_by(arn);
+    let frozen = run_task(
+        &moto,
+        &ecs,
+        &ours,
+        &[("BATON_OUTPUT", "s3://baton-data/executions/demo-7/task1/")],
+    )
+    .await;
+    // The same execution's other state, and another execution's task 1: not this state's.
+    let sibling = run_task(
+        &moto,
+        &ecs,
+        &ours,
+        &[("BATON_OUTPUT", "s3://baton-data/executions/demo-7/task2/")],
+    )
+    .await;
+    let stranger = run_task(
+        &moto,
+        &ecs,
+        &baton::execution_event::started_by("another"),
+        &[("BATON_OUTPUT", "s3://baton-data/executions/demo-7/task1/")],
+    )
+    .await;
+    let cluster = frozen.cluster_arn().unwrap().to_string();
+    let watchdog = Watchdog::new(&config, None).with_cluster(&cluster);
+    let request = serde_json::json!({"taskTimedOut": {
+        "executionArn": arn, "state": "RunTask1",
+        "output": "s3://baton-data/executions/demo-7/task1/",
+        "heartbeatSeconds": 120, "timeoutSeconds": 86400,
+        "timedOut": {"heartbeat": {"Error": "States.Timeout", "Cause": ""}},
+    }});
+    let answer = watchdog.handle_invocation(request.clone()).await.unwrap();
+    assert_eq!(answer["Error"], "Baton.Unresponsive");
+    let cause: serde_json::Value = serde_json::from_str(answer["Cause"].as_str().unwrap()).unwrap();
+    let id = frozen.task_arn().unwrap().rsplit('/').next().unwrap();
+    assert_eq!(
+        cause["message"],
+        format!("no heartbeat for 120 s; task {id} stopped")
+    );
+    let described = ecs
+        .describe_tasks()
+        .cluster(&cluster)
+        .tasks(frozen.task_arn().unwrap())
+        .tasks(sibling.task_arn().unwrap())
+        .tasks(stranger.task_arn().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let status = |task: &aws_sdk_ecs::types::Task| {
+        let t = described
+            .tasks()
+            .iter()
+            .find(|t| t.task_arn() == task.task_arn())
+            .unwrap();
+        (
+            t.desired_status().unwrap().to_string(),
+            t.stopped_reason().map(String::from),
+        )
+    };
+    assert_eq!(
+        status(&frozen),
+        (
+            "STOPPED".into(),
+            Some("Baton: RunTask1 of execution demo-7 timed out (Baton.Unresponsive)".into())
+        )
+    );
+    assert_eq!(status(&sibling).0, "RUNNING");
+    assert_eq!(status(&stranger).0, "RUNNING");
+    // Again (a retried invocation): nothing left to stop, the same error.
+    let again = watchdog.handle_invocation(request).await.unwrap();
+    assert_eq!(again["Error"], "Baton.Unresponsive");
+    let cause: serde_json::Value = serde_json::from_str(again["Cause"].as_str().unwrap()).unwrap();
+    assert_eq!(cause["tasksStopped"], serde_json::json!([]));
 }

@@ -141,7 +141,7 @@ async fn desired_running(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
 ) -> anyhow::Result<HashSet<String>> {
-    Ok(baton::aws::running_task_arns(ecs, cluster)
+    Ok(baton::aws::running_task_arns(ecs, cluster, None)
         .await
         .map_err(|e| anyhow::anyhow!(e))?
         .into_iter()

@@ -40,7 +40,9 @@ pub const START_DELAY_VARIABLE: &str = "BATON_LOCAL_START_DELAY_MS";
 /// Container environment variable: a fault the runner causes in the task (the fault
 /// soak). `kill@<marker>`: SIGKILL the task's processes when a line of its log holds
 /// `<marker>`, as a crash would; `oom@<marker>`: the same, reported as the OOM killer
-/// is (`OutOfMemoryError`). Process tasks only.
+/// is (`OutOfMemoryError`); `freeze@<marker>`: SIGSTOP them, as a deadlocked or wedged
+/// container looks from outside (alive, silent: no heartbeat, no callback, no exit;
+/// only StopTask's SIGKILL after `stopTimeout` ends it). Process tasks only.
 pub const FAULT_VARIABLE: &str = "BATON_LOCAL_FAULT";
 
 /// Container environment variable: what happens to the task's STOPPED event on its
@@ -53,6 +55,8 @@ pub const EVENT_FAULT_VARIABLE: &str = "BATON_LOCAL_EVENT_FAULT";
 pub struct Crash {
     pub marker: String,
     pub oom: bool,
+    /// SIGSTOP instead of SIGKILL (`freeze@`).
+    pub freeze: bool,
 }
 
 /// What happens to a STOPPED event (see [`EVENT_FAULT_VARIABLE`]).
@@ -78,16 +82,17 @@ pub fn crash(environment: &[(String, String)]) -> Result<Option<Crash>, String> 
         return Ok(None);
     };
     let (kind, marker) = value.split_once('@').ok_or_else(|| {
-        format!("{FAULT_VARIABLE}={value:?}: expected kill@<marker> or oom@<marker>")
+        format!("{FAULT_VARIABLE}={value:?}: expected kill@, oom@ or freeze@<marker>")
     })?;
-    if marker.is_empty() || !matches!(kind, "kill" | "oom") {
+    if marker.is_empty() || !matches!(kind, "kill" | "oom" | "freeze") {
         return Err(format!(
-            "{FAULT_VARIABLE}={value:?}: expected kill@<marker> or oom@<marker>"
+            "{FAULT_VARIABLE}={value:?}: expected kill@, oom@ or freeze@<marker>"
         ));
     }
     Ok(Some(Crash {
         marker: marker.into(),
         oom: kind == "oom",
+        freeze: kind == "freeze",
     }))
 }
 
@@ -314,9 +319,14 @@ async fn supervise(
                 if let (Some(crash), Some((watcher, offset))) = (&crash, watch_log.as_mut())
                     && log_grew_with(&log_path, offset, watcher, &crash.marker)
                 {
-                    warn!(task_arn = %task.task_arn, marker = %crash.marker, oom = crash.oom, "fault: SIGKILL at the marker");
-                    oom |= crash.oom;
-                    signal_group(pgid, libc::SIGKILL);
+                    if crash.freeze {
+                        warn!(task_arn = %task.task_arn, marker = %crash.marker, "fault: SIGSTOP at the marker");
+                        signal_group(pgid, libc::SIGSTOP);
+                    } else {
+                        warn!(task_arn = %task.task_arn, marker = %crash.marker, oom = crash.oom, "fault: SIGKILL at the marker");
+                        oom |= crash.oom;
+                        signal_group(pgid, libc::SIGKILL);
+                    }
                     watch_log = None;
                 }
                 if kill_at.is_some_and(|t| tokio::time::Instant::now() >= t) {
@@ -499,7 +509,16 @@ mod tests {
             crash(&env(&[(FAULT_VARIABLE, "oom@soak: half")])).unwrap(),
             Some(Crash {
                 marker: "soak: half".into(),
-                oom: true
+                oom: true,
+                freeze: false,
+            })
+        );
+        assert_eq!(
+            crash(&env(&[(FAULT_VARIABLE, "freeze@job started")])).unwrap(),
+            Some(Crash {
+                marker: "job started".into(),
+                oom: false,
+                freeze: true,
             })
         );
         for bad in ["kill", "kill@", "boom@x"] {

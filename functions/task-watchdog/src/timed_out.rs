@@ -1,0 +1,181 @@
+//! A callback task state that timed out: `HeartbeatSeconds` passed without a beat
+//! (a frozen, deadlocked or wedged worker) or `TimeoutSeconds` ran out. Step
+//! Functions does not stop the ECS task a `.waitForTaskToken` state started (AWS
+//! docs: only `.sync` cancels its job), so the state machine catches the timeout and
+//! invokes the watchdog with `{"taskTimedOut": …}`: it stops the state's tasks and
+//! answers the typed error the execution fails with.
+
+use baton::error::names;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// What the state machine sends (`taskTimedOut`), from the catching state's input
+/// and context object.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TimedOutState {
+    /// `$$.Execution.Id`: its tasks carry `startedBy` =
+    /// [`baton::execution_event::started_by`] of it.
+    pub execution_arn: String,
+    /// The task state that timed out (for the cause).
+    pub state: String,
+    /// The state's `BATON_OUTPUT`: its tasks, every attempt's, write there.
+    pub output: String,
+    pub heartbeat_seconds: u64,
+    pub timeout_seconds: u64,
+    /// Where the Catch put the caught error: `{"heartbeat": {Error, Cause}}` from the
+    /// `States.HeartbeatTimeout` catcher, `{"timeout": …}` from `States.Timeout`.
+    pub timed_out: Value,
+}
+
+impl TimedOutState {
+    /// No beat for HeartbeatSeconds (`Baton.Unresponsive`), or longer than
+    /// TimeoutSeconds (`Baton.TimedOut`).
+    pub fn error(&self) -> &'static str {
+        if self.timed_out.get("heartbeat").is_some() {
+            names::UNRESPONSIVE
+        } else {
+            names::TIMED_OUT
+        }
+    }
+
+    fn what(&self) -> String {
+        if self.error() == names::UNRESPONSIVE {
+            format!("no heartbeat for {} s", self.heartbeat_seconds)
+        } else {
+            format!("ran longer than its {} s", self.timeout_seconds)
+        }
+    }
+}
+
+/// How stopping the state's tasks went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopping {
+    /// These task ARNs were still running and are stopping (SIGTERM, then SIGKILL
+    /// after the container's `stopTimeout`).
+    Stopped(Vec<String>),
+    /// ECS could not be asked (after the SDK's retries): the execution's end stops
+    /// them (its status change reaches the watchdog).
+    Failed(String),
+    /// `BATON_CLUSTER` unset.
+    NoCluster,
+}
+
+fn task_id(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// The state machine's answer: `{"Error": "Baton.Unresponsive"|"Baton.TimedOut",
+/// "Cause": <JSON text>}`, which its Fail state raises (ErrorPath/CausePath).
+pub fn answer(state: &TimedOutState, stopping: &Stopping) -> Value {
+    let what = state.what();
+    let (message, stopped) = match stopping {
+        Stopping::Stopped(arns) if arns.is_empty() => (
+            format!("{what}; no task of {} was still running", state.state),
+            vec![],
+        ),
+        Stopping::Stopped(arns) => (
+            format!(
+                "{what}; task {} stopped",
+                arns.iter()
+                    .map(|a| task_id(a))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            arns.clone(),
+        ),
+        Stopping::Failed(e) => (
+            format!(
+                "{what}; its task could not be stopped now ({e}), the execution's end will stop it"
+            ),
+            vec![],
+        ),
+        Stopping::NoCluster => (
+            format!("{what}; its task was not stopped (the watchdog has no BATON_CLUSTER)"),
+            vec![],
+        ),
+    };
+    let cause = json!({
+        "message": message,
+        "state": state.state,
+        "heartbeatSeconds": state.heartbeat_seconds,
+        "timeoutSeconds": state.timeout_seconds,
+        "tasksStopped": stopped,
+        "output": state.output,
+    });
+    json!({
+        "Error": state.error(),
+        "Cause": baton::limits::fit_json_cause(&cause, 4_096),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(caught: Value) -> TimedOutState {
+        serde_json::from_value(json!({
+            "executionArn": "arn:aws:states:eu-west-1:123456789012:execution:baton:n1",
+            "state": "RunTask1",
+            "output": "s3://b/executions/n1/task1/",
+            "heartbeatSeconds": 120,
+            "timeoutSeconds": 86400,
+            "timedOut": caught,
+        }))
+        .unwrap()
+    }
+
+    fn cause(answer: &Value) -> Value {
+        serde_json::from_str(answer["Cause"].as_str().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_missed_heartbeat_is_unresponsive_and_names_the_stopped_task() {
+        let s = state(json!({"heartbeat": {"Error": "States.Timeout", "Cause": ""}}));
+        let a = answer(
+            &s,
+            &Stopping::Stopped(vec!["arn:aws:ecs:eu-west-1:1:task/c/0f3e".into()]),
+        );
+        assert_eq!(a["Error"], "Baton.Unresponsive");
+        let c = cause(&a);
+        assert_eq!(c["message"], "no heartbeat for 120 s; task 0f3e stopped");
+        assert_eq!(c["tasksStopped"][0], "arn:aws:ecs:eu-west-1:1:task/c/0f3e");
+        assert_eq!(c["state"], "RunTask1");
+    }
+
+    #[test]
+    fn a_state_timeout_is_timed_out() {
+        let s = state(json!({"timeout": {"Error": "States.Timeout"}}));
+        let a = answer(&s, &Stopping::Stopped(vec![]));
+        assert_eq!(a["Error"], "Baton.TimedOut");
+        assert_eq!(
+            cause(&a)["message"],
+            "ran longer than its 86400 s; no task of RunTask1 was still running"
+        );
+    }
+
+    #[test]
+    fn a_failed_stop_still_answers_the_typed_error() {
+        let s = state(json!({"heartbeat": {}}));
+        let a = answer(&s, &Stopping::Failed("ECS throttled".into()));
+        assert_eq!(a["Error"], "Baton.Unresponsive");
+        assert!(
+            cause(&a)["message"]
+                .as_str()
+                .unwrap()
+                .contains("the execution's end will stop it")
+        );
+        let a = answer(&s, &Stopping::NoCluster);
+        assert!(
+            cause(&a)["message"]
+                .as_str()
+                .unwrap()
+                .contains("BATON_CLUSTER")
+        );
+    }
+
+    #[test]
+    fn unknown_or_missing_fields_are_an_error_not_a_guess() {
+        assert!(serde_json::from_value::<TimedOutState>(json!({"state": "RunTask1"})).is_err());
+    }
+}
