@@ -377,7 +377,8 @@ def fix_ecs_submit_task_state_change_missing():
             container.exitCode = report.get("exitCode")
             container.reason = report.get("reason")
         if status == "STOPPED":
-            stopped_by_user = task.desired_status == "STOPPED" and task.last_status == "STOPPED"
+            # Only StopTask sets the desired status to STOPPED before the task stops.
+            stopped_by_user = task.desired_status == "STOPPED"
             no_exit_codes = all(getattr(c, "exitCode", None) is None for c in task.containers)
             if stopped_by_user:
                 task.stop_code = "UserInitiated"
@@ -392,6 +393,31 @@ def fix_ecs_submit_task_state_change_missing():
         return ActionResult({"acknowledgment": "ACK"})
 
     EC2ContainerServiceResponse.submit_task_state_change = submit_task_state_change
+
+
+def fix_ecs_stop_task_reports_stopped_at_once():
+    """StopTask only asks: ECS sets the desired status to STOPPED at once, and the
+    last status follows when the containers have stopped (SIGTERM, then SIGKILL after
+    stopTimeout; ECS docs, "Amazon ECS task lifecycle"). moto sets the last status to
+    STOPPED at once, so a task still running (a frozen process waiting for its
+    SIGKILL) looks stopped, and a test that waits for STOPPED proves nothing. Keep the
+    last status until whoever runs the task reports it STOPPED
+    (fix_ecs_submit_task_state_change_missing)."""
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend.stop_task
+
+    def stop_task(self, cluster_str, task_str, reason):
+        cluster = self._get_cluster(cluster_str)
+        task_id = task_str.split("/")[-1]
+        before = {arn: t.last_status for arn, t in (self.tasks.get(cluster.name) or {}).items() if arn.endswith(task_id)}
+        task = original(self, cluster_str, task_str, reason)
+        last = before.get(task.task_arn)
+        if last is not None and last != "STOPPED":
+            task.last_status = last
+        return task
+
+    EC2ContainerServiceBackend.stop_task = stop_task
 
 
 def fix_cloudformation_ignores_sam_transform():
@@ -591,6 +617,84 @@ def fix_sfn_emits_no_execution_status_change_events():
             LOG.exception("putting the status change event of %s", execution.exec_arn)
 
     BaseExecutionWorkerCommunication.terminated = terminated
+
+
+def fix_sfn_heartbeat_timeouts_never_match_states_heartbeat_timeout():
+    """A callback state whose HeartbeatSeconds pass without a beat fails with an
+    error that a `States.HeartbeatTimeout` catcher or retrier matches, as does a
+    `States.Timeout` one (Step Functions docs, "Error handling": States.HeartbeatTimeout
+    "is available inside the Catch and Retry fields"; States.Timeout covers heartbeats
+    too). moto raises plain States.Timeout, so a States.HeartbeatTimeout catcher never
+    fires and the pipeline could not tell a frozen worker from a slow one. Make the
+    heartbeat timeout's error name (still reported as States.Timeout) match both."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+
+    matched = {"States.Timeout", "States.HeartbeatTimeout"}
+
+    class HeartbeatTimeoutName(StatesErrorName):
+        # A strict subclass: Python asks its __eq__ first when a catcher's
+        # StatesErrorName is compared with it (ErrorEqualsDecl: `name in names`).
+        def __eq__(self, other):
+            return getattr(other, "error_name", None) in matched
+
+        __hash__ = None
+
+    original = StateTaskServiceCallback._from_error
+
+    def from_error(self, env, ex):
+        event = original(self, env, ex)
+        if isinstance(ex, HeartbeatTimeoutError):
+            event.error_name = HeartbeatTimeoutName(typ=StatesErrorNameType.StatesTimeout)
+        return event
+
+    StateTaskServiceCallback._from_error = from_error
+
+
+def fix_sfn_stop_execution_waits_for_the_callback():
+    """StopExecution ends an execution at once: it is ABORTED, and the token of the
+    callback state it was waiting in is closed, so the worker's next heartbeat or
+    callback gets TaskTimedOut (StopExecution API reference; "Wait for a Callback with
+    Task Token"). moto marks the program stopped but leaves the execution RUNNING until
+    the waiting state ends by itself: the next heartbeat is accepted, and the one after
+    the heartbeat window turns it into FAILED States.Timeout. Make the stop take
+    effect at once (status, stop date, the status change event), wake the waiting
+    state, and let the execution report its end once."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeFailure
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+
+    original_terminated = BaseExecutionWorkerCommunication.terminated
+
+    def terminated_once(self):
+        if getattr(self.execution, "_baton_ended", False):
+            return
+        self.execution._baton_ended = True
+        original_terminated(self)
+
+    BaseExecutionWorkerCommunication.terminated = terminated_once
+
+    original_stop = Execution.stop
+
+    def stop(self, stop_date, error, cause):
+        original_stop(self, stop_date=stop_date, error=error, cause=cause)
+        worker = self.exec_worker
+        if worker is None or getattr(self, "_baton_ended", False):
+            return
+        # The program state is ProgramStopped now: report ABORTED (and put its event).
+        worker._execution_communication.terminated()
+        # Wake the state waiting for a callback; its outcome no longer matters.
+        for endpoint in list(worker.env.callback_pool_manager._pool.values()):
+            if endpoint.get_outcome() is None:
+                endpoint.notify(CallbackOutcomeFailure(callback_id=endpoint.callback_id, error="States.Aborted",
+                                                       cause="the execution was stopped"))
+        assert self.exec_status == ExecutionStatus.ABORTED, self.exec_status
+
+    Execution.stop = stop
 
 
 def callback_endpoint(executions, token):
@@ -883,12 +987,15 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
         fix_asl_ecs_parameter_normalisation,
         fix_asl_ecs_drops_run_task_parameters,
         fix_ecs_submit_task_state_change_missing,
+        fix_ecs_stop_task_reports_stopped_at_once,
         fix_ecs_run_task_needs_container_memory,
         fix_ecs_run_task_never_reports_failures,
         fix_s3_missing_keys_are_404_to_everyone,
         fix_s3_multipart_uploads_all_begun_in_2010,
         fix_ecs_task_reads_race_run_task,
         fix_sfn_emits_no_execution_status_change_events,
+        fix_sfn_stop_execution_waits_for_the_callback,
+        fix_sfn_heartbeat_timeouts_never_match_states_heartbeat_timeout,
         fix_ecs_sync_succeeds_whatever_the_exit_code,
         fix_eventbridge_lambda_and_states_targets,
         fix_cloudformation_ignores_sam_transform,

@@ -11,7 +11,8 @@ Baton's components and moto, and stops it at the end (unless --keep-stack).
 Faults, per execution, from the seed (the same seed draws the same plan):
 - on one task, at most one of: kill before the callback, kill while the output
   upload is under way, kill right after the callback (a foreign program that lingers
-  after calling back, tests/programs/soak_foreign.py), OOM, refuse to start;
+  after calling back, tests/programs/soak_foreign.py), OOM, refuse to start, freeze
+  (SIGSTOP: alive and silent, callback pipeline only);
 - on the callback pipeline, what happens to that task's STOPPED event: drop,
   duplicate, delay, reorder;
 and, for every request of a Lambda or a task, the hop's transient faults (throttling,
@@ -22,12 +23,15 @@ The oracle (expected()): transient faults, a kill after the callback and every e
 fault on a healthy task end in SUCCEEDED with the expected bytes (computed here, from
 the input); a kill before the callback or during the upload in Baton.ContainerExited,
 OOM in Baton.OutOfMemory, a refused start in Baton.TaskFailedToStart (after the
-state machine's retries), and a crash whose STOPPED event is dropped in States.Timeout
-(the heartbeat backstop). Checked for every execution: terminal within bound();
-SUCCEEDED output verified (size, sha256, bytes); FAILED with the expected error, no
-output object of the failed task; at the end, no multipart upload left open.
+state machine's retries), a frozen worker, and a crash whose STOPPED event is dropped,
+in Baton.Unresponsive (the heartbeat window; the watchdog stops the task). Checked for
+every execution: terminal within bound(); SUCCEEDED output verified (size, sha256,
+bytes); FAILED with the expected error, no output object of the failed task; every
+task it started STOPPED (its processes gone) within STOP_TIMEOUT + 10 s of its end,
+else orphaned; at the end, no multipart upload left open.
 
-The last line (contract): `soak: <N> executions, <H> hung, <L> lost, <W> wrong, seed <S>`.
+The last line (contract):
+`soak: <N> executions, <H> hung, <L> lost, <W> wrong, <O> orphaned, seed <S>`.
 """
 
 import argparse
@@ -57,15 +61,16 @@ WORKER = f"local:{TARGET / 'debug' / 'baton-worker'}"
 JOB = ["exec", "--", "python3", "tests/programs/soak_job.py"]
 PYTHON = "local:.venv/bin/python"  # for tests/programs/soak_foreign.py (boto3)
 HEARTBEAT_SECONDS = 30  # the soak's HeartbeatSeconds; workers beat every 5 s
+STOP_TIMEOUT = 5  # the tasks' stopTimeout: SIGTERM, then SIGKILL this much later
 # Transient faults by service, as fractions of the requests (local/fault_hop.py).
 FAULTS = {service: {"error": 0.03, "reset": 0.015, "stall": 0.005, "delay": 0.02}
           for service in ("s3", "states", "ecs", "events")}
 FAULTS["stall_seconds"] = 25
-HARD = {"callback": ["kill-before", "kill-upload", "kill-after-callback", "oom", "refuse-start"],
+HARD = {"callback": ["kill-before", "kill-upload", "kill-after-callback", "oom", "refuse-start", "freeze"],
         "sync": ["kill-before", "kill-upload", "oom", "refuse-start"]}
 EVENTS = ["drop", "duplicate", "delay", "reorder"]
 ERROR_OF = {"kill-before": "Baton.ContainerExited", "kill-upload": "Baton.ContainerExited",
-            "oom": "Baton.OutOfMemory", "refuse-start": "Baton.TaskFailedToStart"}
+            "oom": "Baton.OutOfMemory", "refuse-start": "Baton.TaskFailedToStart", "freeze": "Baton.Unresponsive"}
 ROT13 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
                         b"NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm")
 UPPER = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -91,6 +96,7 @@ class Result:
     error: str | None = None
     seconds: float = 0.0
     verdict: str = "ok"  # ok | hung | lost | wrong
+    orphaned: list = field(default_factory=list)  # task ARNs that outlived the execution
     why: list = field(default_factory=list)
 
 
@@ -112,7 +118,7 @@ def expected(plan: Plan) -> tuple[str, str | None]:
     if plan.hard in (None, "kill-after-callback"):
         return "SUCCEEDED", None
     if plan.event == "drop":
-        return "FAILED", "States.Timeout"  # nobody tells Step Functions: the backstop does
+        return "FAILED", "Baton.Unresponsive"  # nobody tells Step Functions: the heartbeat window does
     return "FAILED", ERROR_OF[plan.hard]
 
 
@@ -151,8 +157,8 @@ class Soak:
         image = WORKER
         if plan.task == n:
             hard = plan.hard
-            if hard in ("kill-before", "oom"):
-                env["BATON_LOCAL_FAULT"] = ("oom" if hard == "oom" else "kill") + "@soak: start"
+            if hard in ("kill-before", "oom", "freeze"):
+                env["BATON_LOCAL_FAULT"] = {"oom": "oom", "freeze": "freeze"}.get(hard, "kill") + "@soak: start"
                 command += ["--pause-at-start", "5"]
             elif hard == "kill-upload":
                 env["BATON_LOCAL_FAULT"] = "kill@soak: mark"
@@ -165,7 +171,7 @@ class Soak:
                 image = "nginx:1.27"  # no such image here: CannotPullContainerError
             if plan.event:
                 env["BATON_LOCAL_EVENT_FAULT"] = f"delay:{plan.delay_ms}" if plan.event == "delay" else plan.event
-        return self.stack.task_definition(n, image=image, command=command, environment=env)
+        return self.stack.task_definition(n, image=image, command=command, environment=env, stop_timeout=STOP_TIMEOUT)
 
     def machine(self, plan: Plan) -> str:
         key = (plan.pipeline, plan.task if (plan.hard or plan.event) else 0, plan.hard, plan.event, plan.delay_ms)
@@ -207,8 +213,30 @@ class Soak:
             if stack.exists(key):
                 result.verdict = "wrong"
                 result.why.append(f"the failed task's output {key} is visible")
+        result.orphaned = self.orphans(execution, d["stopDate"])
+        if result.orphaned:
+            result.why.append(f"tasks running past the execution's end + {STOP_TIMEOUT + 10} s: {result.orphaned}")
         self.clean(result.name)
         return result
+
+    def orphans(self, execution: str, stop_date) -> list:
+        """The execution's tasks (from its history, and by its StartedBy) not STOPPED
+        within STOP_TIMEOUT + 10 s of its end."""
+        stack = self.stack
+        started_by = hashlib.md5(execution.encode()).hexdigest()
+        arns = set(stack.task_arns(execution))
+        deadline = time.monotonic() + STOP_TIMEOUT + 10 - (time.time() - stop_date.timestamp())
+        while True:
+            arns |= set(stack.ecs.list_tasks(cluster=stack.cluster, startedBy=started_by)["taskArns"])
+            if not arns:
+                return []
+            tasks = stack.ecs.describe_tasks(cluster=stack.cluster, tasks=sorted(arns))["tasks"]
+            running = [t["taskArn"] for t in tasks if t["lastStatus"] != "STOPPED"]
+            late = [t["taskArn"] for t in tasks if t.get("stoppedAt") and
+                    t["stoppedAt"].timestamp() > stop_date.timestamp() + STOP_TIMEOUT + 10]
+            if not running or time.monotonic() > deadline:
+                return sorted(set(running) | set(late))
+            time.sleep(0.5)
 
     def verify_output(self, result: Result, d: dict, want: bytes) -> None:
         output = json.loads(d.get("output") or "{}")
@@ -281,7 +309,7 @@ def stack_command(verb: str, env: dict) -> None:
 def fired_faults(soak: Soak, results: list) -> Counter:
     """Runner faults that really fired, by plan kind, from the runner's log."""
     log = (STATE / "logs" / "fargate.log").read_text(errors="replace")
-    killed = {line for line in log.splitlines() if "fault: SIGKILL" in line}
+    killed = {line for line in log.splitlines() if "fault: SIGKILL" in line or "fault: SIGSTOP" in line}
     fired = Counter()
     for r in results:
         if r.plan.hard and r.plan.hard != "refuse-start":
@@ -334,13 +362,14 @@ def report(results: list, fired: Counter, hop: dict, open_uploads: list, seed: i
     hung = sum(r.verdict == "hung" for r in results)
     lost = sum(r.verdict == "lost" for r in results)
     wrong = sum(r.verdict == "wrong" for r in results) + len(open_uploads)
-    rows.append(("hung / lost / wrong", f"{hung} / {lost} / {wrong}"))
+    orphaned = sum(len(r.orphaned) for r in results)
+    rows.append(("hung / lost / wrong / orphaned", f"{hung} / {lost} / {wrong} / {orphaned}"))
     rows.append(("multipart uploads left open", str(len(open_uploads))))
     width = max(len(k) for k, _ in rows)
     print(f"\n| {'what'.ljust(width)} | value |\n|{'-' * (width + 2)}|-------|")
     for k, v in rows:
         print(f"| {k.ljust(width)} | {v} |")
-    return hung, lost, wrong
+    return hung, lost, wrong, orphaned
 
 
 def main() -> int:
@@ -369,7 +398,7 @@ def main() -> int:
         with ThreadPoolExecutor(args.concurrency) as pool:
             for done, result in enumerate(pool.map(soak.run, plans, machines), 1):
                 results.append(result)
-                if result.verdict != "ok":
+                if result.verdict != "ok" or result.orphaned:
                     print(f"    {result.name}: {result.verdict.upper()}: {'; '.join(result.why)} (plan {result.plan})",
                           flush=True)
                 if done % 10 == 0 or done == len(plans):
@@ -378,12 +407,14 @@ def main() -> int:
         uploads = soak.open_uploads()
         for upload in uploads:
             print(f"    WRONG: multipart upload left open: {upload['Key']} ({upload['UploadId'][:12]}…)")
-        hung, lost, wrong = report(results, fired_faults(soak, results), hop_stats(env), uploads, args.seed, seconds)
+        hung, lost, wrong, orphaned = report(results, fired_faults(soak, results), hop_stats(env), uploads, args.seed,
+                                             seconds)
     finally:
         if started_stack and not args.keep_stack:
             stack_command("down", env)
-    print(f"soak: {len(results)} executions, {hung} hung, {lost} lost, {wrong} wrong, seed {args.seed}")
-    return 0 if hung == lost == wrong == 0 else 1
+    print(f"soak: {len(results)} executions, {hung} hung, {lost} lost, {wrong} wrong, {orphaned} orphaned, "
+          f"seed {args.seed}")
+    return 0 if hung == lost == wrong == orphaned == 0 else 1
 
 
 if __name__ == "__main__":

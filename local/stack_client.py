@@ -71,7 +71,8 @@ class Stack:
         base = self.sfn.describe_state_machine(stateMachineArn=self.sync) if sync else self._definition
         text = base["definition"]
         if heartbeat_seconds is not None:
-            text = re.sub(r'"HeartbeatSeconds":\s*\d+', f'"HeartbeatSeconds": {heartbeat_seconds}', text)
+            # The task states' HeartbeatSeconds, and what their timeout states tell the watchdog.
+            text = re.sub(r'"(H|h)eartbeatSeconds":\s*\d+', rf'"\1eartbeatSeconds": {heartbeat_seconds}', text)
         if task1:
             text = text.replace(json.dumps(self.deployed_task_definition(1)), json.dumps(task1))
         if task2:

@@ -128,16 +128,21 @@ def wait_for_task(ecs):
     raise AssertionError("no ECS task was started")
 
 
-def sqs_callback(endpoint, name, heartbeat=None):
-    """An execution waiting in an SQS .waitForTaskToken state: (sfn, execution, token)."""
+def sqs_callback(endpoint, name, heartbeat=None, catch=None):
+    """An execution waiting in an SQS .waitForTaskToken state: (sfn, execution, token).
+    `catch`: its catchers, each going to a Pass state that ends the execution."""
     sfn, sqs = client(endpoint, "stepfunctions"), client(endpoint, "sqs")
     queue = sqs.create_queue(QueueName=name)["QueueUrl"]
     state = {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
              "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}}, "End": True}
+    states = {"W": state}
     if heartbeat:
         state["HeartbeatSeconds"] = heartbeat
+    if catch:
+        state["Catch"] = [{"ErrorEquals": [error], "ResultPath": "$.caught", "Next": "Caught"} for error in catch]
+        states["Caught"] = {"Type": "Pass", "End": True}
     arn = sfn.create_state_machine(name=name, roleArn=ROLE,
-                                   definition=json.dumps({"StartAt": "W", "States": {"W": state}}))["stateMachineArn"]
+                                   definition=json.dumps({"StartAt": "W", "States": states}))["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
     message = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=5)["Messages"][0]
     return sfn, execution, json.loads(message["Body"])["token"]
@@ -681,3 +686,86 @@ def test_fixed_multipart_uploads_say_when_they_began(host):
     before, a, b = upload_dates(host, "fixed-initiated")
     assert before <= a < b, (before, a, b)
     assert (b - a).total_seconds() >= 1
+
+
+def test_gap_heartbeat_timeouts_never_match_states_heartbeat_timeout_in_plain_moto(moto):
+    sfn, execution, _ = sqs_callback(moto, "gap-heartbeat", heartbeat=1, catch=["States.HeartbeatTimeout"])
+    d = settle(sfn, execution)
+    assert (d["status"], d.get("error")) == ("FAILED", "States.Timeout"), (
+        f"moto now matches States.HeartbeatTimeout ({d['status']}): delete "
+        "compat.fix_sfn_heartbeat_timeouts_never_match_states_heartbeat_timeout")
+
+
+def test_fixed_a_heartbeat_timeout_matches_both_timeout_catchers(host):
+    # AWS: a States.HeartbeatTimeout catcher catches a missed heartbeat, and so does
+    # States.Timeout (which also covers TimeoutSeconds).
+    for name, catch in (("fixed-heartbeat", ["States.HeartbeatTimeout", "States.Timeout"]),
+                        ("fixed-heartbeat-any", ["States.Timeout"])):
+        sfn, execution, _ = sqs_callback(host, name, heartbeat=1, catch=catch)
+        d = settle(sfn, execution)
+        assert d["status"] == "SUCCEEDED", d
+        assert json.loads(d["output"])["caught"]["Error"] == "States.Timeout"
+    # A state that only catches something else still fails with States.Timeout.
+    sfn, execution, _ = sqs_callback(host, "fixed-heartbeat-other", heartbeat=1, catch=["Baton.X"])
+    d = settle(sfn, execution)
+    assert (d["status"], d.get("error")) == ("FAILED", "States.Timeout")
+
+
+def test_gap_stop_execution_leaves_a_waiting_execution_running_in_plain_moto(moto):
+    sfn, execution, _ = sqs_callback(moto, "gap-stop", heartbeat=60)
+    sfn.stop_execution(executionArn=execution)
+    time.sleep(1)
+    status = sfn.describe_execution(executionArn=execution)["status"]
+    assert status == "RUNNING", (
+        f"moto now ends a stopped execution ({status}): delete compat.fix_sfn_stop_execution_waits_for_the_callback")
+
+
+def test_fixed_stop_execution_aborts_at_once_and_closes_the_token(host):
+    # AWS: StopExecution → ABORTED at once; the worker's next heartbeat or callback gets
+    # TaskTimedOut; one status change event says ABORTED.
+    sqs, events = client(host, "sqs"), client(host, "events")
+    queue = sqs.create_queue(QueueName="fixed-stop-status")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="fixed-stop-status", EventPattern=json.dumps({
+        "source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {"stateMachineArn": [{"prefix": f"arn:aws:states:{REGION}:123456789012:stateMachine:fixed-stop"}]}}))
+    events.put_targets(Rule="fixed-stop-status", Targets=[{"Id": "q", "Arn": queue_arn}])
+    sfn, execution, token = sqs_callback(host, "fixed-stop", heartbeat=2)
+    sfn.send_task_heartbeat(taskToken=token)
+    sfn.stop_execution(executionArn=execution)
+    d = sfn.describe_execution(executionArn=execution)
+    assert d["status"] == "ABORTED" and d["stopDate"] >= d["startDate"], d
+    assert error_code(lambda: sfn.send_task_heartbeat(taskToken=token)) == "TaskTimedOut"
+    assert error_code(lambda: sfn.send_task_success(taskToken=token, output="{}")) == "TaskTimedOut"
+    got = [json.loads(m["Body"]) for m in receive_all(sqs, queue, 5)]  # past the 2 s heartbeat window
+    assert [e["detail"]["status"] for e in got] == ["ABORTED"], got
+    assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
+    assert error_code(lambda: sfn.stop_execution(executionArn=execution)) is None, "stopping again is harmless"
+
+
+def stop_a_running_task(endpoint):
+    """RunTask, report it RUNNING as the runner does, StopTask: (ecs, arn, the task as described)."""
+    ecs, definition, subnet, group = ecs_setup(endpoint)
+    network = {"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}}
+    arn = ecs.run_task(cluster="baton", taskDefinition=definition, launchType="FARGATE",
+                       networkConfiguration=network)["tasks"][0]["taskArn"]
+    ecs.stop_task(cluster="baton", task=arn, reason="Baton: execution e-1 ended (ABORTED)")
+    return ecs, arn, ecs.describe_tasks(cluster="baton", tasks=[arn])["tasks"][0]
+
+
+def test_gap_stop_task_reports_stopped_at_once_in_plain_moto(moto):
+    _, _, task = stop_a_running_task(moto)
+    assert task["lastStatus"] == "STOPPED", (
+        "moto now keeps a stopping task's last status: delete compat.fix_ecs_stop_task_reports_stopped_at_once")
+
+
+def test_fixed_stop_task_asks_and_the_task_reports_stopped_when_it_has(host):
+    # ECS: StopTask sets desiredStatus STOPPED and the reason; lastStatus follows once
+    # the containers are gone (the runner's report), with stopCode UserInitiated.
+    ecs, arn, task = stop_a_running_task(host)
+    assert (task["desiredStatus"], task["stoppedReason"]) == ("STOPPED", "Baton: execution e-1 ended (ABORTED)")
+    assert task["lastStatus"] != "STOPPED", task["lastStatus"]
+    ecs.submit_task_state_change(cluster="baton", task=arn, status="STOPPED", reason="Baton: execution e-1 ended (ABORTED)",
+                                 containers=[{"containerName": "worker", "exitCode": 137, "status": "STOPPED"}])
+    task = ecs.describe_tasks(cluster="baton", tasks=[arn])["tasks"][0]
+    assert (task["lastStatus"], task["stopCode"]) == ("STOPPED", "UserInitiated")

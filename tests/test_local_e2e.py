@@ -341,6 +341,99 @@ def test_duplicate_and_late_events_change_nothing(stack, text):
     assert stack.sfn.describe_execution(executionArn=done)["status"] == "SUCCEEDED"
 
 
+# ------------------------------------------------------ nothing left running
+
+
+def started_by(execution):
+    """What the state machines put in RunTask's StartedBy: States.Hash($$.Execution.Id, 'MD5')."""
+    return hashlib.md5(execution.encode()).hexdigest()
+
+
+def running_tasks(stack, execution):
+    return stack.ecs.list_tasks(cluster=stack.cluster, startedBy=started_by(execution), desiredStatus="RUNNING")["taskArns"]
+
+
+def wait_stopped(stack, arns, within):
+    """Seconds until every task in `arns` is STOPPED (its processes gone: the runner
+    reports STOPPED once they exited); fails after `within`."""
+    start = time.monotonic()
+    while True:
+        tasks = stack.ecs.describe_tasks(cluster=stack.cluster, tasks=arns)["tasks"]
+        if all(t["lastStatus"] == "STOPPED" for t in tasks):
+            return time.monotonic() - start, tasks
+        assert time.monotonic() - start < within, [(t["taskArn"], t["lastStatus"]) for t in tasks]
+        time.sleep(0.2)
+
+
+def test_a_frozen_worker_fails_unresponsive_and_its_task_is_stopped(stack, text):
+    # SIGSTOP at its first log line: alive, silent, no exit — a deadlocked container.
+    heartbeat, stop_timeout = 8, 3
+    # The worker as a process (the runner's faults act on processes), not in podman.
+    task1 = stack.task_definition(1, image=WORKER, command=[], job="sleep", stop_timeout=stop_timeout, environment={
+        "BATON_SLEEP_SECONDS": "120", "BATON_HEARTBEAT_SECONDS": "2", "BATON_LOCAL_FAULT": "freeze@reading input"})
+    execution = stack.start(stack.variant(task1=task1, heartbeat_seconds=heartbeat), text)
+    arn = stack.wait_for_task(execution)
+    assert running_tasks(stack, execution) == [arn], "StartedBy names the execution"
+    started = time.monotonic()
+    d = failed_with(stack, execution, "Baton.Unresponsive", timeout=heartbeat + 30)
+    failed_after = time.monotonic() - started
+    assert failed_after < heartbeat + 10, f"typed failure {failed_after:.1f} s after the start, heartbeat {heartbeat} s"
+    cause = json.loads(d["cause"])
+    assert cause["message"] == f"no heartbeat for {heartbeat} s; task {arn.rsplit('/', 1)[1]} stopped", cause
+    assert cause["tasksStopped"] == [arn] and cause["state"] == "RunTask1"
+    took, tasks = wait_stopped(stack, [arn], within=stop_timeout + 10)
+    assert tasks[0]["stopCode"] == "UserInitiated" and tasks[0]["containers"][0]["exitCode"] == 137, tasks[0]
+    assert running_tasks(stack, execution) == []
+
+
+def test_stop_execution_mid_task_stops_the_task(stack, text):
+    task1 = stack.task_definition(1, job="sleep", environment={"BATON_SLEEP_SECONDS": "120"})
+    execution = stack.start(stack.variant(task1=task1), text)
+    arn = stack.wait_for_task(execution)
+    time.sleep(2)
+    stack.sfn.stop_execution(executionArn=execution, error="Operator", cause="e2e test")
+    assert stack.sfn.describe_execution(executionArn=execution)["status"] == "ABORTED", "at once, as on AWS"
+    took, tasks = wait_stopped(stack, [arn], within=10)
+    name = execution.rsplit(":", 1)[1]
+    assert tasks[0]["stoppedReason"] == f"Baton: execution {name} ended (ABORTED)", tasks[0]
+    assert stack.sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
+
+
+def test_retried_attempts_leave_no_task_running(stack, text):
+    # Each attempt reports Baton.Interrupted (retried twice) and lingers: three tasks
+    # running when the execution fails; its end stops them all.
+    task1 = stack.task_definition(1, image=PYTHON, command=[str(local_stack.ROOT / "tests/programs/fail_and_linger.py")],
+                                  stop_timeout=2)
+    execution = stack.start(stack.variant(task1=task1), text)
+    failed_with(stack, execution, "Baton.Interrupted", timeout=180)
+    arns = stack.task_arns(execution)
+    assert len(arns) == 3, arns
+    wait_stopped(stack, arns, within=2 + 10)
+    assert running_tasks(stack, execution) == []
+
+
+def test_late_and_duplicated_status_events_change_nothing(stack, text):
+    ended = stack.start(stack.variant(task1=stack.task_definition(1, image="local:/bin/sh", command=["-c", "exit 3"])), text)
+    failed_with(stack, ended, "Baton.ContainerExited")
+    sleepy = stack.variant(task1=stack.task_definition(1, job="sleep", environment={"BATON_SLEEP_SECONDS": "6"}),
+                           task2=stack.task_definition(2, job="sleep", environment={"BATON_SLEEP_SECONDS": "0"}))
+    running = stack.start(sleepy, text)
+    arn = stack.wait_for_task(running)
+    d = stack.sfn.describe_execution(executionArn=ended)
+    detail = {"executionArn": ended, "stateMachineArn": d["stateMachineArn"], "name": d["name"], "status": "FAILED",
+              "startDate": int(d["startDate"].timestamp() * 1000), "stopDate": int(d["stopDate"].timestamp() * 1000)}
+    # The ended execution's event twice, and a stale RUNNING event of the running one.
+    stale = dict(detail, executionArn=running, name=running.rsplit(":", 1)[1], status="RUNNING", stopDate=None)
+    entries = [{"Source": "aws.states", "DetailType": "Step Functions Execution Status Change", "Detail": json.dumps(e),
+                "Resources": [e["executionArn"]]} for e in (detail, detail, stale)]
+    stack.events.put_events(Entries=entries)
+    time.sleep(3)
+    assert stack.ecs.describe_tasks(cluster=stack.cluster, tasks=[arn])["tasks"][0]["desiredStatus"] == "RUNNING"
+    assert stack.wait(running)["status"] == "SUCCEEDED"
+    again = stack.sfn.describe_execution(executionArn=ended)
+    assert (again["status"], again["error"]) == ("FAILED", "Baton.ContainerExited")
+
+
 def test_twenty_executions_at_once(stack, text):
     executions = [stack.start(stack.pipeline, text) for _ in range(20)]
     with ThreadPoolExecutor(20) as pool:

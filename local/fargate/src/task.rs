@@ -210,13 +210,38 @@ impl Definition {
 
 /// Run one task to its end and report it STOPPED. `stop` turns true on StopTask.
 pub async fn run(ctx: Arc<Context>, task: TaskView, def: Definition, stop: watch::Receiver<bool>) {
-    let stopped = supervise(&ctx, &task, &def, stop).await;
+    let mut stopped = supervise(&ctx, &task, &def, stop).await;
+    if stopped.stop_code == "UserInitiated" {
+        // ECS shows StopTask's reason as the task's stoppedReason (StopTask API
+        // reference); the default only when none was given.
+        if let Some(reason) = stop_reason(&ctx, &task).await {
+            stopped.stopped_reason = reason;
+        }
+    }
     info!(task_arn = %task.task_arn, stop_code = stopped.stop_code, exit_code = stopped.exit_code, reason = %stopped.stopped_reason, "task stopped");
     let fault = event_fault(&def.environment).unwrap_or_else(|e| {
         warn!(task_arn = %task.task_arn, error = e, "ignoring the event fault");
         None
     });
     report_stopped(&ctx, &task, &stopped, fault).await;
+}
+
+/// The reason StopTask was given, as ECS keeps it (DescribeTasks' stoppedReason).
+async fn stop_reason(ctx: &Context, task: &TaskView) -> Option<String> {
+    let described = ctx
+        .ecs
+        .describe_tasks()
+        .cluster(&task.cluster_arn)
+        .tasks(&task.task_arn)
+        .send()
+        .await
+        .ok()?;
+    described
+        .tasks()
+        .first()?
+        .stopped_reason()
+        .filter(|r| !r.is_empty())
+        .map(String::from)
 }
 
 async fn supervise(
