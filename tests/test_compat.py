@@ -8,11 +8,12 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import REGION, ROOT, VENV_BIN, client, free_port, stop, wait_for_port
+from conftest import REGION, ROOT, VENV_BIN, aws_env, client, free_port, stop, wait_for_port
 
 ROLE = "arn:aws:iam::123456789012:role/baton-test"
 
@@ -769,3 +770,28 @@ def test_fixed_stop_task_asks_and_the_task_reports_stopped_when_it_has(host):
                                  containers=[{"containerName": "worker", "exitCode": 137, "status": "STOPPED"}])
     task = ecs.describe_tasks(cluster="baton", tasks=[arn])["tasks"][0]
     assert (task["lastStatus"], task["stopCode"]) == ("STOPPED", "UserInitiated")
+
+
+def test_fixed_a_stopped_executions_worker_stops_its_job_at_its_next_heartbeat(host):
+    # The worker's own path (the watchdog's StopTask is the other): after StopExecution
+    # its next heartbeat answers TaskTimedOut, and it stops its job and exits (code 3)
+    # instead of running on until the end of a 60 s job.
+    client(host, "s3").create_bucket(Bucket="worker-stop")
+    sfn, execution, token = sqs_callback(host, "fixed-worker-stop", heartbeat=60)
+    target = os.environ.get("CARGO_TARGET_DIR") or str(ROOT / "target")
+    worker = subprocess.Popen(
+        [str(Path(target) / "debug" / "baton-worker")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, **aws_env(host), TASK_TOKEN=token, BATON_JOB="sleep", BATON_SLEEP_SECONDS="60",
+                 BATON_HEARTBEAT_SECONDS="1", BATON_INPUT='{"inline": "tick"}',
+                 BATON_OUTPUT="s3://worker-stop/executions/fixed-worker-stop/task1/"))
+    try:
+        time.sleep(2)
+        sfn.stop_execution(executionArn=execution)
+        stopped = time.monotonic()
+        code = worker.wait(timeout=15)
+        took = time.monotonic() - stopped
+    finally:
+        worker.kill()
+    log = worker.stdout.read()
+    assert code == 3 and "heartbeat found the token closed" in log, log[-2000:]
+    assert took < 5, f"{took:.1f} s after StopExecution"

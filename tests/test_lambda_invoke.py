@@ -63,6 +63,11 @@ def test_invoke(event_file, lambda_watch, bucket):
         # the .sync pipeline's States.TaskFailed cause, read with the watchdog's table
         assert (out["error"], out["retryable"]) == ("Baton.ContainerExited", False), out
         assert json.loads(out["cause"])["containers"][0]["exitCode"] == 1
+    elif event_file == "sfn-task-timed-out.json":
+        # a callback state's heartbeat timed out: the typed error (its task stopped, if
+        # the watchdog knows the cluster; not here) for the state machine's Fail state
+        assert out["Error"] == "Baton.Unresponsive", out
+        assert json.loads(out["Cause"])["message"].startswith("no heartbeat for 300 s"), out
     elif function == "task-watchdog":
         assert out["action"] == WATCHDOG_ACTIONS.get(event_file, "rejected"), out
     else:

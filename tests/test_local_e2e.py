@@ -105,7 +105,7 @@ def test_the_heartbeat_window_covers_start_up_thanks_to_a_beat_at_once(stack, te
     # provisioning in the local runner) counts against it. The worker beats as soon as
     # it starts, then every 4 s: with HeartbeatSeconds 6 it passes, where a first beat
     # only after one interval (3 + 4 s) would time out. Start-up longer than the
-    # window fails, as on AWS.
+    # window fails, as on AWS: Baton.Unresponsive, the starting task stopped.
     def machine(delay_ms):
         task1 = stack.task_definition(1, job="sleep", environment={
             "BATON_SLEEP_SECONDS": "8", "BATON_HEARTBEAT_SECONDS": "4", "BATON_LOCAL_START_DELAY_MS": str(delay_ms)})
@@ -115,7 +115,8 @@ def test_the_heartbeat_window_covers_start_up_thanks_to_a_beat_at_once(stack, te
     d = stack.wait(covered, 60)
     assert d["status"] == "SUCCEEDED", d
     d = stack.wait(too_slow, 60)
-    assert (d["status"], d.get("error")) == ("FAILED", "States.Timeout"), d
+    assert (d["status"], d.get("error")) == ("FAILED", "Baton.Unresponsive"), d
+    assert json.loads(d["cause"])["message"].startswith("no heartbeat for 6 s"), d["cause"]
 
 
 def put_csv(stack, key, size):

@@ -355,7 +355,8 @@ impl Watchdog {
                 .stop_task()
                 .cluster(cluster)
                 .task(arn)
-                .reason(reason)
+                // StopTask keeps up to 255 characters of the reason.
+                .reason(baton::limits::truncate_chars(reason, 255))
                 .send()
                 .await
                 .map_err(|e| baton::error::display_chain(&e))
