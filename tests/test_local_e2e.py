@@ -435,6 +435,43 @@ def test_late_and_duplicated_status_events_change_nothing(stack, text):
     assert (again["status"], again["error"]) == ("FAILED", "Baton.ContainerExited")
 
 
+def test_a_failing_map_item_stops_its_siblings_tasks(stack, text):
+    # A user's Map over the pipeline's own task state: item 0 crashes, the Map and the
+    # execution fail, and item 1's task (still running, nothing will call it back) is
+    # stopped by the watchdog when the execution ends. Step Functions would leave it.
+    run = json.loads(stack._definition["definition"])["States"]["RunTask1"]
+    params = run["Parameters"]
+    del params["TaskDefinition"]
+    params["TaskDefinition.$"] = "$.taskDefinition"
+    for variable in params["Overrides"]["ContainerOverrides"][0]["Environment"]:
+        if variable["Name"] in ("BATON_INPUT", "BATON_OUTPUT"):
+            variable["Value.$"] = "$." + {"BATON_INPUT": "batonInput", "BATON_OUTPUT": "batonOutput"}[variable["Name"]]
+    for key in ("Retry", "Catch", "Next"):
+        run.pop(key, None)
+    run["End"] = True
+    definition = {"StartAt": "Items", "States": {"Items": {
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 2,
+        "Iterator": {"StartAt": "Run", "States": {"Run": run}}, "End": True}}}
+    machine = stack.sfn.create_state_machine(name=f"map-{os.urandom(4).hex()}", definition=json.dumps(definition),
+                                             roleArn=stack._definition["roleArn"])["stateMachineArn"]
+    stack.watch_executions_of(machine)
+    name = f"e2e-map-{os.urandom(5).hex()}"
+    crash = stack.task_definition(1, image="local:/bin/sh", command=["-c", "sleep 4; exit 3"])
+    sleepy = stack.task_definition(1, job="sleep", environment={"BATON_SLEEP_SECONDS": "120"})
+    items = [{"taskDefinition": arn, "batonInput": json.dumps({"inline": "x"}),
+              "batonOutput": f"s3://{stack.bucket}/executions/{name}/item-{i}/"} for i, arn in enumerate((crash, sleepy))]
+    execution = stack.sfn.start_execution(stateMachineArn=machine, name=name,
+                                          input=json.dumps({"items": items}))["executionArn"]
+    stack.wait_for_task(execution, index=1)
+    sibling = next(t["taskArn"] for t in stack.ecs.describe_tasks(cluster=stack.cluster, tasks=stack.task_arns(execution))["tasks"]
+                   if any(e["value"].endswith("/item-1/") for e in t["overrides"]["containerOverrides"][0]["environment"]))
+    failed_with(stack, execution, "Baton.ContainerExited", timeout=60)
+    took, tasks = wait_stopped(stack, [sibling], within=10)
+    task = tasks[0]
+    assert task["stoppedReason"] == f"Baton: execution {name} ended (FAILED)", task
+    assert running_tasks(stack, execution) == []
+
+
 def test_twenty_executions_at_once(stack, text):
     executions = [stack.start(stack.pipeline, text) for _ in range(20)]
     with ThreadPoolExecutor(20) as pool:
