@@ -12,15 +12,19 @@ fuzz_target!(|data: &[u8]| {
     let config = HandoffConfig::for_bucket("bucket");
     if let Ok((request, layout, input)) = prepare_input::parse(value.clone(), &config) {
         assert!(layout.key("input").contains(&request.execution));
-        assert!(layout.output_uri("task1").starts_with("s3://bucket/"));
+        let step = request.step.as_deref().unwrap_or("task1");
+        assert!(layout.output_uri(step).starts_with("s3://bucket/"));
+        assert!(!step.contains('/'), "a step never leaves the execution's prefix");
         match input {
             prepare_input::Input::Object(location) => assert!(!location.key.is_empty()),
             prepare_input::Input::Pointer(pointer) => pointer.validate().expect("valid pointer"),
             prepare_input::Input::Inline(payload) => payload.validate().expect("valid payload"),
         }
     }
-    if let Ok((execution, layout, payload)) = offload_output::parse(value, &config) {
-        assert!(layout.key("task1/offloaded").contains(&execution));
+    if let Ok((request, layout, payload)) = offload_output::parse(value, &config) {
+        let step = request.step.as_deref().unwrap_or("task1");
+        assert!(!step.contains('/'), "a step never leaves the execution's prefix");
+        assert!(layout.key(&format!("{step}/offloaded")).contains(&request.execution));
         payload.validate().expect("valid payload");
         let printed = payload.to_json();
         assert_eq!(baton::Payload::parse(&printed).expect("parses"), payload);

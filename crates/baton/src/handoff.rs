@@ -91,6 +91,38 @@ impl ExecutionLayout {
     }
 }
 
+/// A step's name, a folder of the execution's prefix (`task1`, `task`, `merge`):
+/// 1 to 32 ASCII letters, digits, `-` or `_`.
+pub fn validate_step(step: &str) -> Result<(), Error> {
+    let ok = (1..=32).contains(&step.len())
+        && step
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "step {step:?} must be 1 to 32 letters, digits, '-' or '_'"
+        )))
+    }
+}
+
+/// An ECS container name: 1 to 255 ASCII letters, digits, `-` or `_` (ECS API
+/// reference, ContainerDefinition `name`).
+pub fn validate_container(name: &str) -> Result<(), Error> {
+    let ok = (1..=255).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidInput(format!(
+            "container {name:?} must be 1 to 255 letters, digits, '-' or '_'"
+        )))
+    }
+}
+
 /// Step Functions execution names: 1 to 80 characters, no `/` (it would escape
 /// the execution's prefix), no whitespace or control characters.
 pub fn validate_execution_name(name: &str) -> Result<(), Error> {
@@ -188,6 +220,19 @@ async fn stage_inline(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steps_and_containers_stay_names() {
+        for ok in ["task1", "task", "merge_2", "a-b"] {
+            validate_step(ok).unwrap();
+            validate_container(ok).unwrap();
+        }
+        for bad in ["", "..", "a/b", "a b", "é", &"x".repeat(33)] {
+            assert!(validate_step(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_container(&"x".repeat(255)).is_ok());
+        assert!(validate_container("worker/1").is_err());
+    }
 
     #[test]
     fn config_needs_a_bucket_and_has_defaults() {

@@ -13,6 +13,13 @@ use serde_json::Value;
 pub struct Request {
     pub execution: String,
     pub result: Value,
+    /// The step that produced `result` (default `task1`): data too large to stay
+    /// inline is stored at `executions/<name>/<step>/offloaded`.
+    #[serde(default)]
+    pub step: Option<String>,
+    /// The step that reads it (default `task2`): its `BATON_OUTPUT`.
+    #[serde(default)]
+    pub next: Option<String>,
 }
 
 pub struct OffloadOutput {
@@ -26,15 +33,16 @@ impl OffloadOutput {
     }
 
     pub async fn handle(&self, event: Value) -> Result<TaskInput, Error> {
-        let (execution, layout, payload) = parse(event, &self.config)?;
+        let (request, layout, payload) = parse(event, &self.config)?;
+        let step = request.step.as_deref().unwrap_or("task1");
         let target = Target {
             container: &self.config.container,
-            output_uri: layout.output_uri("task2"),
+            output_uri: layout.output_uri(request.next.as_deref().unwrap_or("task2")),
         };
-        let stage_key = layout.key("task1/offloaded");
+        let stage_key = layout.key(&format!("{step}/offloaded"));
         let input =
             fit_to_override(&self.store, payload, &target, &layout.bucket, &stage_key).await?;
-        tracing::info!(execution = %execution, payload = %input.baton_input, "prepared task 2 input");
+        tracing::info!(execution = %request.execution, step, payload = %input.baton_input, "handed a task's output on");
         Ok(input)
     }
 }
@@ -45,16 +53,19 @@ impl OffloadOutput {
 pub fn parse(
     event: Value,
     config: &HandoffConfig,
-) -> Result<(String, ExecutionLayout, Payload), Error> {
+) -> Result<(Request, ExecutionLayout, Payload), Error> {
     let request: Request = serde_json::from_value(event).map_err(|e| {
         Error::InvalidInput(format!(
             "expected {{\"execution\": \"<name>\", \"result\": <task 1 output>}}: {e}"
         ))
     })?;
     let layout = config.layout(&request.execution)?;
+    for step in [&request.step, &request.next].into_iter().flatten() {
+        baton::handoff::validate_step(step)?;
+    }
     let payload = match Payload::from_value(&request.result)? {
         Some(payload) => payload,
-        None => Payload::Inline(request.result),
+        None => Payload::Inline(request.result.clone()),
     };
-    Ok((request.execution, layout, payload))
+    Ok((request, layout, payload))
 }

@@ -7,12 +7,20 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The state's input: the execution name (from `$$.Execution.Name`) and the
-/// execution input's `input` field.
+/// execution input's `input` field; for the reusable task state machine also the
+/// container that takes the Payload and the step's name.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Request {
     pub execution: String,
     /// `"s3://bucket/key"`, `{"inline": …}` or `{"s3": {…}}`.
     pub input: Value,
+    /// The container whose override carries the Payload (default `BATON_CONTAINER`).
+    #[serde(default)]
+    pub container: Option<String>,
+    /// The step whose input this is: its output goes to `executions/<name>/<step>/`
+    /// (default `task1`).
+    #[serde(default)]
+    pub step: Option<String>,
 }
 
 pub struct PrepareInput {
@@ -29,8 +37,11 @@ impl PrepareInput {
         let (request, layout, input) = parse(event, &self.config)?;
         let payload = self.payload_of(input).await?;
         let target = Target {
-            container: &self.config.container,
-            output_uri: layout.output_uri("task1"),
+            container: request
+                .container
+                .as_deref()
+                .unwrap_or(&self.config.container),
+            output_uri: layout.output_uri(request.step.as_deref().unwrap_or("task1")),
         };
         let input = fit_to_override(
             &self.store,
@@ -40,7 +51,7 @@ impl PrepareInput {
             &layout.key("input"),
         )
         .await?;
-        tracing::info!(execution = %request.execution, payload = %input.baton_input, "prepared task 1 input");
+        tracing::info!(execution = %request.execution, step = request.step.as_deref().unwrap_or("task1"), payload = %input.baton_input, "prepared a task's input");
         Ok(input)
     }
 
@@ -96,6 +107,12 @@ pub fn parse(
         ))
     })?;
     let layout = config.layout(&request.execution)?;
+    if let Some(step) = &request.step {
+        baton::handoff::validate_step(step)?;
+    }
+    if let Some(container) = &request.container {
+        baton::handoff::validate_container(container)?;
+    }
     let input = match &request.input {
         Value::String(uri) => {
             let location = S3Location::parse(uri)?;

@@ -142,6 +142,14 @@ async fn malformed_input_says_what_is_wrong() {
             "malformed",
         ),
         (json!([1, 2]), "expected"),
+        (
+            json!({"execution": "e", "input": "s3://b/k", "step": "../x"}),
+            "step",
+        ),
+        (
+            json!({"execution": "e", "input": "s3://b/k", "container": "a b"}),
+            "container",
+        ),
     ];
     for (input, says) in cases {
         let err = handler.handle(input.clone()).await.unwrap_err();
