@@ -63,8 +63,8 @@ def machine(request):
     return request.param, resource, render(resource)
 
 
-def test_there_are_two_state_machines():
-    assert {name for name, _ in MACHINES} == {"PipelineStateMachine", "SyncStateMachine"}
+def test_there_are_the_two_pipelines_and_the_reusable_task():
+    assert {name for name, _ in MACHINES} == {"PipelineStateMachine", "SyncStateMachine", "TaskStateMachine"}
 
 
 def test_substitutions_match_the_placeholders(machine):
@@ -136,7 +136,9 @@ def override_chars(overrides):
             if value is None:
                 value = "x" * DYNAMIC_VALUE_MAX[entry["Name"]]
             environment.append({"name": entry["Name"], "value": value})
-        rendered["containerOverrides"].append({"name": container["Name"], "environment": environment})
+        # A container named by the input (the reusable task): ECS allows 255 characters.
+        name = container.get("Name", "x" * 255)
+        rendered["containerOverrides"].append({"name": name, "environment": environment})
     return len(json.dumps(rendered, separators=(",", ":")))
 
 
@@ -148,7 +150,7 @@ def test_ecs_overrides_fit_the_budget_with_the_longest_token(machine):
             chars = override_chars(state["Parameters"]["Overrides"])
             assert chars + POINTER_PAYLOAD_ROOM <= ECS_OVERRIDES_MAX_CHARS, f"{name}.{state_name}: {chars}"
             checked += 1
-    assert checked == 2
+    assert checked == (1 if name == "TaskStateMachine" else 2)
 
 
 def test_wildcard_resources_only_for_unscopable_actions():
@@ -246,10 +248,17 @@ def test_run_task_allows_every_revision_of_the_task_families(machine):
     statements = [s for s in machine_policy(name) if s["Action"] == "ecs:RunTask"]
     assert statements
     for statement in statements:
-        arns = {r["Fn::Sub"] for r in statement["Resource"]}
-        expected = {"arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/" + f + ":*"
-                    for f in families}
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        arns = {r["Fn::Sub"] for r in resources}
+        if name == "TaskStateMachine":
+            # Users' task definitions too: any family named <stack>-*, which covers the stack's.
+            expected = {"arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/${AWS::StackName}-*:*"}
+            assert all(f.startswith("${AWS::StackName}-") for f in families)
+        else:
+            expected = {"arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task-definition/" + f + ":*"
+                        for f in families}
         assert arns == expected, arns
+        assert statement["Condition"] == {"ArnEquals": {"ecs:cluster": {"Fn::GetAtt": ["Cluster", "Arn"]}}}
 
 
 def test_propagated_tags_are_allowed_at_launch(machine):
