@@ -62,6 +62,59 @@ def fix_asl_ecs_parameter_normalisation():
     StateTaskServiceEcs._normalise_response = normalise_response
 
 
+def fix_asl_states_parameter_normalisation():
+    """The same stub for Step Functions' own integration
+    (`arn:aws:states:::states:startExecution[.sync[:2]]`, a nested workflow): boto3
+    gets `StateMachineArn` and the state fails with States.Runtime ('StateMachineArn'),
+    and the `.sync` wait reads `ExecutionArn` from a camelCase answer. Convert both
+    ways with botocore's shapes of the stepfunctions operations."""
+    import botocore.session
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+        StateTaskServiceSfn,
+    )
+
+    model = botocore.session.get_session().get_service_model("stepfunctions")
+
+    def operation_model(self, service_action_name):
+        action = self._get_boto_service_action(service_action_name)
+        return model.operation_model(next(op for op in model.operation_names if _snake(op) == action))
+
+    original = StateTaskServiceSfn._normalise_parameters
+
+    def normalise_parameters(self, parameters, boto_service_name=None, service_action_name=None):
+        original(self, parameters, boto_service_name=boto_service_name, service_action_name=service_action_name)
+        shape = operation_model(self, service_action_name).input_shape
+        if shape is not None:
+            self._to_boto_request(parameters, shape)
+
+    def normalise_response(self, response, boto_service_name=None, service_action_name=None):
+        shape = operation_model(self, service_action_name).output_shape
+        if shape is not None:
+            self._from_boto_response(response, shape)
+
+    StateTaskServiceSfn._normalise_parameters = normalise_parameters
+    StateTaskServiceSfn._normalise_response = normalise_response
+
+
+def fix_sfn_start_execution_without_a_name():
+    """StartExecution without a name gets a UUID (StartExecution API reference: "If you
+    don't provide a name for the execution, Step Functions automatically generates a
+    universally unique identifier (UUID) as the execution name"). moto's interpreter
+    backend names it None: the second such execution of a state machine is refused
+    with ExecutionAlreadyExists, and a nested workflow's child (started without a
+    name) with it."""
+    import uuid
+
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(self, state_machine_arn, name=None, execution_input=None, *args, **kwargs):
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), execution_input, *args, **kwargs)
+
+    StepFunctionsParserBackend.start_execution = start_execution
+
+
 def fix_asl_ecs_drops_run_task_parameters():
     """moto's ASL interpreter silently drops every RunTask parameter outside an old
     fixed list, so `CapacityProviderStrategy` (Fargate Spot), `StartedBy` and `Tags`
@@ -985,6 +1038,8 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
         fix_closed_tokens_answer_invalid_token,
         fix_retried_callback_states_reuse_their_token,
         fix_asl_ecs_parameter_normalisation,
+        fix_asl_states_parameter_normalisation,
+        fix_sfn_start_execution_without_a_name,
         fix_asl_ecs_drops_run_task_parameters,
         fix_ecs_submit_task_state_change_missing,
         fix_ecs_stop_task_reports_stopped_at_once,

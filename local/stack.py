@@ -186,6 +186,7 @@ def up() -> None:
         "BATON_BUCKET": outputs["BucketName"],
         "BATON_STATE_MACHINE_ARN": outputs["PipelineStateMachineArn"],
         "BATON_SYNC_STATE_MACHINE_ARN": outputs["SyncStateMachineArn"],
+        "BATON_TASK_STATE_MACHINE_ARN": outputs["TaskStateMachineArn"],
         "BATON_CLUSTER": outputs["ClusterArn"],
         "BATON_LAMBDA_ENDPOINT": LAMBDA_ENDPOINT,
         "BATON_TASK_LOGS": str(LOGS / "{task_id}.log"),

@@ -35,6 +35,7 @@ class Stack:
         self.cluster = env["BATON_CLUSTER"]
         self.pipeline = env["BATON_STATE_MACHINE_ARN"]
         self.sync = env["BATON_SYNC_STATE_MACHINE_ARN"]
+        self.task = env["BATON_TASK_STATE_MACHINE_ARN"]
         self._definition = self.sfn.describe_state_machine(stateMachineArn=self.pipeline)
         self._task_defs = {}
 

@@ -795,3 +795,53 @@ def test_fixed_a_stopped_executions_worker_stops_its_job_at_its_next_heartbeat(h
     log = worker.stdout.read()
     assert code == 3 and "heartbeat found the token closed" in log, log[-2000:]
     assert took < 5, f"{took:.1f} s after StopExecution"
+
+
+def nested(endpoint, name):
+    """A parent that runs a child state machine through startExecution.sync:2 twice (the
+    child succeeds, then fails with Baton.X): the parent's two execution descriptions."""
+    sfn = client(endpoint, "stepfunctions")
+    child = sfn.create_state_machine(name=f"{name}-child", roleArn=ROLE, definition=json.dumps({
+        "StartAt": "C", "States": {
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "F"}], "Default": "P"},
+            "P": {"Type": "Pass", "Parameters": {"doubled.$": "States.MathAdd($.x, $.x)"}, "End": True},
+            "F": {"Type": "Fail", "Error": "Baton.X", "Cause": '{"why": "asked to"}'}}}))["stateMachineArn"]
+    parent = sfn.create_state_machine(name=f"{name}-parent", roleArn=ROLE, definition=json.dumps({
+        "StartAt": "S", "States": {
+            "S": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                  "Parameters": {"StateMachineArn": child, "Input": {"x.$": "$.x", "fail.$": "$.fail",
+                                                                    "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id"}},
+                  "ResultSelector": {"output.$": "$.Output"},
+                  "Catch": [{"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.failed", "Next": "Unwrap"}], "End": True},
+            "Unwrap": {"Type": "Pass", "Parameters": {"child.$": "States.StringToJson($.failed.Cause)"}, "End": True}}}))["stateMachineArn"]
+    ends = []
+    for fail in (False, True):
+        execution = sfn.start_execution(stateMachineArn=parent, name=f"{name}-{fail}",
+                                        input=json.dumps({"x": 21, "fail": fail}))["executionArn"]
+        ends.append(settle(sfn, execution, timeout=20))
+    return ends
+
+
+def test_gap_nested_workflows_fail_in_plain_moto(moto):
+    ends = nested(moto, "gap-nested")
+    assert [(d["status"], d.get("error")) for d in ends] != [("SUCCEEDED", None)] * 2, (
+        "moto now runs nested workflows: delete compat.fix_asl_states_parameter_normalisation "
+        "and compat.fix_sfn_start_execution_without_a_name")
+    sfn = client(moto, "stepfunctions")
+    machine = ends[0]["stateMachineArn"]
+    sfn.start_execution(stateMachineArn=machine, input='{"x": 1, "fail": false}')
+    assert error_code(lambda: sfn.start_execution(stateMachineArn=machine, input='{"x": 2, "fail": false}')) == \
+        "ExecutionAlreadyExists", "moto now names unnamed executions: delete compat.fix_sfn_start_execution_without_a_name"
+
+
+def test_fixed_a_nested_workflow_returns_its_output_and_its_error_in_the_cause(host):
+    # AWS (connect-stepfunctions, .sync:2): the parent's task gets the child's output as
+    # JSON in Output; a failed child fails it with States.TaskFailed whose cause is the
+    # child's DescribeExecution (Error and Cause inside). Unnamed executions get UUIDs.
+    succeeded, failed = nested(host, "fixed-nested")
+    assert succeeded["status"] == "SUCCEEDED", succeeded
+    assert json.loads(succeeded["output"])["output"] == {"doubled": 42}
+    assert failed["status"] == "SUCCEEDED", failed
+    child = json.loads(failed["output"])["child"]
+    assert (child["Status"], child["Error"], json.loads(child["Cause"])) == ("FAILED", "Baton.X", {"why": "asked to"})
+    assert len(child["Name"]) == 36, child["Name"]
