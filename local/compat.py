@@ -8,6 +8,7 @@ it, that test fails and says which fix to delete.
 
 import json
 import logging
+import threading
 import time
 
 LOG = logging.getLogger("baton.compat")
@@ -672,6 +673,55 @@ def fix_sfn_emits_no_execution_status_change_events():
     BaseExecutionWorkerCommunication.terminated = terminated
 
 
+def fix_sfn_stopped_parents_leave_sync_children_running():
+    """A state that runs a child execution with `startExecution.sync[:2]` stops that
+    child when its own execution stops: the Run a Job pattern cancels its job, and the
+    IAM policy AWS documents for it grants `states:StopExecution` on the child state
+    machine's executions for this (Step Functions, "IAM policies for Step Functions":
+    Synchronous). moto leaves the child running, so its ECS task would run on. Record
+    each `.sync` child as it starts; stop the children (and theirs) with the parent.
+    Needs fix_sfn_stop_execution_waits_for_the_callback (applied before). Plain moto
+    cannot show this gap while nested workflows fail there at all
+    (test_gap_nested_workflows_fail_in_plain_moto says to re-check it)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+        StateTaskServiceSfn,
+    )
+    from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    children = {}  # parent execution ARN → child execution ARNs started with .sync
+    lock = threading.Lock()
+
+    for name in ("_build_sync_resolver", "_build_sync2_resolver"):
+        original = getattr(StateTaskServiceSfn, name)
+
+        def build(self, env, *args, _original=original, **kwargs):
+            submitted = env.stack[-1] if env.stack else {}
+            child = submitted.get("ExecutionArn") if isinstance(submitted, dict) else None
+            parent = env.states.context_object.context_object_data.get("Execution", {}).get("Id")
+            if child and parent:
+                with lock:
+                    children.setdefault(parent, set()).add(child)
+            return _original(self, env, *args, **kwargs)
+
+        setattr(StateTaskServiceSfn, name, build)
+
+    original_stop = Execution.stop
+
+    def stop(self, stop_date, error, cause):
+        original_stop(self, stop_date=stop_date, error=error, cause=cause)
+        with lock:
+            started = children.pop(self.exec_arn, set())
+        backend = stepfunctions_parser_backends[self.account_id][self.region_name]
+        for child in started:
+            try:
+                backend.stop_execution(child)  # harmless on one that has ended
+            except Exception:  # noqa: BLE001 - a child already gone needs no stop
+                LOG.exception("stopping %s, a child of %s", child, self.exec_arn)
+
+    Execution.stop = stop
+
+
 def fix_sfn_heartbeat_timeouts_never_match_states_heartbeat_timeout():
     """A callback state whose HeartbeatSeconds pass without a beat fails with an
     error that a `States.HeartbeatTimeout` catcher or retrier matches, as does a
@@ -1050,6 +1100,7 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
         fix_ecs_task_reads_race_run_task,
         fix_sfn_emits_no_execution_status_change_events,
         fix_sfn_stop_execution_waits_for_the_callback,
+        fix_sfn_stopped_parents_leave_sync_children_running,
         fix_sfn_heartbeat_timeouts_never_match_states_heartbeat_timeout,
         fix_ecs_sync_succeeds_whatever_the_exit_code,
         fix_eventbridge_lambda_and_states_targets,

@@ -826,7 +826,9 @@ def test_gap_nested_workflows_fail_in_plain_moto(moto):
     ends = nested(moto, "gap-nested")
     assert [(d["status"], d.get("error")) for d in ends] != [("SUCCEEDED", None)] * 2, (
         "moto now runs nested workflows: delete compat.fix_asl_states_parameter_normalisation "
-        "and compat.fix_sfn_start_execution_without_a_name")
+        "and compat.fix_sfn_start_execution_without_a_name, and check whether a stopped parent now stops "
+        "its .sync child (compat.fix_sfn_stopped_parents_leave_sync_children_running, which plain moto "
+        "cannot show while nested workflows fail there)")
     sfn = client(moto, "stepfunctions")
     machine = ends[0]["stateMachineArn"]
     sfn.start_execution(stateMachineArn=machine, input='{"x": 1, "fail": false}')
@@ -845,3 +847,30 @@ def test_fixed_a_nested_workflow_returns_its_output_and_its_error_in_the_cause(h
     child = json.loads(failed["output"])["child"]
     assert (child["Status"], child["Error"], json.loads(child["Cause"])) == ("FAILED", "Baton.X", {"why": "asked to"})
     assert len(child["Name"]) == 36, child["Name"]
+
+
+def stopped_parent(endpoint, name):
+    """A parent waiting on a .sync:2 child (a 60 s Wait), stopped: the child's status a
+    moment later."""
+    sfn = client(endpoint, "stepfunctions")
+    child = sfn.create_state_machine(name=f"{name}-child", roleArn=ROLE, definition=json.dumps(
+        {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 60, "End": True}}}))["stateMachineArn"]
+    parent = sfn.create_state_machine(name=f"{name}-parent", roleArn=ROLE, definition=json.dumps({
+        "StartAt": "S", "States": {"S": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                                         "Parameters": {"StateMachineArn": child, "Input": {}}, "End": True}}}))["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=parent, name=f"{name}-1", input="{}")["executionArn"]
+    for _ in range(100):
+        running = sfn.list_executions(stateMachineArn=child)["executions"]
+        if running:
+            break
+        time.sleep(0.1)
+    sfn.stop_execution(executionArn=execution)
+    time.sleep(1)
+    return sfn.describe_execution(executionArn=running[0]["executionArn"])["status"]
+
+
+def test_fixed_a_stopped_parent_stops_its_sync_child(host):
+    # AWS: the Run a Job (.sync) pattern cancels its job when the state's execution
+    # stops; for a nested workflow that is StopExecution on the child (its documented
+    # IAM policy grants states:StopExecution on the child's executions).
+    assert stopped_parent(host, "fixed-stop-child") == "ABORTED"

@@ -1,0 +1,120 @@
+"""Pipelines of any shape on the local stack: Baton's reusable task state machine
+(TaskStateMachineArn) called as one state per step (startExecution.sync:2), as in
+examples/pipelines/three-step.asl.json."""
+
+import hashlib
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+import stack_client as local_stack
+
+MIB = 1024 * 1024
+ROOT = local_stack.ROOT
+PYTHON = "local:.venv/bin/python"
+WORKER = "local:" + str(Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "debug" / "baton-worker")
+JOB = ["exec", "--", "python3", "tests/programs/soak_job.py"]
+ROT13 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+                        b"NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm")
+UPPER = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def three_step(stack, extract, transform, load):
+    """examples/pipelines/three-step.asl.json with these task definitions, as a state
+    machine of the local stack."""
+    text = (ROOT / "examples/pipelines/three-step.asl.json").read_text()
+    for placeholder, value in (("TaskStateMachineArn", stack.task), ("ExtractTaskDefinitionArn", extract),
+                               ("TransformTaskDefinitionArn", transform), ("LoadTaskDefinitionArn", load)):
+        text = text.replace("${" + placeholder + "}", value)
+    assert "${" not in text
+    return stack.sfn.create_state_machine(name=f"three-step-{os.urandom(4).hex()}", definition=text,
+                                          roleArn=stack._definition["roleArn"])["stateMachineArn"]
+
+
+def transform_step(stack, transform):
+    """A step behind `baton-worker exec` that applies rot13 or upper-case to its input."""
+    return stack.task_definition(1, image=WORKER, command=JOB + [transform])
+
+
+def children(stack, execution):
+    """The task state machine's executions this execution started, in order."""
+    started = []
+    for event in stack.history(execution):
+        details = event.get("taskSucceededEventDetails") or event.get("taskFailedEventDetails") or {}
+        if details.get("resourceType") == "states" and event["type"] == "TaskSucceeded":
+            started.append(json.loads(details["output"])["ExecutionArn"])
+        if event["type"] == "TaskSubmitted" and event["taskSubmittedEventDetails"].get("resourceType") == "states":
+            started.append(json.loads(event["taskSubmittedEventDetails"]["output"])["ExecutionArn"])
+    return list(dict.fromkeys(started))
+
+
+def test_a_three_step_chain_carries_100_mib_through_every_step(stack):
+    rng = random.Random(13)
+    words = [bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyzABCDEF") for _ in range(rng.randint(1, 9))) for _ in range(500)]
+    body = bytearray()
+    while len(body) < 100 * MIB:
+        body += rng.choice(words) + (b"\n" if rng.random() < 0.1 else b" ")
+    body = bytes(body[:100 * MIB])
+    uri = stack.put_text("inbox/three-step-100mib.txt", body)
+    machine = three_step(stack, transform_step(stack, "rot13"), transform_step(stack, "upper"),
+                         transform_step(stack, "rot13"))
+    execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps({"input": uri}))["executionArn"]
+    d = stack.wait(execution, timeout=300)
+    assert d["status"] == "SUCCEEDED", d
+    want = body.translate(ROT13).translate(UPPER).translate(ROT13)
+    pointer = json.loads(d["output"])["s3"]
+    assert (pointer["size"], pointer["sha256"]) == (len(want), hashlib.sha256(want).hexdigest()), pointer
+    got = stack.s3.get_object(Bucket=pointer["bucket"], Key=pointer["key"])["Body"].read()
+    assert got == want
+    assert len(children(stack, execution)) == 3
+
+
+def test_a_failing_step_fails_the_chain_with_its_own_error(stack, text=None):
+    uri = stack.put_text("inbox/three-step-small.txt", b"some words\n" * 1000)
+    crash = stack.task_definition(1, image="local:/bin/sh", command=["-c", "exit 3"])
+    machine = three_step(stack, transform_step(stack, "rot13"), crash, transform_step(stack, "upper"))
+    execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps({"input": uri}))["executionArn"]
+    d = stack.wait(execution, timeout=120)
+    assert (d["status"], d.get("error")) == ("FAILED", "Baton.ContainerExited"), d
+    assert json.loads(d["cause"])["containers"][0]["exitCode"] == 3
+    assert len(children(stack, execution)) == 2, "the step after the failed one never ran"
+
+
+def test_a_foreign_worker_is_one_step(stack):
+    # A program that is not Baton's calls back with ~100 KiB of plain JSON: the task
+    # state machine stores it and hands the next step a pointer.
+    uri = stack.put_text("inbox/three-step-foreign.txt", b"anything\n")
+    foreign = stack.task_definition(1, image=PYTHON, command=["tests/programs/foreign_worker.py"])
+    copy = stack.task_definition(1, job="copy")
+    machine = three_step(stack, foreign, copy, copy)
+    execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps({"input": uri}))["executionArn"]
+    d = stack.wait(execution, timeout=180)
+    assert d["status"] == "SUCCEEDED", d
+    pointer = json.loads(d["output"])["s3"]
+    got = json.loads(stack.s3.get_object(Bucket=pointer["bucket"], Key=pointer["key"])["Body"].read())
+    assert got["worker"] == "foreign" and len(got["rows"]) == 3600
+
+
+def test_stopping_the_chain_stops_the_running_steps_task(stack):
+    uri = stack.put_text("inbox/three-step-stop.txt", b"some words\n")
+    sleepy = stack.task_definition(1, job="sleep", environment={"BATON_SLEEP_SECONDS": "120"})
+    machine = three_step(stack, sleepy, sleepy, sleepy)
+    execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps({"input": uri}))["executionArn"]
+    deadline = time.monotonic() + 60
+    while not children(stack, execution):
+        assert time.monotonic() < deadline, "no child execution"
+        time.sleep(0.2)
+    child = children(stack, execution)[0]
+    arn = stack.wait_for_task(child)
+    time.sleep(1)
+    stack.sfn.stop_execution(executionArn=execution)
+    start = time.monotonic()
+    while True:
+        task = stack.ecs.describe_tasks(cluster=stack.cluster, tasks=[arn])["tasks"][0]
+        if task["lastStatus"] == "STOPPED":
+            break
+        assert time.monotonic() - start < 10, (task["lastStatus"], stack.sfn.describe_execution(executionArn=child)["status"])
+        time.sleep(0.2)
+    assert stack.sfn.describe_execution(executionArn=child)["status"] == "ABORTED"
