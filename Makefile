@@ -115,8 +115,8 @@ test-compat: venv ## The local stack's moto fixes: each gap still there, each fi
 	$(VENV)/bin/python -m pytest tests/test_compat.py
 
 .PHONY: test-e2e
-test-e2e: venv ## End to end on the local stack, tasks in real containers: happy paths, every error-table row, delivery, concurrency
-	$(VENV)/bin/python -m pytest tests/test_containers.py tests/test_local_e2e.py
+test-e2e: venv ## End to end on the local stack, tasks in real containers: happy paths, every error-table row, delivery, concurrency, pipelines on the reusable task
+	$(VENV)/bin/python -m pytest tests/test_containers.py tests/test_local_e2e.py tests/test_pipelines_e2e.py
 
 .PHONY: image
 image: venv ## The worker image, from worker-image/Dockerfile, with no registry (podman from Debian's packages, installed if needed)
