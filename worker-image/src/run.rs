@@ -285,6 +285,11 @@ impl Worker {
                 content_type: Some(baton::payload::inline_content_type(v).into()),
                 source: "inline".into(),
             },
+            Payload::Manifest(entries) => InputMeta {
+                size: baton::store::payload_size(&payload),
+                content_type: None,
+                source: format!("manifest of {} entries", entries.len()),
+            },
         };
         info!(input = %meta.source, bytes = meta.size, "reading input");
         let mut reader = match self.store.read_payload(&payload).await {

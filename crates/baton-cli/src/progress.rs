@@ -122,6 +122,11 @@ pub fn describe_output(output: &str) -> String {
             "inline: {}",
             serde_json::to_string_pretty(&v).unwrap_or_default()
         ),
+        Ok(baton::Payload::Manifest(entries)) => format!(
+            "manifest of {} entries ({} bytes)",
+            entries.len(),
+            entries.iter().map(baton::store::payload_size).sum::<u64>()
+        ),
         Err(_) => output.to_string(),
     }
 }

@@ -180,6 +180,27 @@ pub async fn fit_to_override(
         Payload::Inline(value) => {
             Payload::S3(stage_inline(store, &value, stage_bucket, stage_key).await?)
         }
+        manifest @ Payload::Manifest(_) => {
+            // Too many entries for the override: the manifest's JSON in S3, read
+            // back as the manifest by whoever gets the pointer.
+            let text = manifest.to_json();
+            tracing::info!(
+                stage_bucket,
+                stage_key,
+                chars = text.len(),
+                "manifest too large for the override; storing it in S3"
+            );
+            Payload::S3(
+                store
+                    .put(
+                        stage_bucket,
+                        stage_key,
+                        text.as_bytes(),
+                        Some(crate::payload::MANIFEST_CONTENT_TYPE),
+                    )
+                    .await?,
+            )
+        }
         pointer @ Payload::S3(_) => {
             return Err(Error::InvalidInput(format!(
                 "even as a pointer the Payload does not fit the 8,192-character ECS override: {} characters",

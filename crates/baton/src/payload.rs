@@ -1,6 +1,7 @@
 //! The Payload claim check (a contract) and the ECS override budget.
 //!
-//! A Payload is `{"inline": <any JSON>}` or `{"s3": {bucket, key, size, …}}`.
+//! A Payload is `{"inline": <any JSON>}`, `{"s3": {bucket, key, size, …}}` or
+//! `{"manifest": [<Payload>, …]}` (many inputs, read one after another: a fan-in).
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -14,7 +15,16 @@ use crate::limits::{ECS_OVERRIDES_MAX_CHARS, TASK_TOKEN_MAX_CHARS, aws_len};
 pub enum Payload {
     Inline(Value),
     S3(S3Pointer),
+    /// Many Payloads, read one after another, each verified (a fan-out's results).
+    /// Its entries are inline data or pointers, never manifests. A manifest too large
+    /// for an override is stored as JSON and passed as a pointer whose content type is
+    /// [`MANIFEST_CONTENT_TYPE`].
+    Manifest(Vec<Payload>),
 }
+
+/// The content type of an object that holds a manifest Payload's JSON: a pointer with
+/// it is read as the manifest, not as data.
+pub const MANIFEST_CONTENT_TYPE: &str = "application/vnd.baton.manifest+json";
 
 /// Where an object lives and how to know it is the one that was meant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,9 +57,10 @@ impl Payload {
     /// Interpret a JSON value as a Payload. `Ok(None)` when the value does not
     /// claim to be one (an object whose only key is `inline` or `s3` claims it).
     pub fn from_value(value: &Value) -> Result<Option<Payload>, Error> {
-        let claims = value
-            .as_object()
-            .is_some_and(|o| o.len() == 1 && (o.contains_key("inline") || o.contains_key("s3")));
+        let claims = value.as_object().is_some_and(|o| {
+            o.len() == 1
+                && (o.contains_key("inline") || o.contains_key("s3") || o.contains_key("manifest"))
+        });
         if !claims {
             return Ok(None);
         }
@@ -63,7 +74,23 @@ impl Payload {
         match self {
             Payload::Inline(_) => Ok(()),
             Payload::S3(pointer) => pointer.validate(),
+            Payload::Manifest(entries) => {
+                for (i, entry) in entries.iter().enumerate() {
+                    if matches!(entry, Payload::Manifest(_)) {
+                        return Err(Error::InvalidInput(format!(
+                            "manifest entry {i} is itself a manifest: entries are inline data or pointers"
+                        )));
+                    }
+                    entry.validate()?;
+                }
+                Ok(())
+            }
         }
+    }
+
+    /// Does this pointer name a stored manifest ([`MANIFEST_CONTENT_TYPE`])?
+    pub fn is_stored_manifest(&self) -> bool {
+        matches!(self, Payload::S3(p) if p.content_type.as_deref() == Some(MANIFEST_CONTENT_TYPE))
     }
 
     pub fn is_s3(&self) -> bool {
@@ -193,6 +220,24 @@ pub fn fits_override(container: &str, other_env: &[EnvEntry<'_>], payload: &Payl
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_manifest_is_a_list_of_payloads_that_are_not_manifests() {
+        let text = r#"{"manifest":[{"inline":"a"},{"s3":{"bucket":"b","key":"k","size":3}}]}"#;
+        let payload = Payload::parse(text).unwrap();
+        assert!(matches!(&payload, Payload::Manifest(entries) if entries.len() == 2));
+        assert_eq!(payload.to_json(), text, "round trip");
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(Payload::from_value(&value).unwrap(), Some(payload));
+        assert!(Payload::parse(r#"{"manifest":[{"manifest":[]}]}"#).is_err());
+        assert!(
+            Payload::parse(r#"{"manifest":[{"s3":{"bucket":"","key":"k","size":1}}]}"#).is_err()
+        );
+        assert_eq!(
+            Payload::parse(r#"{"manifest":[]}"#).unwrap(),
+            Payload::Manifest(vec![])
+        );
+    }
     use serde_json::json;
 
     /// Found by the `payload` fuzz target: serde_json's default float parser can

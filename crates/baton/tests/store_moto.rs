@@ -326,3 +326,63 @@ async fn an_object_overwritten_mid_read_fails_the_read_at_the_next_range() {
         "{err}"
     );
 }
+
+async fn read_payload_all(store: &Store, payload: &Payload) -> Result<Vec<u8>, baton::Error> {
+    let mut reader = store.read_payload(payload).await?;
+    let mut out = Vec::new();
+    reader
+        .read_to_end(&mut out)
+        .await
+        .map_err(baton::error::from_io)?;
+    Ok(out)
+}
+
+#[tokio::test]
+async fn a_manifest_reads_its_entries_in_order_each_verified_inline_or_stored() {
+    let moto = Moto::start();
+    let store = setup(&moto).await;
+    let a = store
+        .put("data", "items/a", &b"first object\n"[..], None)
+        .await
+        .unwrap();
+    let b = store
+        .put("data", "items/b", &vec![b'b'; 6 * MIB as usize][..], None)
+        .await
+        .unwrap();
+    let manifest = Payload::Manifest(vec![
+        Payload::S3(a.clone()),
+        Payload::Inline(serde_json::json!("inline text\n")),
+        Payload::S3(b.clone()),
+    ]);
+    let mut want = b"first object\ninline text\n".to_vec();
+    want.extend(vec![b'b'; 6 * MIB as usize]);
+    assert_eq!(read_payload_all(&store, &manifest).await.unwrap(), want);
+    assert_eq!(baton::store::payload_size(&manifest), want.len() as u64);
+
+    // Stored (too large for an override): a pointer marked as a manifest reads the same.
+    let stored = store
+        .put(
+            "data",
+            "items/manifest.json",
+            manifest.to_json().as_bytes(),
+            Some(baton::payload::MANIFEST_CONTENT_TYPE),
+        )
+        .await
+        .unwrap();
+    assert!(Payload::S3(stored.clone()).is_stored_manifest());
+    assert_eq!(
+        read_payload_all(&store, &Payload::S3(stored))
+            .await
+            .unwrap(),
+        want
+    );
+
+    // An entry that changed since its pointer was made fails the read, by name.
+    store
+        .put("data", "items/a", &b"first objecT\n"[..], None)
+        .await
+        .unwrap();
+    let err = read_payload_all(&store, &manifest).await.unwrap_err();
+    assert_eq!(err.name(), "Baton.InputIntegrity", "{err}");
+    assert!(err.to_string().contains("items/a"), "{err}");
+}
