@@ -118,3 +118,79 @@ def test_stopping_the_chain_stops_the_running_steps_task(stack):
         assert time.monotonic() - start < 10, (task["lastStatus"], stack.sfn.describe_execution(executionArn=child)["status"])
         time.sleep(0.2)
     assert stack.sfn.describe_execution(executionArn=child)["status"] == "ABORTED"
+
+
+def fan_out(stack, item, merge, max_concurrency, tolerated):
+    """examples/pipelines/fan-out.asl.json with these settings, as a state machine."""
+    text = (ROOT / "examples/pipelines/fan-out.asl.json").read_text()
+    for placeholder, value in (("TaskStateMachineArn", stack.task), ("ItemTaskDefinitionArn", item),
+                               ("MergeTaskDefinitionArn", merge), ("MaxConcurrency", str(max_concurrency)),
+                               ("ToleratedFailurePercentage", str(tolerated))):
+        text = text.replace("${" + placeholder + "}", value)
+    assert "${" not in text
+    return stack.sfn.create_state_machine(name=f"fan-out-{os.urandom(4).hex()}", definition=text,
+                                          roleArn=stack._definition["roleArn"])["stateMachineArn"]
+
+
+def fan_inputs(stack, prefix, count):
+    """`count` small inputs of different sizes: their URIs and bytes."""
+    rng = random.Random(prefix)
+    uris, bodies = [], []
+    for i in range(count):
+        body = b"".join(rng.choice([b"alpha ", b"Beta ", b"gamma\n", b"DELTA "]) for _ in range(rng.randint(10, 40_000)))
+        uris.append(stack.put_text(f"inbox/{prefix}/{i:02d}.txt", body))
+        bodies.append(body)
+    return uris, bodies
+
+
+def most_at_once(stack, executions):
+    """The largest number of these executions that ran at the same moment."""
+    spans = [stack.sfn.describe_execution(executionArn=e) for e in executions]
+    moments = sorted([(d["startDate"], 1) for d in spans] + [(d["stopDate"], -1) for d in spans])
+    running = peak = 0
+    for _, step in moments:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def test_a_fan_out_over_20_inputs_five_at_once_merged_in_order(stack):
+    uris, bodies = fan_inputs(stack, "fan-20", 20)
+    merge = stack.task_definition(1, image=WORKER, command=[], job="copy")
+    machine = fan_out(stack, transform_step(stack, "rot13"), merge, max_concurrency=5, tolerated=0)
+    execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps({"inputs": uris}))["executionArn"]
+    d = stack.wait(execution, timeout=300)
+    assert d["status"] == "SUCCEEDED", d
+    want = b"".join(body.translate(ROT13) for body in bodies)
+    pointer = json.loads(d["output"])["s3"]
+    assert (pointer["size"], pointer["sha256"]) == (len(want), hashlib.sha256(want).hexdigest()), pointer
+    items = children(stack, execution)[:-1]
+    assert len(items) == 20
+    peak = most_at_once(stack, items)
+    print(f"fan-out: at most {peak} items at once")
+    assert 2 <= peak <= 5, f"{peak} at once: MaxConcurrency 5 bounds it, and items do run side by side"
+
+
+def test_a_crashing_item_fails_the_whole_or_is_tolerated_as_the_policy_says(stack):
+    uris, bodies = fan_inputs(stack, "fan-crash", 10)
+    # Item 3's task crashes (its input holds the marker the crashing program looks for).
+    crashing = stack.task_definition(1, image="local:/bin/sh", command=["-c", (
+        'case "$BATON_INPUT" in *fan-crash/03*) exit 3;; esac; exec "$0" "$@"'), WORKER[len("local:"):]] + JOB + ["upper"])
+    merge = stack.task_definition(1, image=WORKER, command=[], job="copy")
+    strict = fan_out(stack, crashing, merge, max_concurrency=5, tolerated=0)
+    execution = stack.sfn.start_execution(stateMachineArn=strict, input=json.dumps({"inputs": uris}))["executionArn"]
+    d = stack.wait(execution, timeout=300)
+    assert (d["status"], d.get("error")) == ("FAILED", "Baton.ItemsFailed"), d
+    report = json.loads(json.loads(d["cause"])["errorMessage"])
+    assert (report["total"], report["failed"]) == (10, 1), report
+    assert (report["items"][0]["index"], report["items"][0]["error"]) == (3, "Baton.ContainerExited"), report
+    statuses = [stack.sfn.describe_execution(executionArn=e)["status"] for e in children(stack, execution)[:10]]
+    assert statuses.count("SUCCEEDED") == 9, "the siblings ran to their end"
+
+    tolerant = fan_out(stack, crashing, merge, max_concurrency=5, tolerated=10)
+    execution = stack.sfn.start_execution(stateMachineArn=tolerant, input=json.dumps({"inputs": uris}))["executionArn"]
+    d = stack.wait(execution, timeout=300)
+    assert d["status"] == "SUCCEEDED", d
+    want = b"".join(body.translate(UPPER) for i, body in enumerate(bodies) if i != 3)
+    pointer = json.loads(d["output"])["s3"]
+    assert (pointer["size"], pointer["sha256"]) == (len(want), hashlib.sha256(want).hexdigest())

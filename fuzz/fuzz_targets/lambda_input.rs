@@ -19,6 +19,13 @@ fuzz_target!(|data: &[u8]| {
             prepare_input::Input::Object(location) => assert!(!location.key.is_empty()),
             prepare_input::Input::Pointer(pointer) => pointer.validate().expect("valid pointer"),
             prepare_input::Input::Inline(payload) => payload.validate().expect("valid payload"),
+            prepare_input::Input::Items(items) => {
+                // A fan-in: whatever it gathers is a valid, flat manifest.
+                if let Ok(gathered) = baton::fanin::gather(&items, 10.0) {
+                    gathered.manifest.validate().expect("a valid manifest");
+                    assert!(gathered.failed.len() <= items.len());
+                }
+            }
         }
     }
     if let Ok((request, layout, payload)) = offload_output::parse(value, &config) {

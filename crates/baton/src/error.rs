@@ -17,6 +17,9 @@ pub mod names {
     pub const UNRESPONSIVE: &str = "Baton.Unresponsive";
     /// A callback task state ran longer than its `TimeoutSeconds`; its task was stopped.
     pub const TIMED_OUT: &str = "Baton.TimedOut";
+    /// A fan-in found more failed items than its `toleratedFailurePercentage`; the
+    /// cause lists each failed item's error.
+    pub const ITEMS_FAILED: &str = "Baton.ItemsFailed";
     /// Not in the design's table: S3 or Step Functions could not be reached or
     /// refused the call (permissions, throttling after retries). Retryable.
     pub const SERVICE_UNAVAILABLE: &str = "Baton.ServiceUnavailable";
@@ -34,6 +37,9 @@ pub enum Error {
     /// The job's output does not fit one S3 object as Baton writes it.
     #[error("output too large: {0}")]
     OutputTooLarge(String),
+    /// More items of a fan-out failed than the policy tolerates (a JSON report).
+    #[error("{0}")]
+    ItemsFailed(String),
     /// An AWS call failed for a reason that is not the input's fault.
     #[error("{service} {operation} failed: {message}")]
     Service {
@@ -50,6 +56,7 @@ impl Error {
             Error::InputIntegrity(_) => names::INPUT_INTEGRITY,
             Error::InvalidInput(_) => names::INVALID_INPUT,
             Error::OutputTooLarge(_) => names::WORKER_ERROR,
+            Error::ItemsFailed(_) => names::ITEMS_FAILED,
             Error::Service { .. } => names::SERVICE_UNAVAILABLE,
         }
     }

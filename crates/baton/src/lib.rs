@@ -11,6 +11,7 @@ pub mod callback;
 pub mod ecs_event;
 pub mod error;
 pub mod execution_event;
+pub mod fanin;
 pub mod handoff;
 pub mod limits;
 pub mod logs;

@@ -21,6 +21,10 @@ pub struct Request {
     /// (default `task1`).
     #[serde(default)]
     pub step: Option<String>,
+    /// When `input` is a Map's results (a fan-in): the share of failed items, in
+    /// percent, that still lets the rest through (default 0: any failure fails).
+    #[serde(default, rename = "toleratedFailurePercentage")]
+    pub tolerated_failure_percentage: Option<f64>,
 }
 
 pub struct PrepareInput {
@@ -35,7 +39,8 @@ impl PrepareInput {
 
     pub async fn handle(&self, event: Value) -> Result<TaskInput, Error> {
         let (request, layout, input) = parse(event, &self.config)?;
-        let payload = self.payload_of(input).await?;
+        let tolerated = request.tolerated_failure_percentage.unwrap_or(0.0);
+        let payload = self.payload_of(input, tolerated).await?;
         let target = Target {
             container: request
                 .container
@@ -55,7 +60,7 @@ impl PrepareInput {
         Ok(input)
     }
 
-    async fn payload_of(&self, input: Input) -> Result<Payload, Error> {
+    async fn payload_of(&self, input: Input, tolerated: f64) -> Result<Payload, Error> {
         match input {
             Input::Object(location) => Ok(Payload::S3(
                 self.store.head(&location.bucket, &location.key).await?,
@@ -80,6 +85,13 @@ impl PrepareInput {
                 Ok(Payload::S3(pointer))
             }
             Input::Inline(inline) => Ok(inline),
+            Input::Items(items) => {
+                let gathered = baton::fanin::gather(&items, tolerated)?;
+                if !gathered.failed.is_empty() {
+                    tracing::warn!(report = %gathered.report(tolerated), "items failed, within the tolerated share");
+                }
+                Ok(gathered.manifest)
+            }
         }
     }
 }
@@ -93,6 +105,8 @@ pub enum Input {
     Pointer(S3Pointer),
     /// `{"inline": …}`.
     Inline(Payload),
+    /// `[…]`: a Map's results, gathered into a manifest (a fan-in).
+    Items(Vec<Value>),
 }
 
 /// Decode the state's input: the request, the execution's S3 layout and what the
@@ -123,6 +137,7 @@ pub fn parse(
             }
             Input::Object(location)
         }
+        Value::Array(items) => Input::Items(items.clone()),
         other => match Payload::from_value(other)? {
             Some(Payload::S3(pointer)) => Input::Pointer(pointer),
             Some(inline) => Input::Inline(inline),

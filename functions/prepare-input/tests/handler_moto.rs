@@ -157,3 +157,51 @@ async fn malformed_input_says_what_is_wrong() {
         assert!(err.to_string().contains(says), "{input}: {err}");
     }
 }
+
+#[tokio::test]
+async fn a_maps_results_become_a_manifest_stored_when_it_would_not_fit() {
+    let moto = Moto::start();
+    let (handler, store) = setup(&moto).await;
+    let pointer = |i: usize| json!({"s3": {"bucket": "baton-data", "key": format!("executions/item-{i}/task/output"), "size": 1, "sha256": "a".repeat(64)}});
+    // A few: inline in the override, in item order.
+    let few: Vec<_> = (0..3).map(pointer).collect();
+    let out = handler
+        .handle(json!({"execution": "fan-1", "input": few, "step": "task"}))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&out.payload, Payload::Manifest(e) if e.len() == 3),
+        "{out:?}"
+    );
+    // Fifty pointers do not fit 8 KiB: the manifest is stored, marked, and reads back.
+    let many: Vec<_> = (0..50).map(pointer).collect();
+    let out = handler
+        .handle(json!({"execution": "fan-2", "input": many, "step": "task"}))
+        .await
+        .unwrap();
+    assert!(out.payload.is_stored_manifest(), "{out:?}");
+    let Payload::S3(stored) = &out.payload else {
+        panic!()
+    };
+    let mut text = String::new();
+    store
+        .open(stored)
+        .await
+        .unwrap()
+        .read_to_string(&mut text)
+        .await
+        .unwrap();
+    assert!(matches!(Payload::parse(&text).unwrap(), Payload::Manifest(e) if e.len() == 50));
+    // One failed item of two: the policy decides.
+    let mixed = json!([pointer(0), {"failed": {"Error": "Baton.OutOfMemory", "Cause": "{}"}}]);
+    let err = handler
+        .handle(json!({"execution": "fan-3", "input": mixed.clone()}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), "Baton.ItemsFailed");
+    let out = handler
+        .handle(json!({"execution": "fan-3", "input": mixed, "toleratedFailurePercentage": 50}))
+        .await
+        .unwrap();
+    assert!(matches!(&out.payload, Payload::Manifest(e) if e.len() == 1));
+}
