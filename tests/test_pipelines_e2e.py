@@ -194,3 +194,16 @@ def test_a_crashing_item_fails_the_whole_or_is_tolerated_as_the_policy_says(stac
     want = b"".join(body.translate(UPPER) for i, body in enumerate(bodies) if i != 3)
     pointer = json.loads(d["output"])["s3"]
     assert (pointer["size"], pointer["sha256"]) == (len(want), hashlib.sha256(want).hexdigest())
+
+
+def test_a_fan_out_over_every_object_under_a_prefix(stack):
+    uris, bodies = fan_inputs(stack, "fan-prefix", 4)
+    merge = stack.task_definition(1, image=WORKER, command=[], job="copy")
+    machine = fan_out(stack, transform_step(stack, "upper"), merge, max_concurrency=2, tolerated=0)
+    execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps(
+        {"prefix": {"bucket": stack.bucket, "prefix": "inbox/fan-prefix/"}}))["executionArn"]
+    d = stack.wait(execution, timeout=300)
+    assert d["status"] == "SUCCEEDED", d
+    want = b"".join(body.translate(UPPER) for body in bodies)  # key order is the order written
+    pointer = json.loads(d["output"])["s3"]
+    assert (pointer["size"], pointer["sha256"]) == (len(want), hashlib.sha256(want).hexdigest())
