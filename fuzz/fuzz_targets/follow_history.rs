@@ -15,7 +15,8 @@ struct Event {
     kind: u8,
     seconds: i32,
     name: String,
-    resource_type: bool,
+    resource_type: u8,
+    length: i32,
     output: Option<String>,
     error: Option<String>,
     cause: Option<String>,
@@ -25,7 +26,7 @@ fuzz_target!(|input: (Option<String>, Vec<Event>)| {
     let (template, events) = input;
     let mut progress = baton_cli::progress::Progress::new(template);
     for (i, e) in events.into_iter().enumerate() {
-        let resource = if e.resource_type { "ecs" } else { "lambda" };
+        let resource = ["ecs", "lambda", "states"][e.resource_type as usize % 3];
         let kinds = [
             HistoryEventType::TaskStateEntered,
             HistoryEventType::TaskStateExited,
@@ -34,6 +35,10 @@ fuzz_target!(|input: (Option<String>, Vec<Event>)| {
             HistoryEventType::TaskFailed,
             HistoryEventType::TaskTimedOut,
             HistoryEventType::ExecutionSucceeded,
+            HistoryEventType::MapStateStarted,
+            HistoryEventType::MapIterationStarted,
+            HistoryEventType::MapIterationSucceeded,
+            HistoryEventType::MapIterationFailed,
         ];
         let kind = kinds[e.kind as usize % kinds.len()].clone();
         let mut b = HistoryEvent::builder()
@@ -41,6 +46,11 @@ fuzz_target!(|input: (Option<String>, Vec<Event>)| {
             .r#type(kind)
             .timestamp(DateTime::from_secs(e.seconds as i64));
         b = b
+            .map_state_started_event_details(
+                aws_sdk_sfn::types::MapStateStartedEventDetails::builder()
+                    .length(e.length)
+                    .build(),
+            )
             .state_entered_event_details(
                 StateEnteredEventDetails::builder()
                     .name(&e.name)

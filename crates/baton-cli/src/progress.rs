@@ -7,6 +7,8 @@ use serde_json::Value;
 pub struct Progress {
     started: Option<f64>,
     entered: std::collections::HashMap<String, f64>,
+    /// The Map state running now: its items, and how many are done, failed, running.
+    map: Option<MapCount>,
     /// Where a task's logs are: `{task_id}` is replaced (`BATON_TASK_LOGS`).
     logs_template: Option<String>,
 }
@@ -16,6 +18,7 @@ impl Progress {
         Progress {
             started: None,
             entered: Default::default(),
+            map: None,
             logs_template,
         }
     }
@@ -26,8 +29,31 @@ impl Progress {
         let start = *self.started.get_or_insert(t);
         let at = format!("{:>7.1}s", t - start);
         match event.r#type() {
+            HistoryEventType::MapStateStarted => {
+                let items = event
+                    .map_state_started_event_details()
+                    .map(|d| d.length())
+                    .unwrap_or(0)
+                    .max(0) as u32;
+                self.map = Some(MapCount {
+                    items,
+                    ..Default::default()
+                });
+                vec![format!("{at}    {items} items")]
+            }
+            HistoryEventType::MapIterationStarted
+            | HistoryEventType::MapIterationSucceeded
+            | HistoryEventType::MapIterationFailed
+            | HistoryEventType::MapIterationAborted => {
+                let Some(map) = self.map.as_mut() else {
+                    return vec![];
+                };
+                map.observe(event.r#type());
+                vec![format!("{at}    items: {map}")]
+            }
             HistoryEventType::TaskStateEntered
             | HistoryEventType::ChoiceStateEntered
+            | HistoryEventType::MapStateEntered
             | HistoryEventType::WaitStateEntered => {
                 let name = event
                     .state_entered_event_details()
@@ -37,7 +63,7 @@ impl Progress {
                 self.entered.insert(name.clone(), t);
                 vec![format!("{at}  ▶ {name}")]
             }
-            HistoryEventType::TaskStateExited => {
+            HistoryEventType::TaskStateExited | HistoryEventType::MapStateExited => {
                 let name = event
                     .state_exited_event_details()
                     .map(|d| d.name())
@@ -46,6 +72,18 @@ impl Progress {
                 vec![format!("{at}  ✓ {name} ({took:.1} s)")]
             }
             HistoryEventType::TaskSubmitted => {
+                if let Some(nested) = event
+                    .task_submitted_event_details()
+                    .filter(|d| d.resource_type() == "states")
+                {
+                    let output: Value = nested
+                        .output()
+                        .and_then(|o| serde_json::from_str(o).ok())
+                        .unwrap_or_default();
+                    let arn = output["ExecutionArn"].as_str().unwrap_or("?");
+                    let name = arn.rsplit(':').next().unwrap_or(arn);
+                    return vec![format!("{at}    nested execution {name} started")];
+                }
                 let ecs = event
                     .task_submitted_event_details()
                     .filter(|d| d.resource_type() == "ecs");
@@ -66,6 +104,25 @@ impl Progress {
                 vec![format!("{at}    ECS task {id} started{logs}")]
             }
             HistoryEventType::TaskSucceeded => {
+                if let Some(nested) = event
+                    .task_succeeded_event_details()
+                    .filter(|d| d.resource_type() == "states")
+                {
+                    let output: Value = nested
+                        .output()
+                        .and_then(|o| serde_json::from_str(o).ok())
+                        .unwrap_or_default();
+                    let name = output["Name"].as_str().unwrap_or("?");
+                    let result = match &output["Output"] {
+                        Value::String(text) => text.clone(),
+                        Value::Null => "null".into(),
+                        other => other.to_string(),
+                    };
+                    return vec![format!(
+                        "{at}    nested execution {name} done: {}",
+                        describe_output(&result)
+                    )];
+                }
                 let ecs = event
                     .task_succeeded_event_details()
                     .filter(|d| d.resource_type() == "ecs");
@@ -104,6 +161,42 @@ fn short(text: &str) -> String {
         format!("{cut}…")
     } else {
         cut.to_string()
+    }
+}
+
+/// A Map state's items: how many there are, and how many are done, failed, running.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MapCount {
+    pub items: u32,
+    pub done: u32,
+    pub failed: u32,
+    pub running: u32,
+}
+
+impl MapCount {
+    fn observe(&mut self, kind: &HistoryEventType) {
+        match kind {
+            HistoryEventType::MapIterationStarted => self.running += 1,
+            HistoryEventType::MapIterationSucceeded => {
+                self.running = self.running.saturating_sub(1);
+                self.done += 1;
+            }
+            HistoryEventType::MapIterationFailed | HistoryEventType::MapIterationAborted => {
+                self.running = self.running.saturating_sub(1);
+                self.failed += 1;
+            }
+            _ => {}
+        }
+    }
+}
+
+impl std::fmt::Display for MapCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} done, {} failed, {} running, of {}",
+            self.done, self.failed, self.running, self.items
+        )
     }
 }
 
@@ -241,6 +334,63 @@ mod tests {
         let line = p.observe(&succeeded("ecs"));
         assert_eq!(line.len(), 1);
         assert!(line[0].starts_with("    1.0s    called back: "), "{line:?}");
+    }
+
+    #[test]
+    fn nested_executions_and_map_progress_become_lines() {
+        use aws_sdk_sfn::types::MapStateStartedEventDetails;
+        let mut p = Progress::new(None);
+        let started = event(HistoryEventType::MapStateStarted, 0)
+            .map_state_started_event_details(
+                MapStateStartedEventDetails::builder().length(3).build(),
+            )
+            .build()
+            .unwrap();
+        assert_eq!(p.observe(&started), vec!["    0.0s    3 items"]);
+        let iteration = |kind, secs| event(kind, secs).build().unwrap();
+        p.observe(&iteration(HistoryEventType::MapIterationStarted, 1));
+        p.observe(&iteration(HistoryEventType::MapIterationStarted, 1));
+        assert_eq!(
+            p.observe(&iteration(HistoryEventType::MapIterationSucceeded, 2)),
+            vec!["    2.0s    items: 1 done, 0 failed, 1 running, of 3"]
+        );
+        assert_eq!(
+            p.observe(&iteration(HistoryEventType::MapIterationFailed, 3)),
+            vec!["    3.0s    items: 1 done, 1 failed, 0 running, of 3"]
+        );
+        let nested = event(HistoryEventType::TaskSubmitted, 4)
+            .task_submitted_event_details(
+                TaskSubmittedEventDetails::builder()
+                    .resource_type("states")
+                    .resource("startExecution.sync:2")
+                    .output(r#"{"ExecutionArn":"arn:aws:states:us-east-1:1:execution:task:c-1","StartDate":1}"#)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        assert_eq!(
+            p.observe(&nested),
+            vec![
+                "    4.0s    nested execution arn:aws:states:us-east-1:1:execution:task:c-1 started"
+            ]
+        );
+        let done = event(HistoryEventType::TaskSucceeded, 5)
+            .task_succeeded_event_details(
+                TaskSucceededEventDetails::builder()
+                    .resource_type("states")
+                    .resource("startExecution.sync:2")
+                    .output(r#"{"Name":"c-1","Output":{"inline":"ok"},"Status":"SUCCEEDED"}"#)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let line = p.observe(&done);
+        assert!(
+            line[0].starts_with("    5.0s    nested execution c-1 done: inline:"),
+            "{line:?}"
+        );
     }
 
     #[test]
