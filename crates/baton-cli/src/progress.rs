@@ -371,9 +371,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             p.observe(&nested),
-            vec![
-                "    4.0s    nested execution arn:aws:states:us-east-1:1:execution:task:c-1 started"
-            ]
+            vec!["    4.0s    nested execution c-1 started"]
         );
         let done = event(HistoryEventType::TaskSucceeded, 5)
             .task_succeeded_event_details(
