@@ -29,27 +29,24 @@ def fix_send_task_failure_drops_cause():
     StepFunctionResponse.send_task_failure = send_task_failure
 
 
-def fix_asl_ecs_parameter_normalisation():
-    """The ASL interpreter's parameter and response normalisation is stubbed out, so
-    ECS tasks get PascalCase parameters (`Cluster`) that boto3 rejects and every
-    `ecs:runTask*` state fails with States.Runtime. Convert with botocore's own shapes
-    of the ECS operations, as the interpreter's upstream does."""
+def _normalise_with_botocore(service_class, service, keep_original=False):
+    """Give an ASL service integration botocore's shape conversion both ways
+    (PascalCase in the state machine, what boto3 takes and answers), as the
+    interpreter's upstream does. `keep_original`: run the class's own normalisation
+    first (the Step Functions integration turns `Input` into text there)."""
     import botocore.session
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
-        StateTaskServiceEcs,
-    )
 
-    models = {}
+    model = botocore.session.get_session().get_service_model(service)
 
     def operation_model(self, service_action_name):
         action = self._get_boto_service_action(service_action_name)
-        if "ecs" not in models:
-            models["ecs"] = botocore.session.get_session().get_service_model("ecs")
-        model = models["ecs"]
-        name = next(op for op in model.operation_names if _snake(op) == action)
-        return model.operation_model(name)
+        return model.operation_model(next(op for op in model.operation_names if _snake(op) == action))
+
+    original = service_class._normalise_parameters
 
     def normalise_parameters(self, parameters, boto_service_name=None, service_action_name=None):
+        if keep_original:
+            original(self, parameters, boto_service_name=boto_service_name, service_action_name=service_action_name)
         shape = operation_model(self, service_action_name).input_shape
         if shape is not None:
             self._to_boto_request(parameters, shape)
@@ -59,8 +56,20 @@ def fix_asl_ecs_parameter_normalisation():
         if shape is not None:
             self._from_boto_response(response, shape)
 
-    StateTaskServiceEcs._normalise_parameters = normalise_parameters
-    StateTaskServiceEcs._normalise_response = normalise_response
+    service_class._normalise_parameters = normalise_parameters
+    service_class._normalise_response = normalise_response
+
+
+def fix_asl_ecs_parameter_normalisation():
+    """The ASL interpreter's parameter and response normalisation is stubbed out, so
+    ECS tasks get PascalCase parameters (`Cluster`) that boto3 rejects and every
+    `ecs:runTask*` state fails with States.Runtime. Convert with botocore's own shapes
+    of the ECS operations, as the interpreter's upstream does."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
+        StateTaskServiceEcs,
+    )
+
+    _normalise_with_botocore(StateTaskServiceEcs, "ecs")
 
 
 def fix_asl_states_parameter_normalisation():
@@ -69,32 +78,11 @@ def fix_asl_states_parameter_normalisation():
     gets `StateMachineArn` and the state fails with States.Runtime ('StateMachineArn'),
     and the `.sync` wait reads `ExecutionArn` from a camelCase answer. Convert both
     ways with botocore's shapes of the stepfunctions operations."""
-    import botocore.session
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
         StateTaskServiceSfn,
     )
 
-    model = botocore.session.get_session().get_service_model("stepfunctions")
-
-    def operation_model(self, service_action_name):
-        action = self._get_boto_service_action(service_action_name)
-        return model.operation_model(next(op for op in model.operation_names if _snake(op) == action))
-
-    original = StateTaskServiceSfn._normalise_parameters
-
-    def normalise_parameters(self, parameters, boto_service_name=None, service_action_name=None):
-        original(self, parameters, boto_service_name=boto_service_name, service_action_name=service_action_name)
-        shape = operation_model(self, service_action_name).input_shape
-        if shape is not None:
-            self._to_boto_request(parameters, shape)
-
-    def normalise_response(self, response, boto_service_name=None, service_action_name=None):
-        shape = operation_model(self, service_action_name).output_shape
-        if shape is not None:
-            self._from_boto_response(response, shape)
-
-    StateTaskServiceSfn._normalise_parameters = normalise_parameters
-    StateTaskServiceSfn._normalise_response = normalise_response
+    _normalise_with_botocore(StateTaskServiceSfn, "stepfunctions", keep_original=True)
 
 
 def fix_sfn_start_execution_without_a_name():

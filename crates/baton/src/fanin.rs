@@ -169,7 +169,9 @@ mod tests {
             json!({"output": 1}),
         ] {
             assert_eq!(
-                gather(&[bad.clone()], 100.0).unwrap_err().name(),
+                gather(std::slice::from_ref(&bad), 100.0)
+                    .unwrap_err()
+                    .name(),
                 "Baton.InvalidInput",
                 "{bad}"
             );

@@ -94,23 +94,17 @@ impl ExecutionLayout {
 /// A step's name, a folder of the execution's prefix (`task1`, `task`, `merge`):
 /// 1 to 32 ASCII letters, digits, `-` or `_`.
 pub fn validate_step(step: &str) -> Result<(), Error> {
-    let ok = (1..=32).contains(&step.len())
-        && step
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::InvalidInput(format!(
-            "step {step:?} must be 1 to 32 letters, digits, '-' or '_'"
-        )))
-    }
+    validate_name("step", step, 32)
 }
 
 /// An ECS container name: 1 to 255 ASCII letters, digits, `-` or `_` (ECS API
 /// reference, ContainerDefinition `name`).
 pub fn validate_container(name: &str) -> Result<(), Error> {
-    let ok = (1..=255).contains(&name.len())
+    validate_name("container", name, 255)
+}
+
+fn validate_name(what: &str, name: &str, max: usize) -> Result<(), Error> {
+    let ok = (1..=max).contains(&name.len())
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -118,7 +112,7 @@ pub fn validate_container(name: &str) -> Result<(), Error> {
         Ok(())
     } else {
         Err(Error::InvalidInput(format!(
-            "container {name:?} must be 1 to 255 letters, digits, '-' or '_'"
+            "{what} {name:?} must be 1 to {max} letters, digits, '-' or '_'"
         )))
     }
 }

@@ -23,13 +23,7 @@ async fn setup(moto: &Moto) -> Store {
 }
 
 async fn read_all(store: &Store, pointer: &S3Pointer) -> Result<Vec<u8>, baton::Error> {
-    let mut reader = store.open(pointer).await?;
-    let mut out = Vec::new();
-    reader
-        .read_to_end(&mut out)
-        .await
-        .map_err(baton::error::from_io)?;
-    Ok(out)
+    read_payload_all(store, &Payload::S3(pointer.clone())).await
 }
 
 async fn object_exists(store: &Store, key: &str) -> bool {
