@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(layout.key("input").contains(&request.execution));
         let step = request.step.as_deref().unwrap_or("task1");
         assert!(layout.output_uri(step).starts_with("s3://bucket/"));
-        assert!(!step.contains('/'), "a step never leaves the execution's prefix");
+        assert!(
+            !step.contains('/'),
+            "a step never leaves the execution's prefix"
+        );
         match input {
             prepare_input::Input::Object(location) => assert!(!location.key.is_empty()),
             prepare_input::Input::Pointer(pointer) => pointer.validate().expect("valid pointer"),
@@ -30,8 +33,15 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok((request, layout, payload)) = offload_output::parse(value, &config) {
         let step = request.step.as_deref().unwrap_or("task1");
-        assert!(!step.contains('/'), "a step never leaves the execution's prefix");
-        assert!(layout.key(&format!("{step}/offloaded")).contains(&request.execution));
+        assert!(
+            !step.contains('/'),
+            "a step never leaves the execution's prefix"
+        );
+        assert!(
+            layout
+                .key(&format!("{step}/offloaded"))
+                .contains(&request.execution)
+        );
         payload.validate().expect("valid payload");
         let printed = payload.to_json();
         assert_eq!(baton::Payload::parse(&printed).expect("parses"), payload);
