@@ -198,7 +198,8 @@ def test_a_crashing_item_fails_the_whole_or_is_tolerated_as_the_policy_says(stac
 
 def test_a_fan_out_over_every_object_under_a_prefix(stack):
     uris, bodies = fan_inputs(stack, "fan-prefix", 4)
-    merge = stack.task_definition(1, image=WORKER, command=[], job="copy")
+    # Merged by any program behind the exec wrapper: it reads the manifest as one stream.
+    merge = stack.task_definition(1, image=WORKER, command=["exec", "--", "cat"])
     machine = fan_out(stack, transform_step(stack, "upper"), merge, max_concurrency=2, tolerated=0)
     execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps(
         {"prefix": {"bucket": stack.bucket, "prefix": "inbox/fan-prefix/"}}))["executionArn"]
