@@ -208,3 +208,20 @@ def test_a_fan_out_over_every_object_under_a_prefix(stack):
     want = b"".join(body.translate(UPPER) for body in bodies)  # key order is the order written
     pointer = json.loads(d["output"])["s3"]
     assert (pointer["size"], pointer["sha256"]) == (len(want), hashlib.sha256(want).hexdigest())
+
+
+def test_the_reusable_task_takes_its_own_heartbeat_and_stops_a_frozen_worker(stack):
+    # heartbeatSeconds in the task's input (default: the stack's HeartbeatSeconds).
+    uri = stack.put_text("inbox/unit-frozen.txt", b"some words\n")
+    frozen = stack.task_definition(1, image=WORKER, command=[], job="sleep", stop_timeout=3, environment={
+        "BATON_SLEEP_SECONDS": "120", "BATON_HEARTBEAT_SECONDS": "2", "BATON_LOCAL_FAULT": "freeze@reading input"})
+    execution = stack.sfn.start_execution(stateMachineArn=stack.task, input=json.dumps(
+        {"taskDefinition": frozen, "input": uri, "heartbeatSeconds": 8}))["executionArn"]
+    arn = stack.wait_for_task(execution)
+    d = stack.wait(execution, timeout=40)
+    assert (d["status"], d.get("error")) == ("FAILED", "Baton.Unresponsive"), d
+    assert json.loads(d["cause"])["message"] == f"no heartbeat for 8 s; task {arn.rsplit('/', 1)[1]} stopped"
+    deadline = time.monotonic() + 13
+    while stack.ecs.describe_tasks(cluster=stack.cluster, tasks=[arn])["tasks"][0]["lastStatus"] != "STOPPED":
+        assert time.monotonic() < deadline, "the frozen task still runs"
+        time.sleep(0.2)

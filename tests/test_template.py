@@ -123,7 +123,14 @@ def test_callback_tasks_pass_the_token_and_beat(machine):
             env = state["Parameters"]["Overrides"]["ContainerOverrides"][0]["Environment"]
             token = [e for e in env if e["Name"] == "TASK_TOKEN"]
             assert token and token[0]["Value.$"] == "$$.Task.Token", f"{name}.{state_name}"
-            assert isinstance(state["HeartbeatSeconds"], int) and isinstance(state["TimeoutSeconds"], int)
+            if name == "TaskStateMachine":
+                # Per task, from the input, defaulting to the stack's parameters.
+                assert (state["HeartbeatSecondsPath"], state["TimeoutSecondsPath"]) == (
+                    "$.task.heartbeatSeconds", "$.task.timeoutSeconds")
+                defaults = definition["States"]["Settings"]["Parameters"]
+                assert isinstance(defaults["heartbeatSeconds"], int) and isinstance(defaults["timeoutSeconds"], int)
+            else:
+                assert isinstance(state["HeartbeatSeconds"], int) and isinstance(state["TimeoutSeconds"], int)
 
 
 def override_chars(overrides):
