@@ -183,6 +183,16 @@ async fn run_task(
     run.tasks()[0].clone()
 }
 
+/// A task started by `started_by` (an execution's MD5) that writes to `output`.
+async fn run_task_writing(
+    moto: &Moto,
+    ecs: &aws_sdk_ecs::Client,
+    started_by: &str,
+    output: &str,
+) -> aws_sdk_ecs::types::Task {
+    run_task(moto, ecs, started_by, &[("BATON_OUTPUT", output)]).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_without_overrides_are_completed_from_describe_tasks() {
     // moto's ECS keeps RunTask's overrides; an event that lost them is looked up.
@@ -353,18 +363,18 @@ async fn an_ended_execution_leaves_no_task_running_and_others_keep_theirs() {
     let event = sample_event("sfn-execution-failed.json");
     let arn = event["detail"]["executionArn"].as_str().unwrap();
     // Tasks carry startedBy = States.Hash($$.Execution.Id, 'MD5') (the state machines).
-    let mine = run_task(
+    let mine = run_task_writing(
         &moto,
         &ecs,
         &baton::execution_event::started_by(arn),
-        &[("BATON_OUTPUT", "s3://baton-data/executions/demo-1/task2/")],
+        "s3://baton-data/executions/demo-1/task2/",
     )
     .await;
-    let other = run_task(
+    let other = run_task_writing(
         &moto,
         &ecs,
         &baton::execution_event::started_by(&format!("{arn}0")),
-        &[("BATON_OUTPUT", "s3://baton-data/executions/demo-10/task1/")],
+        "s3://baton-data/executions/demo-10/task1/",
     )
     .await;
     let cluster = mine.cluster_arn().unwrap().to_string();
@@ -411,26 +421,26 @@ async fn a_timed_out_state_stops_its_own_tasks_and_answers_the_typed_error() {
     let ecs = aws_sdk_ecs::Client::new(&config);
     let arn = "arn:aws:states:us-east-1:123456789012:execution:baton-pipeline:demo-7";
     let ours = baton::execution_event::started_by(arn);
-    let frozen = run_task(
+    let frozen = run_task_writing(
         &moto,
         &ecs,
         &ours,
-        &[("BATON_OUTPUT", "s3://baton-data/executions/demo-7/task1/")],
+        "s3://baton-data/executions/demo-7/task1/",
     )
     .await;
     // The same execution's other state, and another execution's task 1: not this state's.
-    let sibling = run_task(
+    let sibling = run_task_writing(
         &moto,
         &ecs,
         &ours,
-        &[("BATON_OUTPUT", "s3://baton-data/executions/demo-7/task2/")],
+        "s3://baton-data/executions/demo-7/task2/",
     )
     .await;
-    let stranger = run_task(
+    let stranger = run_task_writing(
         &moto,
         &ecs,
         &baton::execution_event::started_by("another"),
-        &[("BATON_OUTPUT", "s3://baton-data/executions/demo-7/task1/")],
+        "s3://baton-data/executions/demo-7/task1/",
     )
     .await;
     let cluster = frozen.cluster_arn().unwrap().to_string();
