@@ -32,7 +32,8 @@ def watchdog_detection(stack, deaths: int = 20):
         task = stack.ecs.describe_tasks(cluster=stack.cluster, tasks=[stack.task_arns(execution)[0]])["tasks"][0]
         delays.append((d["stopDate"] - task["stoppedAt"]).total_seconds())
     delays.sort()
-    heartbeat = json.loads(stack._definition["definition"])["States"]["RunTask1"]["HeartbeatSeconds"]
+    task = json.loads(stack.sfn.describe_state_machine(stateMachineArn=stack.task)["definition"])
+    heartbeat = task["States"]["Settings"]["Parameters"]["heartbeatSeconds"]
     return {"p50": statistics.median(delays), "p95": delays[int(0.95 * (len(delays) - 1))], "heartbeat": heartbeat, "n": deaths}
 
 
@@ -46,7 +47,8 @@ def pipeline_scale(stack, levels=(10, 25, 50)):
             statuses = list(pool.map(lambda e: stack.wait(e, 600)["status"], executions))
         wall = time.monotonic() - started
         transitions = statistics.mean(
-            sum(1 for e in stack.history(x) if e["type"].endswith("StateEntered")) for x in executions
+            sum(1 for f in stack.family(x) for e in stack.history(f) if e["type"].endswith("StateEntered"))
+            for x in executions
         )
         rows.append({"n": n, "succeeded": statuses.count("SUCCEEDED"), "wall": wall, "transitions": transitions})
     return rows

@@ -220,14 +220,15 @@ class Soak:
         return result
 
     def orphans(self, execution: str, stop_date) -> list:
-        """The execution's tasks (from its history, and by its StartedBy) not STOPPED
-        within STOP_TIMEOUT + 10 s of its end."""
+        """The execution's tasks (from its history and its steps', and by their
+        StartedBy) not STOPPED within STOP_TIMEOUT + 10 s of its end."""
         stack = self.stack
-        started_by = hashlib.md5(execution.encode()).hexdigest()
+        started_by = [hashlib.md5(e.encode()).hexdigest() for e in stack.family(execution)]
         arns = set(stack.task_arns(execution))
         deadline = time.monotonic() + STOP_TIMEOUT + 10 - (time.time() - stop_date.timestamp())
         while True:
-            arns |= set(stack.ecs.list_tasks(cluster=stack.cluster, startedBy=started_by)["taskArns"])
+            for by in started_by:
+                arns |= set(stack.ecs.list_tasks(cluster=stack.cluster, startedBy=by)["taskArns"])
             if not arns:
                 return []
             tasks = stack.ecs.describe_tasks(cluster=stack.cluster, tasks=sorted(arns))["tasks"]

@@ -40,8 +40,9 @@ class Stack:
         self._task_defs = {}
 
     def deployed_task_definition(self, n: int) -> str:
+        """Task n's task definition: the pipeline passes it to the reusable task."""
         definition = json.loads(self._definition["definition"])
-        return definition["States"][f"RunTask{n}"]["Parameters"]["TaskDefinition"]
+        return definition["States"][f"Task{n}"]["Parameters"]["Input"]["taskDefinition"]
 
     def task_definition(self, n: int, *, image=None, command=None, job=None, memory=None, stop_timeout=None,
                         environment=None) -> str:
@@ -71,13 +72,20 @@ class Stack:
         task definitions, and another HeartbeatSeconds if asked."""
         base = self.sfn.describe_state_machine(stateMachineArn=self.sync) if sync else self._definition
         text = base["definition"]
-        if heartbeat_seconds is not None:
-            # The task states' HeartbeatSeconds, and what their timeout states tell the watchdog.
-            text = re.sub(r'"(H|h)eartbeatSeconds":\s*\d+', rf'"\1eartbeatSeconds": {heartbeat_seconds}', text)
         if task1:
             text = text.replace(json.dumps(self.deployed_task_definition(1)), json.dumps(task1))
         if task2:
             text = text.replace(json.dumps(self.deployed_task_definition(2)), json.dumps(task2))
+        if heartbeat_seconds is not None and sync:
+            # The task states' HeartbeatSeconds, and what their timeout states tell the watchdog.
+            text = re.sub(r'"(H|h)eartbeatSeconds":\s*\d+', rf'"\1eartbeatSeconds": {heartbeat_seconds}', text)
+        elif heartbeat_seconds is not None:
+            # Each step tells the reusable task its own heartbeat (its heartbeatSeconds input).
+            definition = json.loads(text)
+            for state in definition["States"].values():
+                if state.get("Resource", "").startswith("arn:aws:states:::states:startExecution"):
+                    state["Parameters"]["Input"]["heartbeatSeconds"] = heartbeat_seconds
+            text = json.dumps(definition)
         machine = self.sfn.create_state_machine(name=f"variant-{uuid.uuid4().hex[:8]}", definition=text,
                                                 roleArn=base["roleArn"])["stateMachineArn"]
         self.watch_executions_of(machine)
@@ -128,12 +136,25 @@ class Stack:
                 return events
 
     def task_arns(self, execution: str) -> list:
+        """The ECS tasks an execution started, in order, those of the executions it
+        started (its steps, through the reusable task) included."""
         arns = []
         for e in self.history(execution):
             details = e.get("taskSubmittedEventDetails")
             if details and details.get("resourceType") == "ecs":
                 arns.append(json.loads(details["output"])["Tasks"][0]["TaskArn"])
+            elif details and details.get("resourceType") == "states":
+                arns += self.task_arns(json.loads(details["output"])["ExecutionArn"])
         return arns
+
+    def family(self, execution: str) -> list:
+        """The execution and every execution it started (nested workflows), in order."""
+        out = [execution]
+        for e in self.history(execution):
+            details = e.get("taskSubmittedEventDetails")
+            if details and details.get("resourceType") == "states":
+                out += self.family(json.loads(details["output"])["ExecutionArn"])
+        return out
 
     def wait_for_task(self, execution: str, index: int = 0, timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout

@@ -351,7 +351,10 @@ def started_by(execution):
 
 
 def running_tasks(stack, execution):
-    return stack.ecs.list_tasks(cluster=stack.cluster, startedBy=started_by(execution), desiredStatus="RUNNING")["taskArns"]
+    """The tasks still running that the execution, or one it started (its steps run
+    the reusable task), started."""
+    return [arn for e in stack.family(execution)
+            for arn in stack.ecs.list_tasks(cluster=stack.cluster, startedBy=started_by(e), desiredStatus="RUNNING")["taskArns"]]
 
 
 def wait_stopped(stack, arns, within):
@@ -381,7 +384,7 @@ def test_a_frozen_worker_fails_unresponsive_and_its_task_is_stopped(stack, text)
     assert failed_after < heartbeat + 10, f"typed failure {failed_after:.1f} s after the start, heartbeat {heartbeat} s"
     cause = json.loads(d["cause"])
     assert cause["message"] == f"no heartbeat for {heartbeat} s; task {arn.rsplit('/', 1)[1]} stopped", cause
-    assert cause["tasksStopped"] == [arn] and cause["state"] == "RunTask1"
+    assert cause["tasksStopped"] == [arn] and cause["state"] == "task1"
     took, tasks = wait_stopped(stack, [arn], within=stop_timeout + 10)
     assert tasks[0]["stopCode"] == "UserInitiated" and tasks[0]["containers"][0]["exitCode"] == 137, tasks[0]
     assert running_tasks(stack, execution) == []
@@ -436,17 +439,19 @@ def test_late_and_duplicated_status_events_change_nothing(stack, text):
 
 
 def test_a_failing_map_item_stops_its_siblings_tasks(stack, text):
-    # A user's Map over the pipeline's own task state: item 0 crashes, the Map and the
-    # execution fail, and item 1's task (still running, nothing will call it back) is
-    # stopped by the watchdog when the execution ends. Step Functions would leave it.
-    run = json.loads(stack._definition["definition"])["States"]["RunTask1"]
+    # A user's Map over the reusable task's own ECS state: item 0 crashes, the Map and
+    # the execution fail, and item 1's task (still running, nothing will call it back)
+    # is stopped by the watchdog when the execution ends. Step Functions would leave it.
+    run = json.loads(stack.sfn.describe_state_machine(stateMachineArn=stack.task)["definition"])["States"]["RunTask"]
     params = run["Parameters"]
-    del params["TaskDefinition"]
     params["TaskDefinition.$"] = "$.taskDefinition"
+    override = params["Overrides"]["ContainerOverrides"][0]
+    del override["Name.$"]
+    override["Name"] = "worker"
     for variable in params["Overrides"]["ContainerOverrides"][0]["Environment"]:
         if variable["Name"] in ("BATON_INPUT", "BATON_OUTPUT"):
             variable["Value.$"] = "$." + {"BATON_INPUT": "batonInput", "BATON_OUTPUT": "batonOutput"}[variable["Name"]]
-    for key in ("Retry", "Catch", "Next"):
+    for key in ("Retry", "Catch", "Next", "HeartbeatSecondsPath", "TimeoutSecondsPath"):
         run.pop(key, None)
     run["End"] = True
     definition = {"StartAt": "Items", "States": {"Items": {

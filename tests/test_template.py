@@ -14,6 +14,7 @@ KNOWN_RESOURCES = {
     "arn:aws:states:::lambda:invoke",
     "arn:aws:states:::ecs:runTask.waitForTaskToken",
     "arn:aws:states:::ecs:runTask.sync",
+    "arn:aws:states:::states:startExecution.sync:2",
 }
 
 ECS_OVERRIDES_MAX_CHARS = 8192
@@ -157,7 +158,8 @@ def test_ecs_overrides_fit_the_budget_with_the_longest_token(machine):
             chars = override_chars(state["Parameters"]["Overrides"])
             assert chars + POINTER_PAYLOAD_ROOM <= ECS_OVERRIDES_MAX_CHARS, f"{name}.{state_name}: {chars}"
             checked += 1
-    assert checked == (1 if name == "TaskStateMachine" else 2)
+    # The callback pipeline runs its tasks through the reusable task state machine.
+    assert checked == {"TaskStateMachine": 1, "SyncStateMachine": 2, "PipelineStateMachine": 0}[name]
 
 
 def test_wildcard_resources_only_for_unscopable_actions():
@@ -253,6 +255,9 @@ def test_run_task_allows_every_revision_of_the_task_families(machine):
     name, _, _ = machine
     families = {TEMPLATE["Resources"][t]["Properties"]["Family"]["Fn::Sub"] for t in ("Task1Definition", "Task2Definition")}
     statements = [s for s in machine_policy(name) if s["Action"] == "ecs:RunTask"]
+    if name == "PipelineStateMachine":
+        assert not statements, "the pipeline runs tasks only through TaskStateMachine"
+        return
     assert statements
     for statement in statements:
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
@@ -329,7 +334,9 @@ def test_fargate_spot_is_a_real_choice(machine):
     cluster = TEMPLATE["Resources"]["Cluster"]["Properties"]
     assert set(cluster["CapacityProviders"]) == {"FARGATE", "FARGATE_SPOT"}
     assert set(TEMPLATE["Parameters"]["CapacityProvider"]["AllowedValues"]) == {"FARGATE", "FARGATE_SPOT"}
-    assert resource["Properties"]["DefinitionSubstitutions"]["CapacityProvider"] == {"Ref": "CapacityProvider"}
+    ecs_states = [s for _, s, _ in all_states(definition) if s.get("Resource", "").startswith("arn:aws:states:::ecs:")]
+    if ecs_states:
+        assert resource["Properties"]["DefinitionSubstitutions"]["CapacityProvider"] == {"Ref": "CapacityProvider"}
     for state_name, state, _ in all_states(definition):
         if state.get("Resource", "").startswith("arn:aws:states:::ecs:runTask"):
             parameters = state["Parameters"]
@@ -371,3 +378,28 @@ def test_each_task_runs_the_users_image_and_command_when_given():
         assert TEMPLATE["Parameters"][f"Task{n}Image"]["Default"] == ""
         assert container["ReadonlyRootFilesystem"] is True
         assert container["MountPoints"] == [{"SourceVolume": "scratch", "ContainerPath": "/tmp"}], "a writable /tmp"
+
+
+def test_the_pipeline_is_built_from_the_reusable_task():
+    # Each task of the shipped pipeline is one startExecution.sync:2 state on
+    # TaskStateMachine, its data in its own step folder of this execution's, and a
+    # failed task's own Baton.* error raised unchanged.
+    resource = dict(MACHINES)["PipelineStateMachine"]
+    definition, _, _ = render(resource)
+    assert resource["Properties"]["DefinitionSubstitutions"]["TaskStateMachineArn"] == {"Ref": "TaskStateMachine"}
+    steps = {n: s for n, s in definition["States"].items() if s.get("Resource") == "arn:aws:states:::states:startExecution.sync:2"}
+    assert list(steps) == ["Task1", "Task2"]
+    assert [s["Parameters"]["Input"]["step"] for s in steps.values()] == ["task1", "task2"]
+    for name, state in steps.items():
+        assert state["Parameters"]["StateMachineArn"] == "sample-TaskStateMachineArn"
+        assert state["Parameters"]["Input"]["execution.$"] == "$$.Execution.Name"
+        assert [c["ErrorEquals"] for c in state["Catch"]] == [["States.TaskFailed"]]
+        unwrap = definition["States"][state["Catch"][0]["Next"]]
+        fail = definition["States"][unwrap["Next"]]
+        assert unwrap["Parameters"] == {"child.$": "States.StringToJson($.failed.Cause)"}
+        assert (fail["ErrorPath"], fail["CausePath"]) == ("$.unwrapped.child.Error", "$.unwrapped.child.Cause")
+    statements = {s["Sid"]: s for s in machine_policy("PipelineStateMachine")}
+    assert statements["RunBatonTasks"]["Resource"] == {"Ref": "TaskStateMachine"}
+    assert set(statements["FollowAndStopBatonTasks"]["Action"]) == {"states:DescribeExecution", "states:StopExecution"}
+    assert statements["SyncIntegrationRule"]["Resource"]["Fn::Sub"].endswith(
+        ":rule/StepFunctionsGetEventsForStepFunctionsExecutionRule")

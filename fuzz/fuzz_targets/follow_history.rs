@@ -98,8 +98,14 @@ fuzz_target!(|input: (Option<String>, Vec<Event>)| {
             );
         let event = b.build().expect("an event");
         let _ = progress.observe(&event);
+        // A step's lines, indented under the execution that started it.
+        if progress.nested_to_follow(&event).is_some() {
+            let _ = progress.nested().observe(&event);
+        }
+        let _ = baton_cli::progress::Progress::ends(&event);
         if let Some(output) = &e.output {
             let _ = baton_cli::progress::describe_output(output);
+            let _ = baton_cli::progress::describe_output_on_one_line(output);
         }
     }
 });

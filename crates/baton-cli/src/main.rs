@@ -90,28 +90,74 @@ async fn run(
     follow(sfn, started.execution_arn()).await
 }
 
-async fn follow(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> anyhow::Result<bool> {
-    let mut progress = Progress::new(std::env::var("BATON_TASK_LOGS").ok());
-    let mut printed = HashSet::new();
-    let began = Instant::now();
+/// One execution `baton follow` reads: the one asked for, or a step it started.
+struct Followed {
+    arn: String,
+    progress: Progress,
+    printed: HashSet<i64>,
+    ended: bool,
+}
+
+impl Followed {
+    fn new(arn: &str, progress: Progress) -> Followed {
+        Followed {
+            arn: arn.to_string(),
+            progress,
+            printed: HashSet::new(),
+            ended: false,
+        }
+    }
+}
+
+/// Print what is new in each followed execution's history, following the nested
+/// executions they start (their lines indented), until each has ended. Steps are
+/// read before the executions that started them, so a step's last lines come
+/// before its parent's "done".
+async fn print_new_events(
+    sfn: &aws_sdk_sfn::Client,
+    followed: &mut Vec<Followed>,
+) -> anyhow::Result<()> {
+    let mut from = 0;
     loop {
-        let mut pages = sfn
-            .get_execution_history()
-            .execution_arn(execution_arn)
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page
-                .map_err(|e| anyhow::anyhow!(baton::error::display_chain(&e)))
-                .context("GetExecutionHistory")?;
-            for event in page.events() {
-                if printed.insert(event.id()) {
-                    for line in progress.observe(event) {
-                        println!("{line}");
+        let len = followed.len();
+        let mut started = Vec::new();
+        for f in followed[from..len].iter_mut().rev().filter(|f| !f.ended) {
+            let mut pages = sfn
+                .get_execution_history()
+                .execution_arn(&f.arn)
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page
+                    .map_err(|e| anyhow::anyhow!(baton::error::display_chain(&e)))
+                    .context("GetExecutionHistory")?;
+                for event in page.events() {
+                    if f.printed.insert(event.id()) {
+                        for line in f.progress.observe(event) {
+                            println!("{line}");
+                        }
+                        if let Some(child) = f.progress.nested_to_follow(event) {
+                            started.push(Followed::new(&child, f.progress.nested()));
+                        }
+                        f.ended |= Progress::ends(event);
                     }
                 }
             }
         }
+        if started.is_empty() {
+            return Ok(());
+        }
+        from = len;
+        followed.extend(started);
+    }
+}
+
+async fn follow(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> anyhow::Result<bool> {
+    let progress = Progress::new(std::env::var("BATON_TASK_LOGS").ok());
+    let mut followed = vec![Followed::new(execution_arn, progress)];
+    let began = Instant::now();
+    loop {
+        print_new_events(sfn, &mut followed).await?;
         let d = sfn
             .describe_execution()
             .execution_arn(execution_arn)
@@ -119,24 +165,24 @@ async fn follow(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> anyhow::Resul
             .await
             .map_err(|e| anyhow::anyhow!(baton::error::display_chain(&e)))
             .context("DescribeExecution")?;
-        match d.status() {
-            ExecutionStatus::Running | ExecutionStatus::PendingRedrive => {}
-            ExecutionStatus::Succeeded => {
-                println!("SUCCEEDED in {:.1} s", began.elapsed().as_secs_f64());
-                println!("output: {}", describe_output(d.output().unwrap_or("null")));
-                return Ok(true);
-            }
-            other => {
-                println!(
-                    "{} in {:.1} s",
-                    other.as_str(),
-                    began.elapsed().as_secs_f64()
-                );
-                println!("error: {}", d.error().unwrap_or("?"));
-                println!("cause: {}", d.cause().unwrap_or(""));
-                return Ok(false);
-            }
+        if matches!(
+            d.status(),
+            ExecutionStatus::Running | ExecutionStatus::PendingRedrive
+        ) {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            continue;
         }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // What happened between the last read and the end.
+        print_new_events(sfn, &mut followed).await?;
+        let took = began.elapsed().as_secs_f64();
+        if d.status() == &ExecutionStatus::Succeeded {
+            println!("SUCCEEDED in {took:.1} s");
+            println!("output: {}", describe_output(d.output().unwrap_or("null")));
+            return Ok(true);
+        }
+        println!("{} in {took:.1} s", d.status().as_str());
+        println!("error: {}", d.error().unwrap_or("?"));
+        println!("cause: {}", d.cause().unwrap_or(""));
+        return Ok(false);
     }
 }

@@ -11,6 +11,8 @@ pub struct Progress {
     map: Option<MapCount>,
     /// Where a task's logs are: `{task_id}` is replaced (`BATON_TASK_LOGS`).
     logs_template: Option<String>,
+    /// Put after the time column: a nested execution's lines are indented.
+    indent: String,
 }
 
 impl Progress {
@@ -20,11 +22,68 @@ impl Progress {
             entered: Default::default(),
             map: None,
             logs_template,
+            indent: String::new(),
         }
+    }
+
+    /// The progress of an execution this one started (a nested workflow): the same
+    /// clock, its lines indented under this one's.
+    pub fn nested(&self) -> Progress {
+        Progress {
+            started: self.started,
+            entered: Default::default(),
+            map: None,
+            logs_template: self.logs_template.clone(),
+            indent: format!("{}    ", self.indent),
+        }
+    }
+
+    /// The nested execution `event` starts, when its own lines are worth following:
+    /// a step of a chain. Not a Map's items: the Map shows their count instead, and
+    /// following hundreds of histories at once would meet GetExecutionHistory's
+    /// throttle.
+    pub fn nested_to_follow(&self, event: &HistoryEvent) -> Option<String> {
+        if self
+            .map
+            .as_ref()
+            .is_some_and(|m| m.running > 0 || m.done + m.failed < m.items)
+        {
+            return None;
+        }
+        let details = event
+            .task_submitted_event_details()
+            .filter(|d| d.resource_type() == "states")?;
+        let output: Value = serde_json::from_str(details.output()?).ok()?;
+        output["ExecutionArn"].as_str().map(String::from)
+    }
+
+    /// Whether `event` is the execution's last.
+    pub fn ends(event: &HistoryEvent) -> bool {
+        matches!(
+            event.r#type(),
+            HistoryEventType::ExecutionSucceeded
+                | HistoryEventType::ExecutionFailed
+                | HistoryEventType::ExecutionAborted
+                | HistoryEventType::ExecutionTimedOut
+        )
     }
 
     /// Lines to print for `event`.
     pub fn observe(&mut self, event: &HistoryEvent) -> Vec<String> {
+        let lines = self.lines(event);
+        if self.indent.is_empty() {
+            return lines;
+        }
+        lines
+            .into_iter()
+            .map(|line| match line.split_at_checked(8) {
+                Some((time, rest)) => format!("{time}{}{rest}", self.indent),
+                None => line,
+            })
+            .collect()
+    }
+
+    fn lines(&mut self, event: &HistoryEvent) -> Vec<String> {
         let t = event.timestamp().as_secs_f64();
         let start = *self.started.get_or_insert(t);
         let at = format!("{:>7.1}s", t - start);
@@ -120,7 +179,7 @@ impl Progress {
                     };
                     return vec![format!(
                         "{at}    nested execution {name} done: {}",
-                        describe_output(&result)
+                        short(&describe_output_on_one_line(&result))
                     )];
                 }
                 let ecs = event
@@ -131,7 +190,9 @@ impl Progress {
                 };
                 vec![format!(
                     "{at}    called back: {}",
-                    describe_output(details.output().unwrap_or("null"))
+                    short(&describe_output_on_one_line(
+                        details.output().unwrap_or("null")
+                    ))
                 )]
             }
             HistoryEventType::TaskFailed => {
@@ -197,6 +258,14 @@ impl std::fmt::Display for MapCount {
             "{} done, {} failed, {} running, of {}",
             self.done, self.failed, self.running, self.items
         )
+    }
+}
+
+/// [`describe_output`] with inline data as compact JSON: for progress lines.
+pub fn describe_output_on_one_line(output: &str) -> String {
+    match baton::Payload::parse(output) {
+        Ok(baton::Payload::Inline(v)) => format!("inline: {v}"),
+        _ => describe_output(output),
     }
 }
 
@@ -336,6 +405,85 @@ mod tests {
         assert!(line[0].starts_with("    1.0s    called back: "), "{line:?}");
     }
 
+    fn nested_started(secs: i64) -> HistoryEvent {
+        event(HistoryEventType::TaskSubmitted, secs)
+            .task_submitted_event_details(
+                TaskSubmittedEventDetails::builder()
+                    .resource_type("states")
+                    .resource("startExecution.sync:2")
+                    .output(r#"{"ExecutionArn":"arn:aws:states:us-east-1:1:execution:task:c-1","StartDate":1}"#)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_chains_steps_are_followed_indented_and_a_maps_items_are_not() {
+        let mut p = Progress::new(Some("logs/{task_id}.log".into()));
+        p.observe(
+            &event(HistoryEventType::ExecutionStarted, 10)
+                .build()
+                .unwrap(),
+        );
+        let child = p.nested_to_follow(&nested_started(11));
+        assert_eq!(
+            child.as_deref(),
+            Some("arn:aws:states:us-east-1:1:execution:task:c-1")
+        );
+        let mut step = p.nested();
+        let ecs = event(HistoryEventType::TaskSubmitted, 12)
+            .task_submitted_event_details(
+                TaskSubmittedEventDetails::builder()
+                    .resource_type("ecs")
+                    .resource("runTask.waitForTaskToken")
+                    .output(r#"{"Tasks":[{"TaskArn":"arn:aws:ecs:us-east-1:1:task/c/t1"}]}"#)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        // The root's clock, the step's lines under the root's.
+        assert_eq!(
+            step.observe(&ecs),
+            vec!["    2.0s        ECS task t1 started; logs: logs/t1.log"]
+        );
+        assert_eq!(step.nested().indent, " ".repeat(8));
+        assert!(Progress::ends(
+            &event(HistoryEventType::ExecutionFailed, 13)
+                .build()
+                .unwrap()
+        ));
+        assert!(!Progress::ends(&ecs));
+
+        use aws_sdk_sfn::types::MapStateStartedEventDetails;
+        let mut fan_out = Progress::new(None);
+        fan_out.observe(
+            &event(HistoryEventType::MapStateStarted, 0)
+                .map_state_started_event_details(
+                    MapStateStartedEventDetails::builder().length(1).build(),
+                )
+                .build()
+                .unwrap(),
+        );
+        fan_out.observe(
+            &event(HistoryEventType::MapIterationStarted, 1)
+                .build()
+                .unwrap(),
+        );
+        assert_eq!(fan_out.nested_to_follow(&nested_started(1)), None);
+        fan_out.observe(
+            &event(HistoryEventType::MapIterationSucceeded, 2)
+                .build()
+                .unwrap(),
+        );
+        assert!(
+            fan_out.nested_to_follow(&nested_started(3)).is_some(),
+            "a step after the Map"
+        );
+    }
+
     #[test]
     fn nested_executions_and_map_progress_become_lines() {
         use aws_sdk_sfn::types::MapStateStartedEventDetails;
@@ -358,19 +506,8 @@ mod tests {
             p.observe(&iteration(HistoryEventType::MapIterationFailed, 3)),
             vec!["    3.0s    items: 1 done, 1 failed, 0 running, of 3"]
         );
-        let nested = event(HistoryEventType::TaskSubmitted, 4)
-            .task_submitted_event_details(
-                TaskSubmittedEventDetails::builder()
-                    .resource_type("states")
-                    .resource("startExecution.sync:2")
-                    .output(r#"{"ExecutionArn":"arn:aws:states:us-east-1:1:execution:task:c-1","StartDate":1}"#)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
         assert_eq!(
-            p.observe(&nested),
+            p.observe(&nested_started(4)),
             vec!["    4.0s    nested execution c-1 started"]
         );
         let done = event(HistoryEventType::TaskSucceeded, 5)

@@ -53,7 +53,11 @@ impl PrepareInput {
             payload,
             &target,
             &layout.bucket,
-            &layout.key("input"),
+            // A step's own input key: steps (and a Map's items) may share a folder.
+            &layout.key(&match &request.step {
+                Some(step) => format!("{step}/input"),
+                None => "input".into(),
+            }),
         )
         .await?;
         tracing::info!(execution = %request.execution, step = request.step.as_deref().unwrap_or("task1"), payload = %input.baton_input, "prepared a task's input");

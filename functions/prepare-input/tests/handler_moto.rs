@@ -90,6 +90,21 @@ async fn small_inline_stays_inline_and_large_inline_is_staged() {
         .await
         .unwrap();
     assert_eq!(back, text);
+
+    // A step's input is staged in the step's folder: steps of one pipeline (and a
+    // Map's items) may share the execution's folder.
+    let mut step_event = event("prepare-input-inline-large.json");
+    step_event["step"] = "task1".into();
+    step_event["execution"] = "pipeline-7".into();
+    let staged = handler.handle(step_event).await.unwrap();
+    let Payload::S3(pointer) = &staged.payload else {
+        panic!("{staged:?}")
+    };
+    assert_eq!(pointer.key, "executions/pipeline-7/task1/input");
+    assert_eq!(
+        staged.baton_output,
+        "s3://baton-data/executions/pipeline-7/task1/"
+    );
 }
 
 #[tokio::test]

@@ -241,8 +241,15 @@ impl Watchdog {
             (Some(cluster), Some(execution_arn)) => {
                 let reason = format!("Baton: execution {name} ended ({status})");
                 let started_by = baton::execution_event::started_by(execution_arn);
+                // StartedBy names the execution; its tasks' data may lie in another
+                // execution's folder (a pipeline step keeps its data under the
+                // pipeline's execution), so any Baton output counts.
+                let baton_data = baton::payload::S3Location {
+                    bucket: handoff.bucket.clone(),
+                    key: handoff.prefix.clone(),
+                };
                 match self
-                    .stop_tasks(cluster, &started_by, &prefix, &reason)
+                    .stop_tasks(cluster, &started_by, &baton_data, &reason)
                     .await
                 {
                     Ok(stopped) => stopped.len().to_string(),
@@ -318,7 +325,7 @@ impl Watchdog {
 
     /// Stop the tasks of `cluster` still meant to run that an execution started
     /// (`started_by`, [`baton::execution_event::started_by`]) and whose `BATON_OUTPUT`
-    /// lies under `scope` (the execution's prefix, or one task state's output):
+    /// lies under `scope` (Baton's prefix, or one task state's output):
     /// ListTasks by startedBy, DescribeTasks by 100, StopTask with `reason` (ECS shows
     /// it as the task's stoppedReason). Idempotent: a task already stopping is not
     /// listed, or stops again harmlessly.

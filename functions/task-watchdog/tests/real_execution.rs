@@ -354,8 +354,9 @@ async fn an_ended_execution_leaves_no_upload_open_and_others_keep_theirs() {
     }
 }
 
-/// An execution that ended leaves no task running: the tasks whose output lies under
-/// its prefix are stopped, with a reason naming it; other executions' are not.
+/// An execution that ended leaves no task running: the tasks it started (StartedBy)
+/// whose output is Baton's are stopped, with a reason naming it, wherever their
+/// folder; other executions' and non-Baton tasks are not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ended_execution_leaves_no_task_running_and_others_keep_theirs() {
     let (moto, config, _s3) = with_data_bucket().await;
@@ -377,6 +378,23 @@ async fn an_ended_execution_leaves_no_task_running_and_others_keep_theirs() {
         "s3://baton-data/executions/demo-10/task1/",
     )
     .await;
+    // A pipeline step's task: started by this (child) execution, its data in the
+    // pipeline execution's folder.
+    let step = run_task_writing(
+        &moto,
+        &ecs,
+        &baton::execution_event::started_by(arn),
+        "s3://baton-data/executions/pipeline-7/task1/",
+    )
+    .await;
+    // Not Baton's data: left alone even with the same StartedBy.
+    let foreign = run_task_writing(
+        &moto,
+        &ecs,
+        &baton::execution_event::started_by(arn),
+        "s3://someone-else/out/",
+    )
+    .await;
     let cluster = mine.cluster_arn().unwrap().to_string();
     let watchdog = Watchdog::new(&config, None)
         .with_handoff(baton::handoff::HandoffConfig::for_bucket("baton-data"))
@@ -389,6 +407,8 @@ async fn an_ended_execution_leaves_no_task_running_and_others_keep_theirs() {
             .cluster(&cluster)
             .tasks(mine.task_arn().unwrap())
             .tasks(other.task_arn().unwrap())
+            .tasks(step.task_arn().unwrap())
+            .tasks(foreign.task_arn().unwrap())
             .send()
             .await
             .unwrap();
@@ -412,6 +432,8 @@ async fn an_ended_execution_leaves_no_task_running_and_others_keep_theirs() {
             "{delivery}"
         );
         assert_eq!(desired(other.task_arn()).0, "RUNNING", "{delivery}");
+        assert_eq!(desired(step.task_arn()).0, "STOPPED", "{delivery}");
+        assert_eq!(desired(foreign.task_arn()).0, "RUNNING", "{delivery}");
     }
 }
 
