@@ -64,7 +64,7 @@ def main() -> None:
             sample_text(text, SIZE_MIB * 1024 * 1024)
             stack.s3.upload_file(str(text), stack.bucket, "inbox/demo.txt")
             print(f"s3://{stack.bucket}/inbox/demo.txt ({text.stat().st_size:,} bytes)")
-        with phase("the callback pipeline: word-count → offload → top-words"):
+        with phase("the callback pipeline: word-count → top-words, each step a run of the task state machine"):
             code = baton("run", "--input", f"s3://{stack.bucket}/inbox/demo.txt", "--name", f"demo-{int(time.time())}", env=env)
             if code != 0:
                 sys.exit("the pipeline failed; see the task logs above")

@@ -399,7 +399,8 @@ def test_stop_execution_mid_task_stops_the_task(stack, text):
     assert stack.sfn.describe_execution(executionArn=execution)["status"] == "ABORTED", "at once, as on AWS"
     took, tasks = wait_stopped(stack, [arn], within=10)
     name = execution.rsplit(":", 1)[1]
-    assert tasks[0]["stoppedReason"] == f"Baton: execution {name} ended (ABORTED)", tasks[0]
+    # Its step ran as an execution of the reusable task, stopped with the pipeline's.
+    assert tasks[0]["stoppedReason"] == f"Baton: step task1 of execution {name} ended (ABORTED)", tasks[0]
     assert stack.sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
 
 

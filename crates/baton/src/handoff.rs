@@ -55,6 +55,22 @@ impl HandoffConfig {
     pub fn layout(&self, execution: &str) -> Result<ExecutionLayout, Error> {
         ExecutionLayout::new(&self.bucket, &self.prefix, execution)
     }
+
+    /// The execution folder and step a task's `BATON_OUTPUT` names
+    /// (`s3://<bucket>/<prefix><execution>/<step>/…`), or `None` for an output
+    /// elsewhere. A pipeline's steps run as executions of their own but keep their
+    /// data in the pipeline's folder: this is the execution the user started.
+    pub fn folder_of(&self, output_uri: &str) -> Option<(String, String)> {
+        let output = crate::payload::S3Location::parse(output_uri).ok()?;
+        let layout = ExecutionLayout::new(&self.bucket, &self.prefix, "x").ok()?;
+        let rest = output
+            .key
+            .strip_prefix(&layout.prefix)
+            .filter(|_| output.bucket == self.bucket)?;
+        let mut parts = rest.splitn(3, '/');
+        let (execution, step) = (parts.next()?, parts.next()?);
+        (!execution.is_empty() && !step.is_empty()).then(|| (execution.into(), step.into()))
+    }
 }
 
 /// Where one execution keeps its data: `s3://<bucket>/<prefix><execution>/…`.
@@ -268,6 +284,32 @@ mod tests {
         assert_eq!(l.output_uri("task1"), "s3://b/executions/run-1/task1/");
         let l = ExecutionLayout::new("b", "", "run-1").unwrap();
         assert_eq!(l.key("input"), "run-1/input");
+    }
+
+    #[test]
+    fn an_outputs_folder_names_the_execution_and_the_step() {
+        let mut c = HandoffConfig::for_bucket("b");
+        let folder = |c: &HandoffConfig, uri| c.folder_of(uri);
+        let pair = |e: &str, s: &str| Some((e.to_string(), s.to_string()));
+        assert_eq!(
+            folder(&c, "s3://b/executions/demo-7/task2/"),
+            pair("demo-7", "task2")
+        );
+        assert_eq!(
+            folder(&c, "s3://b/executions/demo-7/task2/result.json"),
+            pair("demo-7", "task2")
+        );
+        for elsewhere in [
+            "s3://other/executions/demo-7/task2/",
+            "s3://b/mine/demo-7/task2/",
+            "s3://b/executions/demo-7",
+            "s3://b/executions//task2/",
+            "not a uri",
+        ] {
+            assert_eq!(folder(&c, elsewhere), None, "{elsewhere}");
+        }
+        c.prefix = "runs".into();
+        assert_eq!(folder(&c, "s3://b/runs/r/merge/"), pair("r", "merge"));
     }
 
     #[test]

@@ -239,7 +239,15 @@ impl Watchdog {
         // The tasks first: a task still running keeps billing, and could still write.
         let stopped = match (&self.cluster, detail.execution_arn.as_deref()) {
             (Some(cluster), Some(execution_arn)) => {
-                let reason = format!("Baton: execution {name} ended ({status})");
+                // A pipeline's step is an execution of its own with the pipeline's
+                // folder: the reason names the execution the user started.
+                let reason = |output: Option<&str>| match output.and_then(|o| handoff.folder_of(o))
+                {
+                    Some((folder, step)) if folder != name => {
+                        format!("Baton: step {step} of execution {folder} ended ({status})")
+                    }
+                    _ => format!("Baton: execution {name} ended ({status})"),
+                };
                 let started_by = baton::execution_event::started_by(execution_arn);
                 // StartedBy names the execution; its tasks' data may lie in another
                 // execution's folder (a pipeline step keeps its data under the
@@ -249,7 +257,7 @@ impl Watchdog {
                     key: handoff.prefix.clone(),
                 };
                 match self
-                    .stop_tasks(cluster, &started_by, &baton_data, &reason)
+                    .stop_tasks(cluster, &started_by, &baton_data, reason)
                     .await
                 {
                     Ok(stopped) => stopped.len().to_string(),
@@ -296,17 +304,30 @@ impl Watchdog {
             (None, _) => Stopping::NoCluster,
             (Some(_), Err(e)) => Stopping::Failed(format!("BATON_OUTPUT {:?}: {e}", state.output)),
             (Some(cluster), Ok(output)) => {
-                let name = state.execution_arn.rsplit(':').next().unwrap_or_default();
-                let reason = format!(
-                    "Baton: {} of execution {name} timed out ({})",
-                    state.state,
-                    state.error()
-                );
-                let started_by = baton::execution_event::started_by(&state.execution_arn);
-                match self
-                    .stop_tasks(cluster, &started_by, &output, &reason)
-                    .await
+                // The execution whose folder holds the output: a pipeline's, for
+                // a step that runs as an execution of its own.
+                let name = match self
+                    .handoff
+                    .as_ref()
+                    .and_then(|h| h.folder_of(&state.output))
                 {
+                    Some((folder, _)) => folder,
+                    None => state
+                        .execution_arn
+                        .rsplit(':')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                };
+                let reason = |_: Option<&str>| {
+                    format!(
+                        "Baton: {} of execution {name} timed out ({})",
+                        state.state,
+                        state.error()
+                    )
+                };
+                let started_by = baton::execution_event::started_by(&state.execution_arn);
+                match self.stop_tasks(cluster, &started_by, &output, reason).await {
                     Ok(stopped) => Stopping::Stopped(stopped),
                     Err(e) => Stopping::Failed(e.to_string()),
                 }
@@ -326,15 +347,15 @@ impl Watchdog {
     /// Stop the tasks of `cluster` still meant to run that an execution started
     /// (`started_by`, [`baton::execution_event::started_by`]) and whose `BATON_OUTPUT`
     /// lies under `scope` (Baton's prefix, or one task state's output):
-    /// ListTasks by startedBy, DescribeTasks by 100, StopTask with `reason` (ECS shows
-    /// it as the task's stoppedReason). Idempotent: a task already stopping is not
+    /// ListTasks by startedBy, DescribeTasks by 100, StopTask with `reason` of the
+    /// task's `BATON_OUTPUT` (ECS shows it as the task's stoppedReason). Idempotent: a task already stopping is not
     /// listed, or stops again harmlessly.
     pub async fn stop_tasks(
         &self,
         cluster: &str,
         started_by: &str,
         scope: &baton::payload::S3Location,
-        reason: &str,
+        reason: impl Fn(Option<&str>) -> String,
     ) -> Result<Vec<String>, Error> {
         let service = |operation: &'static str| {
             move |e: String| Error::Service {
@@ -358,17 +379,18 @@ impl Watchdog {
             let Some(arn) = task.task_arn().filter(|_| detail.output_under(scope)) else {
                 continue;
             };
+            let reason = reason(detail.override_variable("BATON_OUTPUT"));
             self.ecs
                 .stop_task()
                 .cluster(cluster)
                 .task(arn)
                 // StopTask keeps up to 255 characters of the reason.
-                .reason(baton::limits::truncate_chars(reason, 255))
+                .reason(baton::limits::truncate_chars(&reason, 255))
                 .send()
                 .await
                 .map_err(|e| baton::error::display_chain(&e))
                 .map_err(service("StopTask"))?;
-            tracing::warn!(task_arn = arn, reason, "stopped a task");
+            tracing::warn!(task_arn = arn, reason = reason.as_str(), "stopped a task");
             stopped.push(arn.to_string());
         }
         Ok(stopped)

@@ -432,7 +432,14 @@ async fn an_ended_execution_leaves_no_task_running_and_others_keep_theirs() {
             "{delivery}"
         );
         assert_eq!(desired(other.task_arn()).0, "RUNNING", "{delivery}");
-        assert_eq!(desired(step.task_arn()).0, "STOPPED", "{delivery}");
+        assert_eq!(
+            desired(step.task_arn()),
+            (
+                "STOPPED".into(),
+                Some("Baton: step task1 of execution pipeline-7 ended (FAILED)".into())
+            ),
+            "{delivery}"
+        );
         assert_eq!(desired(foreign.task_arn()).0, "RUNNING", "{delivery}");
     }
 }
@@ -441,7 +448,9 @@ async fn an_ended_execution_leaves_no_task_running_and_others_keep_theirs() {
 async fn a_timed_out_state_stops_its_own_tasks_and_answers_the_typed_error() {
     let (moto, config, _s3) = with_data_bucket().await;
     let ecs = aws_sdk_ecs::Client::new(&config);
-    let arn = "arn:aws:states:us-east-1:123456789012:execution:baton-pipeline:demo-7";
+    // A pipeline step: an execution of the reusable task, its data in the folder of
+    // the pipeline's execution demo-7, which the reason names.
+    let arn = "arn:aws:states:us-east-1:123456789012:execution:baton-task:0b6c1f7e-2d4a-4c1e-9a57-3f0e8d2b6a11";
     let ours = baton::execution_event::started_by(arn);
     let frozen = run_task_writing(
         &moto,
@@ -466,9 +475,11 @@ async fn a_timed_out_state_stops_its_own_tasks_and_answers_the_typed_error() {
     )
     .await;
     let cluster = frozen.cluster_arn().unwrap().to_string();
-    let watchdog = Watchdog::new(&config, None).with_cluster(&cluster);
+    let watchdog = Watchdog::new(&config, None)
+        .with_handoff(baton::handoff::HandoffConfig::for_bucket("baton-data"))
+        .with_cluster(&cluster);
     let request = serde_json::json!({"taskTimedOut": {
-        "executionArn": arn, "state": "RunTask1",
+        "executionArn": arn, "state": "task1",
         "output": "s3://baton-data/executions/demo-7/task1/",
         "heartbeatSeconds": 120, "timeoutSeconds": 86400,
         "timedOut": {"heartbeat": {"Error": "States.Timeout", "Cause": ""}},
@@ -505,7 +516,7 @@ async fn a_timed_out_state_stops_its_own_tasks_and_answers_the_typed_error() {
         status(&frozen),
         (
             "STOPPED".into(),
-            Some("Baton: RunTask1 of execution demo-7 timed out (Baton.Unresponsive)".into())
+            Some("Baton: task1 of execution demo-7 timed out (Baton.Unresponsive)".into())
         )
     );
     assert_eq!(status(&sibling).0, "RUNNING");
