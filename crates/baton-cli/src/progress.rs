@@ -7,6 +7,10 @@ use serde_json::Value;
 pub struct Progress {
     started: Option<f64>,
     entered: std::collections::HashMap<String, f64>,
+    /// The task state entered last, and the states whose task failed: a caught
+    /// failure's state exits with ✗, not ✓.
+    last_task: Option<String>,
+    failed: std::collections::HashSet<String>,
     /// The Map state running now: its items, and how many are done, failed, running.
     map: Option<MapCount>,
     /// Where a task's logs are: `{task_id}` is replaced (`BATON_TASK_LOGS`).
@@ -20,6 +24,8 @@ impl Progress {
         Progress {
             started: None,
             entered: Default::default(),
+            last_task: None,
+            failed: Default::default(),
             map: None,
             logs_template,
             indent: String::new(),
@@ -32,6 +38,8 @@ impl Progress {
         Progress {
             started: self.started,
             entered: Default::default(),
+            last_task: None,
+            failed: Default::default(),
             map: None,
             logs_template: self.logs_template.clone(),
             indent: format!("{}    ", self.indent),
@@ -120,6 +128,10 @@ impl Progress {
                     .unwrap_or("?")
                     .to_string();
                 self.entered.insert(name.clone(), t);
+                if event.r#type() == &HistoryEventType::TaskStateEntered {
+                    self.failed.remove(&name);
+                    self.last_task = Some(name.clone());
+                }
                 vec![format!("{at}  ▶ {name}")]
             }
             HistoryEventType::TaskStateExited | HistoryEventType::MapStateExited => {
@@ -128,7 +140,12 @@ impl Progress {
                     .map(|d| d.name())
                     .unwrap_or("?");
                 let took = self.entered.get(name).map(|s| t - s).unwrap_or(0.0);
-                vec![format!("{at}  ✓ {name} ({took:.1} s)")]
+                let mark = if self.failed.remove(name) {
+                    "✗"
+                } else {
+                    "✓"
+                };
+                vec![format!("{at}  {mark} {name} ({took:.1} s)")]
             }
             HistoryEventType::TaskSubmitted => {
                 if let Some(nested) = event
@@ -163,6 +180,10 @@ impl Progress {
                 vec![format!("{at}    ECS task {id} started{logs}")]
             }
             HistoryEventType::TaskSucceeded => {
+                // A retry succeeded after a failure: the state exits well.
+                if let Some(state) = &self.last_task {
+                    self.failed.remove(state);
+                }
                 if let Some(nested) = event
                     .task_succeeded_event_details()
                     .filter(|d| d.resource_type() == "states")
@@ -196,15 +217,33 @@ impl Progress {
                 )]
             }
             HistoryEventType::TaskFailed => {
+                self.failed.extend(self.last_task.clone());
                 let d = event.task_failed_event_details();
                 let error = d.and_then(|d| d.error()).unwrap_or("?");
                 let cause = d.and_then(|d| d.cause()).unwrap_or("");
+                // A nested execution failed: the cause is its description, and its
+                // own error is the one that matters (a chain shows its lines above).
+                let child: Value = serde_json::from_str(cause).unwrap_or_default();
+                if let (Some("states"), Some(child_error)) =
+                    (d.map(|d| d.resource_type()), child["Error"].as_str())
+                {
+                    let name = child["Name"].as_str().unwrap_or("?");
+                    let status = child["Status"].as_str().unwrap_or("FAILED");
+                    return vec![
+                        format!("{at}  ✗ {child_error} (nested execution {name} {status})"),
+                        format!(
+                            "           cause: {}",
+                            short(child["Cause"].as_str().unwrap_or(""))
+                        ),
+                    ];
+                }
                 vec![
                     format!("{at}  ✗ {error}"),
                     format!("           cause: {}", short(cause)),
                 ]
             }
             HistoryEventType::TaskTimedOut => {
+                self.failed.extend(self.last_task.clone());
                 let error = event
                     .task_timed_out_event_details()
                     .and_then(|d| d.error())
@@ -362,7 +401,8 @@ mod tests {
             )
             .build()
             .unwrap();
-        assert_eq!(p.observe(&exited), vec!["    4.0s  ✓ RunTask1 (4.0 s)"]);
+        // Its failure caught (a Catch): the state exits failed.
+        assert_eq!(p.observe(&exited), vec!["    4.0s  ✗ RunTask1 (4.0 s)"]);
     }
 
     #[test]
@@ -526,6 +566,58 @@ mod tests {
             line[0].starts_with("    5.0s    nested execution c-1 done: inline:"),
             "{line:?}"
         );
+    }
+
+    #[test]
+    fn a_caught_failure_exits_its_state_with_a_cross_and_a_steps_own_error_is_shown() {
+        let mut p = Progress::new(None);
+        let entered = event(HistoryEventType::TaskStateEntered, 0)
+            .state_entered_event_details(
+                StateEnteredEventDetails::builder()
+                    .name("Task1")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let exited = |secs| {
+            event(HistoryEventType::TaskStateExited, secs)
+                .state_exited_event_details(
+                    StateExitedEventDetails::builder()
+                        .name("Task1")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap()
+        };
+        p.observe(&entered);
+        let child = r#"{"Name":"c-1","Status":"FAILED","Error":"Baton.ContainerExited","Cause":"{\"stopCode\":\"EssentialContainerExited\"}"}"#;
+        let failed = event(HistoryEventType::TaskFailed, 2)
+            .task_failed_event_details(
+                TaskFailedEventDetails::builder()
+                    .resource_type("states")
+                    .resource("startExecution.sync:2")
+                    .error("States.TaskFailed")
+                    .cause(child)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        assert_eq!(
+            p.observe(&failed),
+            vec![
+                "    2.0s  ✗ Baton.ContainerExited (nested execution c-1 FAILED)",
+                r#"           cause: {"stopCode":"EssentialContainerExited"}"#
+            ]
+        );
+        assert_eq!(p.observe(&exited(2)), vec!["    2.0s  ✗ Task1 (2.0 s)"]);
+        // Failed, retried, and then succeeded: ✓.
+        p.observe(&entered);
+        p.observe(&failed);
+        p.observe(&event(HistoryEventType::TaskSucceeded, 3).build().unwrap());
+        assert_eq!(p.observe(&exited(3)), vec!["    3.0s  ✓ Task1 (3.0 s)"]);
     }
 
     #[test]
