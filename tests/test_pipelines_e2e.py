@@ -69,6 +69,11 @@ def test_a_three_step_chain_carries_100_mib_through_every_step(stack):
     got = stack.s3.get_object(Bucket=pointer["bucket"], Key=pointer["key"])["Body"].read()
     assert got == want
     assert len(children(stack, execution)) == 3
+    # Every step's data in the chain's own folder, one subfolder per step.
+    name = execution.rsplit(":", 1)[1]
+    assert pointer["key"].startswith(f"executions/{name}/load/"), pointer
+    keys = [o["Key"] for o in stack.s3.list_objects_v2(Bucket=stack.bucket, Prefix=f"executions/{name}/")["Contents"]]
+    assert {k.split("/")[2] for k in keys} == {"extract", "transform", "load"}, keys
 
 
 def test_a_failing_step_fails_the_chain_with_its_own_error(stack, text=None):
