@@ -174,6 +174,12 @@ def test_a_fan_out_over_20_inputs_five_at_once_merged_in_order(stack):
     peak = most_at_once(stack, items)
     print(f"fan-out: at most {peak} items at once")
     assert 2 <= peak <= 5, f"{peak} at once: MaxConcurrency 5 bounds it, and items do run side by side"
+    # Every item's data, and the merge's, in the fan-out's own folder.
+    name = execution.rsplit(":", 1)[1]
+    assert pointer["key"].startswith(f"executions/{name}/merge/"), pointer
+    pages = stack.s3.get_paginator("list_objects_v2").paginate(Bucket=stack.bucket, Prefix=f"executions/{name}/")
+    steps = {o["Key"].split("/")[2] for page in pages for o in page.get("Contents", [])}
+    assert steps == {f"item-{i}" for i in range(20)} | {"merge"}, sorted(steps)
 
 
 def test_a_crashing_item_fails_the_whole_or_is_tolerated_as_the_policy_says(stack):
