@@ -364,17 +364,7 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(p.observe(&entered), vec!["    0.0s  ▶ RunTask1"]);
-        let submitted = event(HistoryEventType::TaskSubmitted, 1)
-            .task_submitted_event_details(
-                TaskSubmittedEventDetails::builder()
-                    .resource_type("ecs")
-                    .resource("runTask.waitForTaskToken")
-                    .output(r#"{"Tasks":[{"TaskArn":"arn:aws:ecs:us-east-1:1:task/c/abc123"}]}"#)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
+        let submitted = ecs_task_submitted(1, "abc123");
         assert_eq!(
             p.observe(&submitted),
             vec!["    1.0s    ECS task abc123 started; logs: .local/logs/abc123.log"]
@@ -445,6 +435,22 @@ mod tests {
         assert!(line[0].starts_with("    1.0s    called back: "), "{line:?}");
     }
 
+    fn ecs_task_submitted(secs: i64, task_id: &str) -> HistoryEvent {
+        event(HistoryEventType::TaskSubmitted, secs)
+            .task_submitted_event_details(
+                TaskSubmittedEventDetails::builder()
+                    .resource_type("ecs")
+                    .resource("runTask.waitForTaskToken")
+                    .output(format!(
+                        r#"{{"Tasks":[{{"TaskArn":"arn:aws:ecs:us-east-1:1:task/c/{task_id}"}}]}}"#
+                    ))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    }
+
     fn nested_started(secs: i64) -> HistoryEvent {
         event(HistoryEventType::TaskSubmitted, secs)
             .task_submitted_event_details(
@@ -473,17 +479,7 @@ mod tests {
             Some("arn:aws:states:us-east-1:1:execution:task:c-1")
         );
         let mut step = p.nested();
-        let ecs = event(HistoryEventType::TaskSubmitted, 12)
-            .task_submitted_event_details(
-                TaskSubmittedEventDetails::builder()
-                    .resource_type("ecs")
-                    .resource("runTask.waitForTaskToken")
-                    .output(r#"{"Tasks":[{"TaskArn":"arn:aws:ecs:us-east-1:1:task/c/t1"}]}"#)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
+        let ecs = ecs_task_submitted(12, "t1");
         // The root's clock, the step's lines under the root's.
         assert_eq!(
             step.observe(&ecs),

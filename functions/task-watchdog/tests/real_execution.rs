@@ -364,37 +364,26 @@ async fn an_ended_execution_leaves_no_task_running_and_others_keep_theirs() {
     let event = sample_event("sfn-execution-failed.json");
     let arn = event["detail"]["executionArn"].as_str().unwrap();
     // Tasks carry startedBy = States.Hash($$.Execution.Id, 'MD5') (the state machines).
-    let mine = run_task_writing(
-        &moto,
-        &ecs,
-        &baton::execution_event::started_by(arn),
-        "s3://baton-data/executions/demo-1/task2/",
-    )
-    .await;
-    let other = run_task_writing(
-        &moto,
-        &ecs,
-        &baton::execution_event::started_by(&format!("{arn}0")),
-        "s3://baton-data/executions/demo-10/task1/",
-    )
-    .await;
-    // A pipeline step's task: started by this (child) execution, its data in the
-    // pipeline execution's folder.
-    let step = run_task_writing(
-        &moto,
-        &ecs,
-        &baton::execution_event::started_by(arn),
-        "s3://baton-data/executions/pipeline-7/task1/",
-    )
-    .await;
-    // Not Baton's data: left alone even with the same StartedBy.
-    let foreign = run_task_writing(
-        &moto,
-        &ecs,
-        &baton::execution_event::started_by(arn),
-        "s3://someone-else/out/",
-    )
-    .await;
+    // Its own; another execution's; a pipeline step's (started by this child
+    // execution, its data in the pipeline execution's folder); and one that is not
+    // Baton's data, left alone even with the same StartedBy.
+    let mut tasks = Vec::new();
+    for (by, output) in [
+        (arn.to_string(), "s3://baton-data/executions/demo-1/task2/"),
+        (
+            format!("{arn}0"),
+            "s3://baton-data/executions/demo-10/task1/",
+        ),
+        (
+            arn.to_string(),
+            "s3://baton-data/executions/pipeline-7/task1/",
+        ),
+        (arn.to_string(), "s3://someone-else/out/"),
+    ] {
+        let started_by = baton::execution_event::started_by(&by);
+        tasks.push(run_task_writing(&moto, &ecs, &started_by, output).await);
+    }
+    let [mine, other, step, foreign] = tasks.try_into().unwrap();
     let cluster = mine.cluster_arn().unwrap().to_string();
     let watchdog = Watchdog::new(&config, None)
         .with_handoff(baton::handoff::HandoffConfig::for_bucket("baton-data"))
