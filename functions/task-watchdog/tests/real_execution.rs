@@ -412,23 +412,12 @@ async fn an_ended_execution_leaves_no_task_running_and_others_keep_theirs() {
                 task.stopped_reason().map(String::from),
             )
         };
-        assert_eq!(
-            desired(mine.task_arn()),
-            (
-                "STOPPED".into(),
-                Some("Baton: execution demo-1 ended (FAILED)".into())
-            ),
-            "{delivery}"
-        );
+        let stopped = |reason: &str| ("STOPPED".to_string(), Some(reason.to_string()));
+        let mine_stopped = stopped("Baton: execution demo-1 ended (FAILED)");
+        assert_eq!(desired(mine.task_arn()), mine_stopped, "{delivery}");
         assert_eq!(desired(other.task_arn()).0, "RUNNING", "{delivery}");
-        assert_eq!(
-            desired(step.task_arn()),
-            (
-                "STOPPED".into(),
-                Some("Baton: step task1 of execution pipeline-7 ended (FAILED)".into())
-            ),
-            "{delivery}"
-        );
+        let step_stopped = stopped("Baton: step task1 of execution pipeline-7 ended (FAILED)");
+        assert_eq!(desired(step.task_arn()), step_stopped, "{delivery}");
         assert_eq!(desired(foreign.task_arn()).0, "RUNNING", "{delivery}");
     }
 }
