@@ -112,7 +112,7 @@ def test_error_names_are_known(machine):
         for rule in state.get("Retry", []) + state.get("Catch", []):
             for error in rule["ErrorEquals"]:
                 family = error.split(".")[0]
-                assert family in ("Baton", "States", "ECS", "AmazonECS", "Lambda"), f"{name}.{state_name}: {error}"
+                assert family in ("Baton", "States", "ECS", "AmazonECS", "Lambda", "StepFunctions"), f"{name}.{state_name}: {error}"
                 if family == "Baton":
                     assert error in baton, f"{name}.{state_name}: {error} is not a Baton error name"
 
@@ -394,6 +394,10 @@ def test_the_pipeline_is_built_from_the_reusable_task():
         assert state["Parameters"]["StateMachineArn"] == "sample-TaskStateMachineArn"
         assert state["Parameters"]["Input"]["execution.$"] == "$$.Execution.Name"
         assert [c["ErrorEquals"] for c in state["Catch"]] == [["States.TaskFailed"]]
+        # A nested start refused at the open-executions limit is retried (Step Functions
+        # guide, "Start workflow executions from a task state"), under either spelling.
+        retried = {e for r in state["Retry"] for e in r["ErrorEquals"]}
+        assert retried == {"StepFunctions.ExecutionLimitExceeded", "StepFunctions.ExecutionLimitExceededException"}
         unwrap = definition["States"][state["Catch"][0]["Next"]]
         fail = definition["States"][unwrap["Next"]]
         assert unwrap["Parameters"] == {"child.$": "States.StringToJson($.failed.Cause)"}
