@@ -24,14 +24,18 @@ export AWS_DEFAULT_REGION ?= us-east-1
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV_STAMP): local/requirements.txt
+# The pinned tools, then the local stack's own package (local/baton_local, by
+# local/pyproject.toml), editable: `python -m baton_local.stack` and
+# `from baton_local import …` work from any folder, with no sys.path edits.
+$(VENV_STAMP): local/requirements.txt local/pyproject.toml
 	@echo "==> Python tools (moto, cargo-lambda, pytest, hadolint) into .venv, pinned by local/requirements.txt"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-virtualenv -r local/requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-virtualenv --no-deps -e local
 	touch $@
 
 .PHONY: venv
-venv: $(VENV_STAMP) ## Install the pinned Python tools into .venv
+venv: $(VENV_STAMP) ## Install the pinned Python tools and the local stack's package (editable) into .venv
 
 # The benchmarks' Python peers (awslambdaric) in their own virtualenv.
 $(VENV_BENCH_STAMP): local/requirements-bench.txt
@@ -112,7 +116,7 @@ test-invoke: venv ## Every events/ file through cargo lambda invoke against carg
 
 .PHONY: test-compat
 test-compat: venv ## The local stack's moto fixes: each gap still there, each fix working
-	$(VENV)/bin/python -m pytest tests/test_compat.py
+	$(VENV)/bin/python -m pytest tests/compat
 
 .PHONY: test-e2e
 test-e2e: venv ## End to end on the local stack, tasks in real containers: happy paths, every error-table row, delivery, concurrency, pipelines on the reusable task
@@ -120,19 +124,21 @@ test-e2e: venv ## End to end on the local stack, tasks in real containers: happy
 
 .PHONY: image
 image: venv ## The worker image, from worker-image/Dockerfile, with no registry (podman from Debian's packages, installed if needed)
-	$(VENV)/bin/python local/image.py build
+	$(VENV)/bin/python -m baton_local.image build
 
 .PHONY: local-up
 local-up: venv ## Start the local stack in the background; writes .local/stack.env
-	$(VENV)/bin/python local/stack.py up
+	$(VENV)/bin/python -m baton_local.stack up
 
+# Without the virtualenv too (stopping needs no more than the standard library), so
+# the package comes from its folder.
 .PHONY: local-down
 local-down: ## Stop exactly what local-up started
-	$(PYTHON) local/stack.py down
+	PYTHONPATH=$(CURDIR)/local $(PYTHON) -m baton_local.stack down
 
 .PHONY: demo
 demo: venv ## The pipeline on this machine with live progress, then a crash the watchdog catches
-	$(VENV)/bin/python local/demo.py
+	$(VENV)/bin/python -m baton_local.demo
 
 # cargo-fuzz (libFuzzer) for the fuzz targets in fuzz/ (their own workspace and lock
 # file). It builds on stable Rust with `-s none` (no sanitizer): the targets assert
@@ -169,11 +175,11 @@ test-fuzz: $(CARGO_FUZZ) ## Each fuzz target briefly on its committed corpus (in
 
 .PHONY: soak
 soak: venv ## The fault soak: 200 executions with faults, checked by an oracle (starts and stops its own stack)
-	$(VENV)/bin/python local/soak.py --executions $(or $(SOAK_EXECUTIONS),200) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
+	$(VENV)/bin/python soak/soak.py --executions $(or $(SOAK_EXECUTIONS),200) $(if $(SOAK_SEED),--seed $(SOAK_SEED))
 
 .PHONY: test-soak
 test-soak: venv ## The fault soak's short version (30 executions; in make test)
-	$(VENV)/bin/python local/soak.py --executions 30 --concurrency 10
+	$(VENV)/bin/python soak/soak.py --executions 30 --concurrency 10
 
 .PHONY: test
 test: venv lint test-rust check-portable-worker test-invoke test-compat test-e2e test-fuzz test-soak sam-build-check ## Everything CI runs
@@ -236,4 +242,4 @@ bench-exec: venv build-worker ## The exec wrapper (stdin/stdout and file mode) a
 .PHONY: clean
 clean: ## Remove build output and the virtualenv
 	cargo clean
-	rm -rf $(VENV) $(VENV_CHECKOV) $(VENV_BENCH) .tools .aws-sam .local .local-soak tests/asl/node_modules
+	rm -rf $(VENV) $(VENV_CHECKOV) $(VENV_BENCH) .tools .aws-sam .local .local-soak tests/asl/node_modules local/*.egg-info

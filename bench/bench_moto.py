@@ -9,9 +9,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+from baton_local.testing import VENV_BIN, free_port, stop, wait_for_port
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import VENV_BIN, free_port, stop, wait_for_port  # noqa: E402
 
 S3S_FS = Path(os.environ.get("BATON_S3S_FS", ROOT / ".tools" / "bin" / "s3s-fs"))
 

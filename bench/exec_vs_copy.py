@@ -13,12 +13,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from baton_local.testing import aws_env, client
+from bench_moto import moto_server  # bench/, the folder of the script
+from worker_copy import MIB, WORKER, run_measured, write_input
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
-from bench_moto import moto_server  # noqa: E402
-from conftest import aws_env, client  # noqa: E402
-from worker_copy import MIB, WORKER, run_measured, write_input  # noqa: E402
 
 VARIANTS = {
     "copy job": ([], {"BATON_JOB": "copy"}),

@@ -9,15 +9,13 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from baton_local.testing import aws_env, client
+from runtime_api import RuntimeApi  # bench/, the folder of the script
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT / "tests"))
-from conftest import aws_env, client  # noqa: E402
-from runtime_api import RuntimeApi  # noqa: E402
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"

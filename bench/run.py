@@ -8,19 +8,19 @@ import io
 import os
 import platform
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
 
+# The benchmarks beside this script (bench/, first on sys.path when Python runs it).
+import lambda_cold_start
+import s3_model
+import stack_bench
+import transfer_model
+import worker_copy
+from bench_moto import moto_server
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-import lambda_cold_start  # noqa: E402
-import s3_model  # noqa: E402
-import stack_bench  # noqa: E402
-import transfer_model  # noqa: E402
-import worker_copy  # noqa: E402
-from bench_moto import moto_server  # noqa: E402
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 LAMBDA_ZIP_LIMIT = 50 * 1024 * 1024  # direct-upload limit of a Lambda deployment package

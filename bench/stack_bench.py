@@ -3,14 +3,13 @@ a FAILED execution, and how the pipeline behaves with many executions at once.""
 
 import json
 import statistics
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from baton_local import stack_client
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "local"))
-import stack_client  # noqa: E402
 
 PRICE_PER_TRANSITION = 0.025 / 1000  # Step Functions Standard, USD, us-east-1 list price
 

@@ -34,9 +34,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import s3_model  # bench/, the folder of the script
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-import s3_model  # noqa: E402
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 WORKER = TARGET / "release" / "baton-worker"

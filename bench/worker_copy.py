@@ -22,11 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from baton_local.testing import REGION, VENV_BIN, aws_env, client
+from bench_moto import moto_server, s3s_fs_server  # bench/, the folder of the script
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
-from bench_moto import moto_server, s3s_fs_server  # noqa: E402
-from conftest import REGION, VENV_BIN, aws_env, client  # noqa: E402
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 WORKER = TARGET / "release" / "baton-worker"

@@ -3,11 +3,9 @@ test_template.py (no AWS, no network)."""
 
 import json
 import re
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "local"))
-import cfn_yaml  # noqa: E402
+from baton_local import cfn_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 

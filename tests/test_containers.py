@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-import image as local_image
+from baton_local import image as local_image
 
 MIB = 1024 * 1024
 

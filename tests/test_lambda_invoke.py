@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, VENV_BIN, client
+from baton_local.testing import ROOT, VENV_BIN, client
 
 EVENTS = sorted(p.name for p in (ROOT / "events").glob("*.json"))
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import stack_client as local_stack
+from baton_local import stack_client as local_stack
 
 MIB = 1024 * 1024
 PYTHON = "local:.venv/bin/python"

@@ -9,13 +9,13 @@ import random
 import time
 from pathlib import Path
 
-import stack_client as local_stack
+from baton_local import stack_client as local_stack
 
 MIB = 1024 * 1024
 ROOT = local_stack.ROOT
 PYTHON = "local:.venv/bin/python"
 WORKER = "local:" + str(Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target") / "debug" / "baton-worker")
-JOB = ["exec", "--", "python3", "tests/programs/soak_job.py"]
+JOB = ["exec", "--", "python3", "soak/programs/soak_job.py"]
 ROT13 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
                         b"NOPQRSTUVWXYZABCDEFGHIJKLMnopqrstuvwxyzabcdefghijklm")
 UPPER = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")

@@ -1,6 +1,6 @@
 """A fault-injecting hop between Baton's components and the local AWS endpoint.
 
-    python local/fault_hop.py --port 4612 --upstream http://127.0.0.1:4611 \
+    python soak/fault_hop.py --port 4612 --upstream http://127.0.0.1:4611 \
         --faults faults.json --seed 7
 
 Baton's Lambdas and tasks talk to AWS through this hop (the local stack points their

@@ -1,10 +1,10 @@
 """Deploy template.yaml to the local stack, as `sam package` + `sam deploy` would:
 the state machine files and a placeholder code bundle go to the local S3, CodeUri and
 DefinitionUri point at them, and the local CloudFormation (with the SAM transform
-from compat.py) creates the stack. The same template and state machine files as on
+from compat) creates the stack. The same template and state machine files as on
 AWS: nothing here lists resources.
 
-    python local/deploy.py --endpoint http://localhost:4566 --stack-name baton-local
+    python -m baton_local.deploy --endpoint http://localhost:4566 --stack-name baton-local
 
 Prints the stack's outputs as JSON. The Lambdas themselves run under
 `cargo lambda watch`; the placeholder bundle only says so.
@@ -21,10 +21,9 @@ from pathlib import Path
 
 import boto3
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import cfn_yaml  # noqa: E402
+from . import cfn_yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # local/baton_local/<this file>
 ARTIFACTS = "baton-local-artifacts"
 PLACEHOLDER = b"#!/bin/sh\necho 'Locally, Baton Lambdas run under cargo lambda watch.' >&2\nexit 1\n"
 

@@ -1,17 +1,17 @@
 """The fault soak: many executions of the callback and .sync pipelines at once, each
 with faults drawn at random, and an oracle that says what each must end as.
 
-    python local/soak.py --executions 200 --concurrency 12 --seed 7   # make soak
-    python local/soak.py --executions 30                              # in make test
+    python soak/soak.py --executions 200 --concurrency 12 --seed 7   # make soak
+    python soak/soak.py --executions 30                              # in make test
 
 It starts its own local stack (state in .local-soak/, moto on 4611, the fault hop on
-4612, cargo lambda watch on 9061, tasks as processes) with local/fault_hop.py between
+4612, cargo lambda watch on 9061, tasks as processes) with soak/fault_hop.py between
 Baton's components and moto, and stops it at the end (unless --keep-stack).
 
 Faults, per execution, from the seed (the same seed draws the same plan):
 - on one task, at most one of: kill before the callback, kill while the output
   upload is under way, kill right after the callback (a foreign program that lingers
-  after calling back, tests/programs/soak_foreign.py), OOM, refuse to start, freeze
+  after calling back, soak/programs/soak_foreign.py), OOM, refuse to start, freeze
   (SIGSTOP: alive and silent, callback pipeline only);
 - on the callback pipeline, what happens to that task's STOPPED event: drop,
   duplicate, delay, reorder;
@@ -50,19 +50,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import stack_client  # noqa: E402  (local/stack_client.py)
+from baton_local import stack_client
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".local-soak"
 MIB = 1024 * 1024
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
 WORKER = f"local:{TARGET / 'debug' / 'baton-worker'}"
-JOB = ["exec", "--", "python3", "tests/programs/soak_job.py"]
-PYTHON = "local:.venv/bin/python"  # for tests/programs/soak_foreign.py (boto3)
+JOB = ["exec", "--", "python3", "soak/programs/soak_job.py"]
+PYTHON = "local:.venv/bin/python"  # for soak/programs/soak_foreign.py (boto3)
 HEARTBEAT_SECONDS = 30  # the soak's HeartbeatSeconds; workers beat every 5 s
 STOP_TIMEOUT = 5  # the tasks' stopTimeout: SIGTERM, then SIGKILL this much later
-# Transient faults by service, as fractions of the requests (local/fault_hop.py).
+# Transient faults by service, as fractions of the requests (soak/fault_hop.py).
 FAULTS = {service: {"error": 0.03, "reset": 0.015, "stall": 0.005, "delay": 0.02}
           for service in ("s3", "states", "ecs", "events")}
 FAULTS["stall_seconds"] = 25
@@ -165,7 +164,7 @@ class Soak:
                 command += ["--pause-at-mark", "5"]
             elif hard == "kill-after-callback":
                 # A program that lingers after its callback (the worker exits at once).
-                image, command = PYTHON, ["tests/programs/soak_foreign.py", "rot13" if n == 1 else "upper"]
+                image, command = PYTHON, ["soak/programs/soak_foreign.py", "rot13" if n == 1 else "upper"]
                 env["BATON_LOCAL_FAULT"] = "kill@soak: called back"
             elif hard == "refuse-start":
                 image = "nginx:1.27"  # no such image here: CannotPullContainerError
@@ -304,7 +303,7 @@ def stack_running() -> bool:
 
 
 def stack_command(verb: str, env: dict) -> None:
-    subprocess.run([str(ROOT / ".venv/bin/python"), str(ROOT / "local/stack.py"), verb], check=True, cwd=ROOT, env=env)
+    subprocess.run([str(ROOT / ".venv/bin/python"), "-m", "baton_local.stack", verb], check=True, cwd=ROOT, env=env)
 
 
 def fired_faults(soak: Soak, results: list) -> Counter:
@@ -381,7 +380,7 @@ def main() -> int:
     parser.add_argument("--keep-stack", action="store_true", help="leave the soak's stack running at the end")
     args = parser.parse_args()
     print(f"==> soak: {args.executions} executions, {args.concurrency} at once, seed {args.seed} "
-          f"(again: python local/soak.py --executions {args.executions} --seed {args.seed})", flush=True)
+          f"(again: python soak/soak.py --executions {args.executions} --seed {args.seed})", flush=True)
     env = stack_env(args.seed)
     started_stack = not stack_running()
     if started_stack:

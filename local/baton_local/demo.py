@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "local"))
-import stack_client  # noqa: E402
+from . import stack_client
+
+ROOT = Path(__file__).resolve().parents[2]  # local/baton_local/<this file>
 
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
 BATON = TARGET / "debug" / "baton"
@@ -55,7 +55,7 @@ def baton(*args, env) -> int:
 def main() -> None:
     began = time.monotonic()
     with phase("start the local stack (moto, template.yaml, cargo lambda watch, local Fargate)"):
-        subprocess.run([sys.executable, str(ROOT / "local/stack.py"), "up"], check=True)
+        subprocess.run([sys.executable, "-m", "baton_local.stack", "up"], check=True)
     try:
         env = dict(os.environ, **stack_client.read_env())
         stack = stack_client.Stack(stack_client.read_env())
@@ -81,7 +81,7 @@ def main() -> None:
                 sys.exit("expected the watchdog to fail the execution with Baton.ContainerExited")
     finally:
         with phase("stop the local stack"):
-            subprocess.run([sys.executable, str(ROOT / "local/stack.py"), "down"], check=True)
+            subprocess.run([sys.executable, "-m", "baton_local.stack", "down"], check=True)
     print("\n━━ timings")
     for name, seconds in phases:
         print(f"  {seconds:6.1f} s  {name}")

@@ -1,16 +1,16 @@
 """Start, inspect and stop the local stack: moto with Baton's fixes, the stack from
 template.yaml, `cargo lambda watch` for the Lambdas, and the local Fargate runner.
 
-    python local/stack.py up      # idempotent; writes .local/stack.env
-    python local/stack.py down    # stops exactly what `up` started, by pid
-    python local/stack.py status
+    python -m baton_local.stack up      # idempotent; writes .local/stack.env
+    python -m baton_local.stack down    # stops exactly what `up` started, by pid
+    python -m baton_local.stack status
 
 Ports: BATON_LOCAL_PORT (moto, default 4566), BATON_LAMBDA_PORT (cargo lambda watch,
 default 9001). Build output: CARGO_TARGET_DIR (default target/). State (pids, logs,
 stack.env): BATON_LOCAL_STATE (default .local/), so two stacks can run side by side.
 
 Faults (`make soak`): with BATON_LOCAL_FAULTS=<fault file>, the Lambdas and the tasks
-reach moto through local/fault_hop.py on BATON_FAULT_HOP_PORT (default moto's port
+reach moto through soak/fault_hop.py on BATON_FAULT_HOP_PORT (default moto's port
 + 1), seeded by BATON_FAULT_SEED; the runner and moto's own calls go straight.
 """
 
@@ -25,9 +25,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-import image as local_image  # local/image.py
+from . import image as local_image
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # local/baton_local/<this file>
 STATE = Path(os.environ.get("BATON_LOCAL_STATE", ROOT / ".local")).resolve()
 PIDS = STATE / "pids"
 LOGS = STATE / "logs"
@@ -132,23 +132,23 @@ def up() -> None:
     started = time.monotonic()
     build()
 
-    binaries = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "local/deploy.py"), "--endpoint", ENDPOINT, "--print-binaries"],
+    binaries = subprocess.run([str(VENV_BIN / "python"), "-m", "baton_local.deploy", "--endpoint", ENDPOINT, "--print-binaries"],
                               capture_output=True, text=True, check=True).stdout.strip()
     say(f"moto with Baton's fixes on {ENDPOINT}")
-    moto = start("moto", [str(VENV_BIN / "python"), str(ROOT / "local/moto_host.py"), "--port", str(PORT),
+    moto = start("moto", [str(VENV_BIN / "python"), "-m", "baton_local.moto_host", "--port", str(PORT),
                           "--lambda-endpoint", LAMBDA_ENDPOINT, "--lambda-binaries", binaries], dict(os.environ))
     wait_port(PORT, "moto", moto, 60)
     components_endpoint = ENDPOINT
     if FAULTS:
         say(f"fault hop on {HOP_ENDPOINT} ({FAULTS}, seed {os.environ.get('BATON_FAULT_SEED', '0')})")
-        hop = start("fault-hop", [str(VENV_BIN / "python"), str(ROOT / "local/fault_hop.py"), "--port", str(HOP_PORT),
+        hop = start("fault-hop", [str(VENV_BIN / "python"), str(ROOT / "soak/fault_hop.py"), "--port", str(HOP_PORT),
                                   "--upstream", ENDPOINT, "--faults", FAULTS,
                                   "--seed", os.environ.get("BATON_FAULT_SEED", "0")], dict(os.environ))
         wait_port(HOP_PORT, "fault-hop", hop, 30)
         components_endpoint = HOP_ENDPOINT
 
     say("deploying template.yaml to the local CloudFormation")
-    deployed = subprocess.run([str(VENV_BIN / "python"), str(ROOT / "local/deploy.py"), "--endpoint", ENDPOINT, "--stack-name", STACK],
+    deployed = subprocess.run([str(VENV_BIN / "python"), "-m", "baton_local.deploy", "--endpoint", ENDPOINT, "--stack-name", STACK],
                               capture_output=True, text=True)
     if deployed.returncode != 0:
         sys.exit(f"deploy failed:\n{deployed.stdout}\n{deployed.stderr}")

@@ -1,4 +1,4 @@
-"""A client of the running local stack (local/stack.py): for make demo and the
+"""A client of the running local stack (baton_local.stack): for make demo and the
 end-to-end tests."""
 
 import json
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import boto3
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # local/baton_local/<this file>
 ENV_FILE = ROOT / ".local" / "stack.env"
 
 
@@ -181,10 +181,10 @@ def up() -> bool:
     """Start the local stack unless it runs; True when this call started it."""
     if ENV_FILE.exists():
         return False
-    subprocess.run([str(ROOT / ".venv/bin/python"), str(ROOT / "local/stack.py"), "up"], check=True, cwd=ROOT,
+    subprocess.run([str(ROOT / ".venv/bin/python"), "-m", "baton_local.stack", "up"], check=True, cwd=ROOT,
                    env=dict(os.environ))
     return True
 
 
 def down() -> None:
-    subprocess.run([str(ROOT / ".venv/bin/python"), str(ROOT / "local/stack.py"), "down"], check=True, cwd=ROOT)
+    subprocess.run([str(ROOT / ".venv/bin/python"), "-m", "baton_local.stack", "down"], check=True, cwd=ROOT)

@@ -6,7 +6,7 @@
 It prints `soak: start` to stderr before it reads, and `soak: mark` after writing
 10 MiB; each pause holds the job there, so a fault the local Fargate runner causes at
 that line lands before the callback (start) or while the output upload is under way
-(mark). The soak computes the expected output itself (local/soak.py: expected()).
+(mark). The soak computes the expected output itself (soak/soak.py: expected()).
 """
 
 import argparse

@@ -10,8 +10,8 @@ fetched into a container here) on a base assembled from the host's Debian packag
 (the dynamic loader, glibc, libgcc_s, the CA bundle and a passwd entry for 65532:
 what distroless `cc` holds).
 
-    python local/image.py build      # installs podman if needed, builds localhost/baton-worker:local
-    python local/image.py env        # the environment podman needs, for a shell
+    python -m baton_local.image build      # installs podman if needed, builds localhost/baton-worker:local
+    python -m baton_local.image env        # the environment podman needs, for a shell
 """
 
 import os
@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # local/baton_local/<this file>
 STATE = ROOT / ".local" / "containers"
 CONF = ROOT / "local" / "containers" / "containers.conf"
 IMAGE = "localhost/baton-worker:local"

@@ -1,6 +1,6 @@
 """The local AWS: moto in server mode on 127.0.0.1 with Baton's compatibility fixes.
 
-    python local/moto_host.py --port 4566
+    python -m baton_local.moto_host --port 4566
 
 Serves S3, Step Functions (really executing state machines), ECS, EventBridge,
 Lambda, CloudFormation, IAM, SQS and Logs on one port until SIGTERM.
@@ -11,11 +11,7 @@ import json
 import logging
 import os
 import signal
-import sys
 import threading
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 def configure(port: int, lambda_endpoint: str | None, lambda_binaries: dict) -> None:
@@ -31,7 +27,7 @@ def configure(port: int, lambda_endpoint: str | None, lambda_binaries: dict) -> 
     # ECS tasks stay where RunTask put them until the local runner moves them.
     state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 1_000_000_000})
 
-    import compat
+    from . import compat
 
     compat.apply_all(lambda_endpoint, lambda_binaries)
 

@@ -1,5 +1,5 @@
 """The fault soak's "kill right after the callback": a foreign task (no Baton code)
-that transforms its input as tests/programs/soak_job.py does, writes the output,
+that transforms its input as soak/programs/soak_job.py does, writes the output,
 calls back with a pointer, prints `soak: called back`, then lingers 5 s as a program
 cleaning up after its callback would, so the local Fargate runner's kill at that line
 lands after the callback and before the exit. Runs as image `local:.venv/bin/python`:
@@ -15,8 +15,8 @@ import time
 
 import boto3
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from soak_job import ROT13, UPPER  # noqa: E402
+# soak_job.py beside this file: Python puts the folder of the script it runs first on sys.path.
+from soak_job import ROT13, UPPER
 
 table = ROT13 if sys.argv[1] == "rot13" else UPPER
 s3, sfn = boto3.client("s3"), boto3.client("stepfunctions")

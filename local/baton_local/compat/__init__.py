@@ -1,0 +1,87 @@
+"""Fixes for the gaps of moto that stop Baton's pipeline from running locally.
+
+Each fix is one function named for the moto behaviour it corrects, applied in the
+process that hosts moto (moto_host.py), and covered by tests/compat/, which
+also checks that the gap is still there in the pinned moto: when an upgrade closes
+it, that test fails and says which fix to delete.
+
+One module per service: stepfunctions (the API, the ASL interpreter's integrations,
+task tokens), ecs, s3, sqs, events (EventBridge), cloudformation and lambda_. Every
+fix is importable from here too (`compat.fix_…`), as the tests and the messages of
+their gap checks name them.
+"""
+
+from ._shared import LOG
+from .cloudformation import (
+    fix_cloudformation_ignores_sam_transform,
+    fix_cloudformation_state_machines_ignore_substitutions,
+)
+from .ecs import (
+    fix_ecs_run_task_needs_container_memory,
+    fix_ecs_run_task_never_reports_failures,
+    fix_ecs_stop_task_reports_stopped_at_once,
+    fix_ecs_submit_task_state_change_missing,
+    fix_ecs_sync_succeeds_whatever_the_exit_code,
+    fix_ecs_task_reads_race_run_task,
+)
+from .events import fix_eventbridge_lambda_and_states_targets
+from .lambda_ import fix_lambda_invoke_needs_docker
+from .s3 import fix_s3_missing_keys_are_404_to_everyone, fix_s3_multipart_uploads_all_begun_in_2010
+from .sqs import fix_sqs_event_source_mappings_ignore_batch_failures
+from .stepfunctions import (  # noqa: F401  (callback_endpoint, LOCAL_TASK_TOKEN_CHARS: for importers)
+    LOCAL_TASK_TOKEN_CHARS,
+    callback_endpoint,
+    fix_asl_ecs_drops_run_task_parameters,
+    fix_asl_ecs_parameter_normalisation,
+    fix_asl_states_parameter_normalisation,
+    fix_closed_tokens_answer_invalid_token,
+    fix_retried_callback_states_reuse_their_token,
+    fix_send_task_failure_drops_cause,
+    fix_sfn_emits_no_execution_status_change_events,
+    fix_sfn_heartbeat_timeouts_never_match_states_heartbeat_timeout,
+    fix_sfn_start_execution_without_a_name,
+    fix_sfn_stop_execution_waits_for_the_callback,
+    fix_sfn_stopped_parents_leave_sync_children_running,
+    fix_task_tokens_are_short_uuids,
+)
+
+
+def apply_all(lambda_endpoint=None, lambda_binaries=None):
+    # The order is significant: some fixes wrap a moto method another fix has already
+    # replaced (Execution.stop, BaseExecutionWorkerCommunication.terminated), so
+    # fix_sfn_stop_execution_waits_for_the_callback must come after
+    # fix_sfn_emits_no_execution_status_change_events and before
+    # fix_sfn_stopped_parents_leave_sync_children_running. Keep the order when moving fixes.
+    fixes = [
+        fix_send_task_failure_drops_cause,
+        fix_task_tokens_are_short_uuids,
+        fix_closed_tokens_answer_invalid_token,
+        fix_retried_callback_states_reuse_their_token,
+        fix_asl_ecs_parameter_normalisation,
+        fix_asl_states_parameter_normalisation,
+        fix_sfn_start_execution_without_a_name,
+        fix_asl_ecs_drops_run_task_parameters,
+        fix_ecs_submit_task_state_change_missing,
+        fix_ecs_stop_task_reports_stopped_at_once,
+        fix_ecs_run_task_needs_container_memory,
+        fix_ecs_run_task_never_reports_failures,
+        fix_s3_missing_keys_are_404_to_everyone,
+        fix_s3_multipart_uploads_all_begun_in_2010,
+        fix_ecs_task_reads_race_run_task,
+        fix_sfn_emits_no_execution_status_change_events,
+        fix_sfn_stop_execution_waits_for_the_callback,
+        fix_sfn_stopped_parents_leave_sync_children_running,
+        fix_sfn_heartbeat_timeouts_never_match_states_heartbeat_timeout,
+        fix_ecs_sync_succeeds_whatever_the_exit_code,
+        fix_eventbridge_lambda_and_states_targets,
+        fix_cloudformation_ignores_sam_transform,
+        fix_cloudformation_state_machines_ignore_substitutions,
+    ]
+    for fix in fixes:
+        fix()
+        LOG.info("applied %s", fix.__name__)
+    if lambda_endpoint:
+        fix_lambda_invoke_needs_docker(lambda_endpoint, lambda_binaries or {})
+        LOG.info("applied fix_lambda_invoke_needs_docker → %s", lambda_endpoint)
+    fix_sqs_event_source_mappings_ignore_batch_failures()
+    LOG.info("applied fix_sqs_event_source_mappings_ignore_batch_failures")

@@ -1,0 +1,122 @@
+"""S3: a missing key is 403 or 404 by the caller's rights, and each multipart upload
+says when it began."""
+
+import json
+
+
+_ACCESS_DENIED = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+    "<Message>Access Denied</Message><RequestId>baton-local</RequestId></Error>"
+)
+
+
+def fix_s3_missing_keys_are_404_to_everyone():
+    """moto answers 404 NoSuchKey for a missing key whoever asks. S3 answers 404 only
+    to a caller allowed s3:ListBucket on the bucket, and 403 AccessDenied to anyone
+    else (GetObject and HeadObject, "Permissions"). For callers using a role's
+    credentials (sts:AssumeRole, as ECS tasks and Lambdas do), answer as S3 does from
+    the role's policies in the local IAM: 404 only when one of them allows
+    s3:ListBucket on the bucket. Conditions are not evaluated; callers with plain
+    keys (the test fixtures' `test`) keep moto's answer."""
+    import fnmatch
+
+    from moto.iam.models import iam_backends
+    from moto.s3.exceptions import MissingKey
+    from moto.s3.responses import S3Response
+    from moto.sts.models import sts_backends
+
+    def role_of(response):
+        authorization = response.headers.get("Authorization") or ""
+        if "Credential=" not in authorization:
+            return None
+        access_key = authorization.split("Credential=", 1)[1].split("/", 1)[0]
+        for _, account in list(sts_backends.items()):
+            for _, backend in list(account.items()):
+                assumed = backend.get_assumed_role_from_access_key(access_key)
+                if assumed is not None:
+                    return assumed.role_arn
+        return None
+
+    def may_list(role_arn, bucket):
+        account = role_arn.split(":")[4]
+        iam = iam_backends[account]["global"]
+        role = next((r for r in iam.roles.values() if r.arn == role_arn), None)
+        if role is None:
+            return False
+        documents = list(role.policies.values()) + [p.document for p in role.managed_policies.values()]
+        for document in documents:
+            document = json.loads(document) if isinstance(document, str) else document
+            statements = document.get("Statement", [])
+            for statement in statements if isinstance(statements, list) else [statements]:
+                actions = statement.get("Action", [])
+                resources = statement.get("Resource", [])
+                actions = actions if isinstance(actions, list) else [actions]
+                resources = resources if isinstance(resources, list) else [resources]
+                if statement.get("Effect") == "Allow" and any(
+                    fnmatch.fnmatch("s3:ListBucket", a) for a in actions
+                ) and any(fnmatch.fnmatch(f"arn:aws:s3:::{bucket}", r) for r in resources):
+                    return True
+        return False
+
+    def forbidden(response, bucket):
+        role = role_of(response)
+        return role is not None and not may_list(role, bucket)
+
+    original_get = S3Response.get_object
+    original_head = S3Response.head_object
+
+    def get_object(self):
+        try:
+            return original_get(self)
+        except MissingKey:
+            if forbidden(self, self.bucket_name):
+                return 403, {"Content-Type": "application/xml"}, _ACCESS_DENIED
+            raise
+
+    def head_object(self, bucket_name, query, key_name, headers):
+        status, response_headers, body = original_head(self, bucket_name, query, key_name, headers)
+        if status == 404 and forbidden(self, bucket_name):
+            return 403, response_headers, ""
+        return status, response_headers, body
+
+    S3Response.get_object = get_object
+    S3Response.head_object = head_object
+
+
+def fix_s3_multipart_uploads_all_begun_in_2010():
+    """moto's ListMultipartUploads dates every upload 2010-11-10T20:48:33Z. S3 gives
+    the time each was begun (`Initiated`), and the watchdog aborts only the uploads a
+    stopped task began before its stop, never a retry's begun after. Record when each
+    upload begins and answer that."""
+    from datetime import datetime, timezone
+
+    from moto.s3.models import FakeMultipart
+    from moto.s3.responses import S3Response
+
+    original_init = FakeMultipart.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.baton_initiated = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+    original_list = S3Response.list_multipart_uploads
+
+    def list_multipart_uploads(self):
+        multiparts = self.backend.list_multipart_uploads(self.bucket_name)
+        original_serialized = self.serialized
+
+        def serialized(action_result):
+            for upload in action_result.result.get("Uploads", []):
+                begun = getattr(multiparts.get(upload["UploadId"]), "baton_initiated", None)
+                if begun:
+                    upload["Initiated"] = begun
+            return original_serialized(action_result)
+
+        self.serialized = serialized
+        try:
+            return original_list(self)
+        finally:
+            del self.serialized
+
+    FakeMultipart.__init__ = init
+    S3Response.list_multipart_uploads = list_multipart_uploads

@@ -1,0 +1,397 @@
+"""Step Functions: SendTaskFailure's cause, executions without a name, the ASL
+interpreter's ECS and nested-workflow integrations (`fix_asl_*`), task tokens (their
+length, a new one per attempt, closed ones), StopExecution, heartbeat timeouts, `.sync`
+children of a stopped parent, and the execution status change events."""
+
+import json
+import threading
+
+from ._shared import LOG
+
+
+def fix_send_task_failure_drops_cause():
+    """moto's SendTaskFailure handler reads `error` but not `cause`: the execution
+    fails without its cause. Pass the cause on."""
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def send_task_failure(self):
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+        )
+        return EmptyResult()
+
+    StepFunctionResponse.send_task_failure = send_task_failure
+
+
+def _normalise_with_botocore(service_class, service, keep_original=False):
+    """Give an ASL service integration botocore's shape conversion both ways
+    (PascalCase in the state machine, what boto3 takes and answers), as the
+    interpreter's upstream does. `keep_original`: run the class's own normalisation
+    first (the Step Functions integration turns `Input` into text there)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model(service)
+
+    def operation_model(self, service_action_name):
+        action = self._get_boto_service_action(service_action_name)
+        return model.operation_model(next(op for op in model.operation_names if _snake(op) == action))
+
+    original = service_class._normalise_parameters
+
+    def normalise_parameters(self, parameters, boto_service_name=None, service_action_name=None):
+        if keep_original:
+            original(self, parameters, boto_service_name=boto_service_name, service_action_name=service_action_name)
+        shape = operation_model(self, service_action_name).input_shape
+        if shape is not None:
+            self._to_boto_request(parameters, shape)
+
+    def normalise_response(self, response, boto_service_name=None, service_action_name=None):
+        shape = operation_model(self, service_action_name).output_shape
+        if shape is not None:
+            self._from_boto_response(response, shape)
+
+    service_class._normalise_parameters = normalise_parameters
+    service_class._normalise_response = normalise_response
+
+
+def fix_asl_ecs_parameter_normalisation():
+    """The ASL interpreter's parameter and response normalisation is stubbed out, so
+    ECS tasks get PascalCase parameters (`Cluster`) that boto3 rejects and every
+    `ecs:runTask*` state fails with States.Runtime. Convert with botocore's own shapes
+    of the ECS operations, as the interpreter's upstream does."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
+        StateTaskServiceEcs,
+    )
+
+    _normalise_with_botocore(StateTaskServiceEcs, "ecs")
+
+
+def fix_asl_states_parameter_normalisation():
+    """The same stub for Step Functions' own integration
+    (`arn:aws:states:::states:startExecution[.sync[:2]]`, a nested workflow): boto3
+    gets `StateMachineArn` and the state fails with States.Runtime ('StateMachineArn'),
+    and the `.sync` wait reads `ExecutionArn` from a camelCase answer. Convert both
+    ways with botocore's shapes of the stepfunctions operations."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+        StateTaskServiceSfn,
+    )
+
+    _normalise_with_botocore(StateTaskServiceSfn, "stepfunctions", keep_original=True)
+
+
+def fix_sfn_start_execution_without_a_name():
+    """StartExecution without a name gets a UUID (StartExecution API reference: "If you
+    don't provide a name for the execution, Step Functions automatically generates a
+    universally unique identifier (UUID) as the execution name"). moto's interpreter
+    backend names it None: the second such execution of a state machine is refused
+    with ExecutionAlreadyExists, and a nested workflow's child (started without a
+    name) with it."""
+    import uuid
+
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend.start_execution
+
+    def start_execution(self, state_machine_arn, name=None, execution_input=None, *args, **kwargs):
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), execution_input, *args, **kwargs)
+
+    StepFunctionsParserBackend.start_execution = start_execution
+
+
+def fix_asl_ecs_drops_run_task_parameters():
+    """moto's ASL interpreter silently drops every RunTask parameter outside an old
+    fixed list, so `CapacityProviderStrategy` (Fargate Spot), `StartedBy` and `Tags`
+    never reach ECS, and a task meant for FARGATE_SPOT lands on the cluster's default
+    or fails. Step Functions passes RunTask's parameters through (Step Functions,
+    "Run Amazon ECS or Fargate tasks": the optimized integration calls RunTask).
+    Pass these through too."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_ecs
+
+    state_task_service_ecs._SUPPORTED_API_PARAM_BINDINGS["runtask"] |= {
+        "CapacityProviderStrategy", "StartedBy", "Tags", "EnableECSManagedTags", "ReferenceId",
+    }
+
+
+# Length of the task tokens the local stack issues: real ones run to 2,048 characters
+# (SFN API reference, TaskToken), so budgets and logs see tokens of that size here too.
+LOCAL_TASK_TOKEN_CHARS = 2040
+
+
+def fix_task_tokens_are_short_uuids():
+    """moto issues task tokens that are 36-character UUIDs; AWS's are opaque strings of
+    several hundred to 2,048 characters, and the ECS override budget, the worker and
+    the watchdog must cope with the longest. Issue tokens of LOCAL_TASK_TOKEN_CHARS
+    characters, shaped like AWS's (base64, starting AQ)."""
+    import base64
+    import secrets
+
+    from moto.stepfunctions.parser.asl.eval import states
+
+    def update_task_token(self):
+        raw = base64.b64encode(secrets.token_bytes(LOCAL_TASK_TOKEN_CHARS)).decode()
+        token = ("AQ" + raw)[:LOCAL_TASK_TOKEN_CHARS]
+        self.context_object_data["Task"] = states.TaskData(Token=token)
+        _ISSUED_TOKENS.add(token)
+        return token
+
+    states.ContextObject.update_task_token = update_task_token
+
+
+_ISSUED_TOKENS = set()
+
+
+def fix_retried_callback_states_reuse_their_token():
+    """moto issues a `.waitForTaskToken` state's token once, before its retry loop,
+    so every attempt of a retried state runs with the first attempt's token; once
+    the first attempt's token is closed (the watchdog failed it), a second task's
+    failure can no longer be reported and the execution hangs. On AWS each attempt
+    is scheduled anew with its own `$$.Task.Token`, and the earlier attempt's token
+    answers TaskTimedOut. Issue a fresh token for every attempt after the first."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+
+    original = StateTaskServiceCallback._evaluate_with_timeout
+
+    def evaluate_with_timeout(self, env):
+        retrying = env.states.context_object.context_object_data.get("State", {}).get("RetryCount", 0) > 0
+        if retrying and self.resource.condition == ResourceCondition.WaitForTaskToken:
+            token = env.states.context_object.update_task_token()
+            env.callback_pool_manager.add(token)
+        return original(self, env)
+
+    StateTaskServiceCallback._evaluate_with_timeout = evaluate_with_timeout
+
+
+def fix_closed_tokens_answer_invalid_token():
+    """A callback on a token whose task is over (called back, timed out, execution
+    stopped) answers TaskTimedOut on AWS ("the task token has either expired or the
+    task ... has already been closed"), and InvalidToken only when the token is not
+    one Step Functions issued. moto answers InvalidToken for closed tokens on
+    SendTaskSuccess and SendTaskHeartbeat, and accepts SendTaskFailure on them.
+    Answer as AWS does (tokens issued under fix_task_tokens_are_short_uuids)."""
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.exceptions import InvalidToken
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    # The parser's own TaskTimedOut has no TYPE, so moto serialises it as HTTP 500.
+    class TaskTimedOut(AWSError):
+        TYPE = "TaskTimedOut"
+        STATUS = 400
+
+        def __init__(self):
+            super().__init__("Task Timed Out: the task token has expired or the task has already been closed")
+
+    def check(backend, token):
+        if token not in _ISSUED_TOKENS:
+            raise InvalidToken("Invalid token")
+        found = callback_endpoint(backend._get_executions(), token)
+        if found is None:
+            raise TaskTimedOut()
+        execution, endpoint = found
+        closed = endpoint._outcome is not None or endpoint.consumer_error is not None
+        if closed or execution.status != ExecutionStatus.RUNNING:
+            raise TaskTimedOut()
+        return endpoint
+
+    for name in ("send_task_success", "send_task_failure", "send_task_heartbeat"):
+        original = getattr(StepFunctionsParserBackend, name)
+
+        def checked(self, task_token, *args, _original=original, _name=name, **kwargs):
+            endpoint = check(self, task_token)
+            if _name == "send_task_heartbeat" and endpoint._heartbeat_endpoint is None:
+                # moto hands the token out before it starts waiting for beats, and
+                # answers a beat in between with InvalidToken; AWS accepts it.
+                return None
+            return _original(self, task_token, *args, **kwargs)
+
+        setattr(StepFunctionsParserBackend, name, checked)
+
+
+def fix_sfn_emits_no_execution_status_change_events():
+    """Step Functions puts a "Step Functions Execution Status Change" event on the
+    default bus when an execution's status changes (Step Functions docs,
+    "Automating Step Functions event delivery with EventBridge"); moto puts none, so
+    no rule on them ever fires. Put one, in AWS's shape, when an execution ends
+    (SUCCEEDED, FAILED, TIMED_OUT, ABORTED)."""
+    from moto.events.models import events_backends
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    def millis(at):
+        return int(at.timestamp() * 1000) if at else None
+
+    original = BaseExecutionWorkerCommunication.terminated
+
+    def terminated(self):
+        original(self)
+        execution = self.execution
+        detail = {
+            "executionArn": execution.exec_arn,
+            "stateMachineArn": execution.state_machine_arn,
+            "name": execution.name,
+            "status": str(getattr(execution.exec_status, "value", execution.exec_status)),
+            "startDate": millis(execution.start_date),
+            "stopDate": millis(execution.stop_date),
+            "input": json.dumps(execution.input_data),
+            "output": json.dumps(execution.output) if execution.output is not None else None,
+            "error": getattr(execution, "error", None),
+            "cause": getattr(execution, "cause", None),
+        }
+        try:
+            events_backends[execution.account_id][execution.region_name].put_events([{
+                "Source": "aws.states", "DetailType": "Step Functions Execution Status Change",
+                "Detail": json.dumps(detail), "Resources": [execution.exec_arn], "EventBusName": "default"}])
+        except Exception:  # noqa: BLE001 - an event lost here must not break the execution
+            LOG.exception("putting the status change event of %s", execution.exec_arn)
+
+    BaseExecutionWorkerCommunication.terminated = terminated
+
+
+def fix_sfn_stopped_parents_leave_sync_children_running():
+    """A state that runs a child execution with `startExecution.sync[:2]` stops that
+    child when its own execution stops: the Run a Job pattern cancels its job, and the
+    IAM policy AWS documents for it grants `states:StopExecution` on the child state
+    machine's executions for this (Step Functions, "IAM policies for Step Functions":
+    Synchronous). moto leaves the child running, so its ECS task would run on. Record
+    each `.sync` child as it starts; stop the children (and theirs) with the parent.
+    Needs fix_sfn_stop_execution_waits_for_the_callback (applied before). Plain moto
+    cannot show this gap while nested workflows fail there at all
+    (test_gap_nested_workflows_fail_in_plain_moto says to re-check it)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+        StateTaskServiceSfn,
+    )
+    from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    children = {}  # parent execution ARN → child execution ARNs started with .sync
+    lock = threading.Lock()
+
+    for name in ("_build_sync_resolver", "_build_sync2_resolver"):
+        original = getattr(StateTaskServiceSfn, name)
+
+        def build(self, env, *args, _original=original, **kwargs):
+            submitted = env.stack[-1] if env.stack else {}
+            child = submitted.get("ExecutionArn") if isinstance(submitted, dict) else None
+            parent = env.states.context_object.context_object_data.get("Execution", {}).get("Id")
+            if child and parent:
+                with lock:
+                    children.setdefault(parent, set()).add(child)
+            return _original(self, env, *args, **kwargs)
+
+        setattr(StateTaskServiceSfn, name, build)
+
+    original_stop = Execution.stop
+
+    def stop(self, stop_date, error, cause):
+        original_stop(self, stop_date=stop_date, error=error, cause=cause)
+        with lock:
+            started = children.pop(self.exec_arn, set())
+        backend = stepfunctions_parser_backends[self.account_id][self.region_name]
+        for child in started:
+            try:
+                backend.stop_execution(child)  # harmless on one that has ended
+            except Exception:  # noqa: BLE001 - a child already gone needs no stop
+                LOG.exception("stopping %s, a child of %s", child, self.exec_arn)
+
+    Execution.stop = stop
+
+
+def fix_sfn_heartbeat_timeouts_never_match_states_heartbeat_timeout():
+    """A callback state whose HeartbeatSeconds pass without a beat fails with an
+    error that a `States.HeartbeatTimeout` catcher or retrier matches, as does a
+    `States.Timeout` one (Step Functions docs, "Error handling": States.HeartbeatTimeout
+    "is available inside the Catch and Retry fields"; States.Timeout covers heartbeats
+    too). moto raises plain States.Timeout, so a States.HeartbeatTimeout catcher never
+    fires and the pipeline could not tell a frozen worker from a slow one. Make the
+    heartbeat timeout's error name (still reported as States.Timeout) match both."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import StatesErrorNameType
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+        StateTaskServiceCallback,
+    )
+    from moto.stepfunctions.parser.asl.eval.callback.callback import HeartbeatTimeoutError
+
+    matched = {"States.Timeout", "States.HeartbeatTimeout"}
+
+    class HeartbeatTimeoutName(StatesErrorName):
+        # A strict subclass: Python asks its __eq__ first when a catcher's
+        # StatesErrorName is compared with it (ErrorEqualsDecl: `name in names`).
+        def __eq__(self, other):
+            return getattr(other, "error_name", None) in matched
+
+        __hash__ = None
+
+    original = StateTaskServiceCallback._from_error
+
+    def from_error(self, env, ex):
+        event = original(self, env, ex)
+        if isinstance(ex, HeartbeatTimeoutError):
+            event.error_name = HeartbeatTimeoutName(typ=StatesErrorNameType.StatesTimeout)
+        return event
+
+    StateTaskServiceCallback._from_error = from_error
+
+
+def fix_sfn_stop_execution_waits_for_the_callback():
+    """StopExecution ends an execution at once: it is ABORTED, and the token of the
+    callback state it was waiting in is closed, so the worker's next heartbeat or
+    callback gets TaskTimedOut (StopExecution API reference; "Wait for a Callback with
+    Task Token"). moto marks the program stopped but leaves the execution RUNNING until
+    the waiting state ends by itself: the next heartbeat is accepted, and the one after
+    the heartbeat window turns it into FAILED States.Timeout. Make the stop take
+    effect at once (status, stop date, the status change event), wake the waiting
+    state, and let the execution report its end once."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeFailure
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+
+    original_terminated = BaseExecutionWorkerCommunication.terminated
+
+    def terminated_once(self):
+        if getattr(self.execution, "_baton_ended", False):
+            return
+        self.execution._baton_ended = True
+        original_terminated(self)
+
+    BaseExecutionWorkerCommunication.terminated = terminated_once
+
+    original_stop = Execution.stop
+
+    def stop(self, stop_date, error, cause):
+        original_stop(self, stop_date=stop_date, error=error, cause=cause)
+        worker = self.exec_worker
+        if worker is None or getattr(self, "_baton_ended", False):
+            return
+        # The program state is ProgramStopped now: report ABORTED (and put its event).
+        worker._execution_communication.terminated()
+        # Wake the state waiting for a callback; its outcome no longer matters.
+        for endpoint in list(worker.env.callback_pool_manager._pool.values()):
+            if endpoint.get_outcome() is None:
+                endpoint.notify(CallbackOutcomeFailure(callback_id=endpoint.callback_id, error="States.Aborted",
+                                                       cause="the execution was stopped"))
+        assert self.exec_status == ExecutionStatus.ABORTED, self.exec_status
+
+    Execution.stop = stop
+
+
+def callback_endpoint(executions, token):
+    """(execution, its callback endpoint for `token`), or None. An execution being
+    started has no worker yet (`exec_worker` is None): skip it. Found by the fault
+    soak: a burst of StartExecution made every callback of the moment HTTP 500."""
+    for execution in list(executions):
+        worker = execution.exec_worker
+        if worker is None:
+            continue
+        endpoint = worker.env.callback_pool_manager.get(token)
+        if endpoint is not None:
+            return execution, endpoint
+    return None
+
+
+def _snake(name):
+    from moto.stepfunctions.parser.utils import camel_to_snake_case
+
+    return camel_to_snake_case(name)
