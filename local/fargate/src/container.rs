@@ -11,15 +11,8 @@ use tokio::process::Command;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::context::{Containers, Context, Definition, put_event};
 use crate::report::{Stopped, TaskView, now_iso, running_detail};
-use crate::task::{Context, Definition, put_event};
-
-/// The container backend's settings.
-#[derive(Debug, Clone)]
-pub struct Containers {
-    /// The image that stands in for any `…/baton-worker[:tag]` (`make image`).
-    pub worker_image: String,
-}
 
 /// Which local image runs a task definition's image: the worker image for the
 /// Baton worker's repository, else the image itself if it is in local storage.
@@ -51,7 +44,7 @@ pub async fn supervise(
     mut stop: watch::Receiver<bool>,
 ) -> Stopped {
     let name = name_of(task);
-    let (log_path, log) = match crate::task::task_log(ctx, task) {
+    let (log_path, log) = match crate::context::task_log(ctx, task) {
         Ok(opened) => opened,
         Err(stopped) => return stopped,
     };

@@ -3,6 +3,7 @@
 //! as AWS would.
 
 mod container;
+mod context;
 mod image;
 mod report;
 mod task;
@@ -17,8 +18,8 @@ use clap::Parser;
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
+use context::{Context, Definition};
 use report::TaskView;
-use task::{Context, Definition};
 
 #[derive(Parser)]
 #[command(about = "Run the local ECS cluster's tasks as local processes")]
@@ -82,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
         containers: args
             .container_worker_image
             .filter(|i| !i.is_empty())
-            .map(|worker_image| container::Containers { worker_image }),
+            .map(|worker_image| context::Containers { worker_image }),
         podman_env: std::env::vars()
             .filter(|(k, _)| k.starts_with("CONTAINERS_") || k == "PATH" || k == "HOME")
             .collect(),

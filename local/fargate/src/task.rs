@@ -1,6 +1,5 @@
 //! One ECS task as a local process: start, watch memory, honour StopTask, report.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,29 +8,9 @@ use tokio::process::Command;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::context::{Context, Definition, put_event};
 use crate::image::{Launch, launch_for};
-use crate::report::{Stopped, TaskView, event_entry, now_iso, running_detail, stopped_detail};
-
-/// What every task shares.
-pub struct Context {
-    pub ecs: aws_sdk_ecs::Client,
-    pub events: aws_sdk_eventbridge::Client,
-    pub worker: PathBuf,
-    pub root: PathBuf,
-    pub logs: PathBuf,
-    /// Passed to every task: the local endpoint and credentials.
-    pub base_env: Vec<(String, String)>,
-    /// Process groups of the tasks running now, to end them with the runner.
-    pub groups: std::sync::Mutex<std::collections::HashSet<i32>>,
-    /// Time between RunTask and the container's start (ENI, image pull on Fargate).
-    pub start_delay: Duration,
-    /// Run images as real containers (podman); `None`: every task is a process.
-    pub containers: Option<crate::container::Containers>,
-    /// podman's environment (CONTAINERS_CONF, CONTAINERS_STORAGE_CONF, PATH).
-    pub podman_env: Vec<(String, String)>,
-    /// Names of the containers running now, to remove them with the runner.
-    pub containers_running: std::sync::Mutex<std::collections::HashSet<String>>,
-}
+use crate::report::{Stopped, TaskView, now_iso, running_detail, stopped_detail};
 
 /// Container environment variable that sets one task's start-up delay, in
 /// milliseconds, over the runner's default (for tests of the heartbeat window).
@@ -154,60 +133,6 @@ impl Context {
     }
 }
 
-/// The parts of the task definition a local run needs.
-#[derive(Debug, Clone)]
-pub struct Definition {
-    pub image: String,
-    pub command: Vec<String>,
-    pub environment: Vec<(String, String)>,
-    /// Hard memory limit in bytes (container `memory`, else the task's).
-    pub memory_bytes: Option<u64>,
-    pub stop_timeout: Duration,
-    pub readonly_root: bool,
-    pub user: Option<String>,
-    pub entry_point: Vec<String>,
-}
-
-impl Definition {
-    pub fn from_sdk(def: &aws_sdk_ecs::types::TaskDefinition) -> Definition {
-        let container = def
-            .container_definitions()
-            .iter()
-            .find(|c| c.essential().unwrap_or(true))
-            .or_else(|| def.container_definitions().first());
-        let container_mib = container.and_then(|c| c.memory()).map(|m| m as u64);
-        let task_mib = def.memory().and_then(|m| m.parse::<u64>().ok());
-        Definition {
-            image: container.and_then(|c| c.image()).unwrap_or_default().into(),
-            command: container.map(|c| c.command().to_vec()).unwrap_or_default(),
-            environment: container
-                .map(|c| {
-                    c.environment()
-                        .iter()
-                        .filter_map(|kv| {
-                            Some((
-                                kv.name()?.to_string(),
-                                kv.value().unwrap_or_default().to_string(),
-                            ))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            memory_bytes: container_mib.or(task_mib).map(|mib| mib * 1024 * 1024),
-            stop_timeout: Duration::from_secs(
-                container.and_then(|c| c.stop_timeout()).unwrap_or(30) as u64,
-            ),
-            readonly_root: container
-                .and_then(|c| c.readonly_root_filesystem())
-                .unwrap_or(false),
-            user: container.and_then(|c| c.user()).map(String::from),
-            entry_point: container
-                .map(|c| c.entry_point().to_vec())
-                .unwrap_or_default(),
-        }
-    }
-}
-
 /// Run one task to its end and report it STOPPED. `stop` turns true on StopTask.
 pub async fn run(ctx: Arc<Context>, task: TaskView, def: Definition, stop: watch::Receiver<bool>) {
     let mut stopped = supervise(&ctx, &task, &def, stop).await;
@@ -293,7 +218,7 @@ async fn supervise(
             return Stopped::failed_to_start(format!("CannotStartContainerError: {e}"), now_iso());
         }
     };
-    let (log_path, log) = match crate::task::task_log(ctx, task) {
+    let (log_path, log) = match crate::context::task_log(ctx, task) {
         Ok(opened) => opened,
         Err(stopped) => return stopped,
     };
@@ -443,40 +368,6 @@ async fn report_stopped(
         Some(EventFault::Reorder) => {
             put_event(ctx, task, &detail).await;
             put_event(ctx, task, &running_detail(task)).await;
-        }
-    }
-}
-
-/// The task's log file (`<logs>/<task id>.log`), or the failure to start that ECS
-/// would report when it cannot be made.
-pub fn task_log(ctx: &Context, task: &TaskView) -> Result<(PathBuf, std::fs::File), Stopped> {
-    let path = ctx.logs.join(format!("{}.log", task.task_id()));
-    match std::fs::File::create(&path) {
-        Ok(file) => Ok((path, file)),
-        Err(e) => Err(Stopped::failed_to_start(
-            format!(
-                "CannotStartContainerError: log file {}: {e}",
-                path.display()
-            ),
-            now_iso(),
-        )),
-    }
-}
-
-pub async fn put_event(ctx: &Context, task: &TaskView, detail: &baton::ecs_event::TaskStateChange) {
-    let put = ctx
-        .events
-        .put_events()
-        .entries(event_entry(task, detail))
-        .send()
-        .await;
-    match put {
-        Ok(out) if out.failed_entry_count() == 0 => {}
-        Ok(out) => {
-            warn!(task_arn = %task.task_arn, failed = ?out.entries(), "PutEvents refused the event")
-        }
-        Err(e) => {
-            warn!(task_arn = %task.task_arn, error = %baton::error::display_chain(&e), "PutEvents failed")
         }
     }
 }
