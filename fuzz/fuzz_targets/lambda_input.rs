@@ -2,7 +2,7 @@
 //! accepted has a valid execution layout and a valid Payload.
 #![no_main]
 
-use baton::handoff::HandoffConfig;
+use baton::handoff::{HandoffConfig, step_or_default};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
     let config = HandoffConfig::for_bucket("bucket");
     if let Ok((request, layout, input)) = prepare_input::parse(value.clone(), &config) {
         assert!(layout.key("input").contains(&request.execution));
-        let step = request.step.as_deref().unwrap_or("task1");
+        let step = step_or_default(request.step.as_deref());
         assert!(layout.output_uri(step).starts_with("s3://bucket/"));
         assert!(
             !step.contains('/'),
@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if let Ok((request, layout, payload)) = offload_output::parse(value, &config) {
-        let step = request.step.as_deref().unwrap_or("task1");
+        let step = step_or_default(request.step.as_deref());
         assert!(
             !step.contains('/'),
             "a step never leaves the execution's prefix"

@@ -107,6 +107,26 @@ impl ExecutionLayout {
     }
 }
 
+/// The step of a prepare-input or offload-output request that names none: its
+/// data folder is `executions/<name>/task1/`.
+///
+/// `task1` is the first task of the `.sync` pipeline (statemachine/sync.asl.json),
+/// the one state machine that calls prepare-input without a step: its RunTask2
+/// reads `executions/<name>/task1/output`. Direct callers (events/prepare-input-*.json,
+/// events/offload-output-*.json, their tests) rely on it too.
+///
+/// The reusable task state machine (statemachine/task.asl.json) defaults `step` to
+/// `task` instead, in its Settings state, and always passes its step to both
+/// Lambdas, so this default never applies to it: its executions are one task on
+/// its own, not the first of two. The two defaults differ on purpose; the test
+/// `crates/baton/tests/default_step.rs` checks that relationship.
+pub const DEFAULT_STEP: &str = "task1";
+
+/// The step a request names, or [`DEFAULT_STEP`].
+pub fn step_or_default(step: Option<&str>) -> &str {
+    step.unwrap_or(DEFAULT_STEP)
+}
+
 /// A step's name, a folder of the execution's prefix (`task1`, `task`, `merge`):
 /// 1 to 32 ASCII letters, digits, `-` or `_`.
 pub fn validate_step(step: &str) -> Result<(), Error> {

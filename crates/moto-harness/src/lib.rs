@@ -352,7 +352,6 @@ impl AsyncRead for PatternReader {
     }
 }
 
-/// A sample event from the workspace's `events/` folder.
 /// SDK configuration for a local endpoint (this server, or a hop in front of it):
 /// dummy credentials, us-east-1.
 pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
@@ -364,10 +363,106 @@ pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
         .await
 }
 
+/// A sample event from the workspace's `events/` folder.
 pub fn sample_event(file: &str) -> serde_json::Value {
     let path = workspace_root().join("events").join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A state machine definition of the workspace (`statemachine/task.asl.json`),
+/// parsed. Its `DefinitionSubstitutions` placeholders outside strings (the numbers,
+/// such as `${HeartbeatSeconds}`) read as 0; those inside strings stay as written.
+pub fn state_machine(path: &str) -> serde_json::Value {
+    let path = workspace_root().join(path);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&bare_placeholders_as_zero(&text))
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every state machine definition of the workspace, by its path: the stack's
+/// (`statemachine/*.asl.json`) and the examples (`examples/pipelines/*.json`).
+pub fn state_machines() -> Vec<(String, serde_json::Value)> {
+    let mut paths = Vec::new();
+    for folder in ["statemachine", "examples/pipelines"] {
+        let dir = workspace_root().join(folder);
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+            if name.ends_with(".json") {
+                paths.push(format!("{folder}/{name}"));
+            }
+        }
+    }
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|path| {
+            let definition = state_machine(&path);
+            (path, definition)
+        })
+        .collect()
+}
+
+/// Every state of a definition, nested ones (a Map's `ItemProcessor` or `Iterator`,
+/// a Parallel's `Branches`) included, by name.
+pub fn all_states(definition: &serde_json::Value) -> Vec<(&str, &serde_json::Value)> {
+    let mut found = Vec::new();
+    for (name, state) in definition["States"].as_object().into_iter().flatten() {
+        found.push((name.as_str(), state));
+        let nested = ["ItemProcessor", "Iterator"]
+            .iter()
+            .filter_map(|key| state.get(*key))
+            .chain(state["Branches"].as_array().into_iter().flatten());
+        for inner in nested {
+            found.extend(all_states(inner));
+        }
+    }
+    found
+}
+
+/// The states of a definition that invoke the Lambda function `function` (by its
+/// placeholder, e.g. `${TaskWatchdogFunctionArn}`), by name.
+pub fn lambda_invocations<'a>(
+    definition: &'a serde_json::Value,
+    function: &str,
+) -> Vec<(&'a str, &'a serde_json::Value)> {
+    all_states(definition)
+        .into_iter()
+        .filter(|(_, state)| {
+            state["Resource"] == "arn:aws:states:::lambda:invoke"
+                && state["Parameters"]["FunctionName"] == function
+        })
+        .collect()
+}
+
+fn bare_placeholders_as_zero(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if !in_string
+            && rest.starts_with("${")
+            && let Some(end) = rest.find('}')
+        {
+            out.push('0');
+            rest = &rest[end + 1..];
+            continue;
+        }
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 /// Peak resident set size of this process so far (VmHWM), in bytes.

@@ -1,6 +1,8 @@
 //! Passes pointers through, keeps small data inline, stores the rest in S3.
 
-use baton::handoff::{ExecutionLayout, HandoffConfig, Target, TaskInput, fit_to_override};
+use baton::handoff::{
+    ExecutionLayout, HandoffConfig, Target, TaskInput, fit_to_override, step_or_default,
+};
 use baton::payload::Payload;
 use baton::{Error, Store};
 use serde::Deserialize;
@@ -13,8 +15,8 @@ use serde_json::Value;
 pub struct Request {
     pub execution: String,
     pub result: Value,
-    /// The step that produced `result` (default `task1`): data too large to stay
-    /// inline is stored at `executions/<name>/<step>/offloaded`.
+    /// The step that produced `result` (default [`baton::handoff::DEFAULT_STEP`]):
+    /// data too large to stay inline is stored at `executions/<name>/<step>/offloaded`.
     #[serde(default)]
     pub step: Option<String>,
     /// The step that reads it (default `task2`): its `BATON_OUTPUT`.
@@ -34,7 +36,7 @@ impl OffloadOutput {
 
     pub async fn handle(&self, event: Value) -> Result<TaskInput, Error> {
         let (request, layout, payload) = parse(event, &self.config)?;
-        let step = request.step.as_deref().unwrap_or("task1");
+        let step = step_or_default(request.step.as_deref());
         let target = Target {
             container: &self.config.container,
             output_uri: layout.output_uri(request.next.as_deref().unwrap_or("task2")),

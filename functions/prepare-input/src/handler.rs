@@ -1,6 +1,8 @@
 //! Validates the execution input, pins or stages it, and returns task 1's input.
 
-use baton::handoff::{ExecutionLayout, HandoffConfig, Target, TaskInput, fit_to_override};
+use baton::handoff::{
+    ExecutionLayout, HandoffConfig, Target, TaskInput, fit_to_override, step_or_default,
+};
 use baton::payload::{Payload, S3Location, S3Pointer};
 use baton::{Error, Store};
 use serde::Deserialize;
@@ -18,7 +20,7 @@ pub struct Request {
     #[serde(default)]
     pub container: Option<String>,
     /// The step whose input this is: its output goes to `executions/<name>/<step>/`
-    /// (default `task1`).
+    /// (default [`baton::handoff::DEFAULT_STEP`]).
     #[serde(default)]
     pub step: Option<String>,
     /// When `input` is a Map's results (a fan-in): the share of failed items, in
@@ -41,12 +43,13 @@ impl PrepareInput {
         let (request, layout, input) = parse(event, &self.config)?;
         let tolerated = request.tolerated_failure_percentage.unwrap_or(0.0);
         let payload = self.payload_of(input, tolerated).await?;
+        let step = step_or_default(request.step.as_deref());
         let target = Target {
             container: request
                 .container
                 .as_deref()
                 .unwrap_or(&self.config.container),
-            output_uri: layout.output_uri(request.step.as_deref().unwrap_or("task1")),
+            output_uri: layout.output_uri(step),
         };
         let input = fit_to_override(
             &self.store,
@@ -60,7 +63,7 @@ impl PrepareInput {
             }),
         )
         .await?;
-        tracing::info!(execution = %request.execution, step = request.step.as_deref().unwrap_or("task1"), payload = %input.baton_input, "prepared a task's input");
+        tracing::info!(execution = %request.execution, step, payload = %input.baton_input, "prepared a task's input");
         Ok(input)
     }
 

@@ -1,18 +1,25 @@
-//! Handles "ECS Task State Change" events: one EventBridge event, or a batch of them
-//! from the SQS queue between the rule and the function (the stack's wiring).
+//! The watchdog's shared state and its dispatch: each invocation, typed
+//! ([`Invocation`]), goes to the module of its kind — an ECS task stopped
+//! ([`crate::task_stopped`]), an execution ended ([`crate::execution_ended`]), a
+//! callback task state timed out ([`crate::timed_out`]), a `.sync` task state
+//! failed ([`crate::sync_verdict`]). EventBridge events come one at a time or in a
+//! batch from the SQS queue between the rule and the function (the stack's wiring).
 
 use aws_config::SdkConfig;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use baton::ecs_event::{self, Overrides, TaskStateChange, Verdict};
-use baton::{CallbackClient, CallbackOutcome, Error};
+use baton::ecs_event::TaskStateChange;
+use baton::{CallbackClient, Error};
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::invocation::{Event, Invocation};
 
 /// What the watchdog did with an event (the Lambda's result, for the logs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
-    /// `failed`, `alreadyClosed`, `rejected` or `ignored`.
+    /// `failed`, `alreadyClosed`, `rejected` or `ignored` (a task stopped);
+    /// `cleanedUp` or `ignored` (an execution ended).
     pub action: &'static str,
     pub reason: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -31,17 +38,17 @@ pub fn begun_before(
 }
 
 pub struct Watchdog {
-    callbacks: CallbackClient,
-    ecs: aws_sdk_ecs::Client,
+    pub(crate) callbacks: CallbackClient,
+    pub(crate) ecs: aws_sdk_ecs::Client,
     s3: aws_sdk_s3::Client,
     /// Where a task's logs are, with `{task_id}` replaced (`BATON_TASK_LOGS`).
-    logs_template: Option<String>,
+    pub(crate) logs_template: Option<String>,
     /// The stack's bucket and prefix (`BATON_BUCKET`, `BATON_PREFIX`): where an
     /// ended execution's data is. Without it, status changes are ignored.
-    handoff: Option<baton::handoff::HandoffConfig>,
+    pub(crate) handoff: Option<baton::handoff::HandoffConfig>,
     /// The stack's cluster (`BATON_CLUSTER`): an ended execution's tasks still
     /// running there are stopped. Without it, none is.
-    cluster: Option<String>,
+    pub(crate) cluster: Option<String>,
 }
 
 impl Watchdog {
@@ -68,35 +75,31 @@ impl Watchdog {
         self
     }
 
-    /// One invocation. `{"stoppedTask": <States.TaskFailed cause>}` from the .sync
-    /// pipeline: the Baton error for it. `{"taskTimedOut": …}` from the callback
-    /// pipeline: a task state timed out; stop its tasks, answer the typed error
-    /// ([`crate::timed_out`]). From the stack's SQS queue: a batch, answered with the
-    /// messages to retry (`ReportBatchItemFailures`): they come back after the
-    /// queue's visibility timeout, and land in the dead-letter queue after its
-    /// maxReceiveCount, never dropped. Anything else is one EventBridge event.
+    /// One invocation, typed by [`Invocation::from_value`] (a `Baton.InvalidInput`
+    /// error when it cannot be read). `{"stoppedTask": <States.TaskFailed cause>}`
+    /// from the .sync pipeline: the Baton error for it ([`crate::sync_verdict`]).
+    /// `{"taskTimedOut": …}` from the callback pipeline: a task state timed out;
+    /// stop its tasks, answer the typed error ([`crate::timed_out`]). From the
+    /// stack's SQS queue: a batch, answered with the messages to retry
+    /// ([`Watchdog::handle_batch`]). Anything else is one EventBridge event
+    /// ([`Watchdog::handle_event`]).
     pub async fn handle_invocation(&self, payload: Value) -> Result<Value, Error> {
-        if let Some(cause) = payload.get("stoppedTask").and_then(Value::as_str) {
-            // The .sync pipeline: a task state failed with States.TaskFailed.
-            let verdict = ecs_event::sync_verdict(cause, None);
-            tracing::info!(
-                error = verdict.error,
-                retryable = verdict.retryable,
-                "a .sync task failed"
-            );
-            return Ok(serde_json::to_value(verdict).expect("a verdict serialises"));
+        match Invocation::from_value(payload)? {
+            Invocation::SyncVerdict { cause } => Ok(crate::sync_verdict::answer(&cause)),
+            Invocation::TaskTimedOut(state) => Ok(self.task_timed_out(&state).await),
+            Invocation::Batch(batch) => Ok(self.handle_batch(batch).await),
+            Invocation::Event(event) => {
+                let outcome = self.handle_event(event).await?;
+                Ok(serde_json::to_value(outcome).expect("an outcome serialises"))
+            }
         }
-        if let Some(request) = payload.get("taskTimedOut") {
-            let state: crate::timed_out::TimedOutState = serde_json::from_value(request.clone())
-                .map_err(|e| Error::InvalidInput(format!("taskTimedOut: {e}")))?;
-            return Ok(self.task_timed_out(&state).await);
-        }
-        if payload.get("Records").is_none() {
-            let outcome = self.handle(payload).await?;
-            return Ok(serde_json::to_value(outcome).expect("an outcome serialises"));
-        }
-        let batch: SqsEvent = serde_json::from_value(payload)
-            .map_err(|e| Error::InvalidInput(format!("not an SQS batch: {e}")))?;
+    }
+
+    /// A batch from the stack's SQS queue, answered with the messages to retry
+    /// (`ReportBatchItemFailures`): they come back after the queue's visibility
+    /// timeout, and land in the dead-letter queue after its maxReceiveCount, never
+    /// dropped. Each record's body is one EventBridge event ([`Watchdog::handle`]).
+    pub async fn handle_batch(&self, batch: SqsEvent) -> Value {
         // The records at once: one slow event (a callback retried through throttling
         // for a minute) must not hold the others' tokens past their heartbeat window.
         // The fault soak showed it: with 16 executions at once, while some callbacks
@@ -123,225 +126,24 @@ impl Watchdog {
                 response.batch_item_failures.push(failure);
             }
         }
-        Ok(serde_json::to_value(response).expect("a batch response serialises"))
+        serde_json::to_value(response).expect("a batch response serialises")
     }
 
-    /// Decide and act. An `Err` means the event must be delivered again: returned
-    /// when Step Functions or ECS could not be reached after the SDK's retries, or
-    /// the event could not be read.
+    /// One EventBridge event, read ([`Event::from_value`]), decided and acted on
+    /// ([`Watchdog::handle_event`]). An `Err` means the event must be delivered
+    /// again: returned when Step Functions or ECS could not be reached after the
+    /// SDK's retries, or the event could not be read.
     pub async fn handle(&self, event: Value) -> Result<Outcome, Error> {
-        if baton::execution_event::is_status_change(&event) {
-            return Ok(self.handle_execution_end(event).await);
-        }
-        let event = ecs_event::parse_event(event)?;
-        let mut detail = event.detail;
-        let logs = self.logs_of(&detail);
-        let mut verdict = ecs_event::verdict(&detail, logs.as_deref());
-        if verdict == Verdict::OverridesMissing {
-            detail.overrides = Some(self.describe_overrides(&detail).await?);
-            verdict = ecs_event::verdict(&detail, logs.as_deref());
-        }
-        let outcome = self.act(&detail, verdict).await?;
-        // After the token: a task killed mid-upload (crash, OOM, SIGKILL) leaves its
-        // multipart upload open, its parts billed and invisible until the bucket's
-        // lifecycle rule (AbortIncompleteMultipartUpload, 1 day) removes them. Any
-        // stopped task, .sync too. A failure here is logged, not retried: the
-        // token is what matters, and the lifecycle rule is the backstop.
-        if let Err(e) = self.abort_abandoned_uploads(&detail).await {
-            tracing::warn!(task_arn = detail.task_arn.as_deref(), error = %e, "could not abort the stopped task's multipart uploads; the bucket's lifecycle rule will");
-        }
-        Ok(outcome)
+        self.handle_event(Event::from_value(event)?).await
     }
 
-    async fn act(&self, detail: &TaskStateChange, verdict: Verdict) -> Result<Outcome, Error> {
-        let task_arn = detail.task_arn.clone();
-        let ignored = |reason: String| {
-            tracing::info!(task_arn = task_arn.as_deref(), reason, "ignored");
-            Ok(Outcome {
-                action: "ignored",
-                reason,
-                error: None,
-                task_arn: task_arn.clone(),
-            })
-        };
-        match verdict {
-            Verdict::NotStopped { last_status } => ignored(format!(
-                "lastStatus is {}, not STOPPED",
-                last_status.as_deref().unwrap_or("missing")
-            )),
-            Verdict::NoToken | Verdict::OverridesMissing => {
-                ignored("no TASK_TOKEN in any container override: not a callback task".into())
-            }
-            Verdict::Fail {
-                token,
-                error,
-                cause,
-            } => match self.callbacks.failure(&token, error, &cause).await? {
-                CallbackOutcome::Delivered => {
-                    tracing::warn!(task_arn = task_arn.as_deref(), token = %token, error, cause, "task stopped without calling back; failed its token");
-                    Ok(Outcome {
-                        action: "failed",
-                        reason: "the task stopped without calling back".into(),
-                        error: Some(error),
-                        task_arn,
-                    })
-                }
-                CallbackOutcome::Rejected { code } => {
-                    // Not a token Step Functions can read: no retry will change that.
-                    tracing::error!(task_arn = task_arn.as_deref(), token = %token, code, "Step Functions rejected the task token as malformed");
-                    Ok(Outcome {
-                        action: "rejected",
-                        reason: format!("Step Functions rejected the task token ({code})"),
-                        error: Some(error),
-                        task_arn,
-                    })
-                }
-                CallbackOutcome::AlreadyClosed { code } => {
-                    tracing::info!(task_arn = task_arn.as_deref(), token = %token, code, "token already closed: the task had called back");
-                    Ok(Outcome {
-                        action: "alreadyClosed",
-                        reason: format!(
-                            "the token was already closed ({code}): the task had called back"
-                        ),
-                        error: None,
-                        task_arn,
-                    })
-                }
-            },
+    /// One EventBridge event: an ECS task stopped ([`crate::task_stopped`]) or an
+    /// execution ended ([`crate::execution_ended`]).
+    pub async fn handle_event(&self, event: Event) -> Result<Outcome, Error> {
+        match event {
+            Event::ExecutionEnded(detail) => Ok(self.execution_ended(detail).await),
+            Event::TaskStopped(event) => self.task_stopped(*event).await,
         }
-    }
-
-    /// An execution ended: abort the multipart uploads under its prefix begun before
-    /// it stopped. They are a task's that was killed mid-upload and whose STOPPED
-    /// event never came (the heartbeat timed the execution out), or one the SDK
-    /// began twice when an answer was lost. Failures are logged, not retried: the
-    /// bucket's lifecycle rule is the backstop.
-    async fn handle_execution_end(&self, event: Value) -> Outcome {
-        let detail: baton::execution_event::ExecutionStatusChange =
-            serde_json::from_value(event.get("detail").cloned().unwrap_or_default())
-                .unwrap_or_default();
-        let ignored = |reason: &str| Outcome {
-            action: "ignored",
-            reason: reason.into(),
-            error: None,
-            task_arn: None,
-        };
-        let Some(handoff) = &self.handoff else {
-            return ignored(
-                "an execution ended; BATON_BUCKET is not set, so its data is not looked at",
-            );
-        };
-        let Some((prefix, stopped_at)) = detail.abandoned_uploads_scope(handoff) else {
-            return ignored("not an ended execution with a name and a stop date");
-        };
-        let status = detail.status.as_deref().unwrap_or("");
-        let name = detail.name.as_deref().unwrap_or("");
-        // The tasks first: a task still running keeps billing, and could still write.
-        let stopped = match (&self.cluster, detail.execution_arn.as_deref()) {
-            (Some(cluster), Some(execution_arn)) => {
-                // A pipeline's step is an execution of its own with the pipeline's
-                // folder: the reason names the execution the user started.
-                let reason = |output: Option<&str>| match output.and_then(|o| handoff.folder_of(o))
-                {
-                    Some((folder, step)) if folder != name => {
-                        format!("Baton: step {step} of execution {folder} ended ({status})")
-                    }
-                    _ => format!("Baton: execution {name} ended ({status})"),
-                };
-                let started_by = baton::execution_event::started_by(execution_arn);
-                // StartedBy names the execution; its tasks' data may lie in another
-                // execution's folder (a pipeline step keeps its data under the
-                // pipeline's execution), so any Baton output counts.
-                let baton_data = baton::payload::S3Location {
-                    bucket: handoff.bucket.clone(),
-                    key: handoff.prefix.clone(),
-                };
-                match self
-                    .stop_tasks(cluster, &started_by, &baton_data, reason)
-                    .await
-                {
-                    Ok(stopped) => stopped.len().to_string(),
-                    Err(e) => {
-                        tracing::warn!(execution = detail.execution_arn.as_deref(), error = %e, "could not stop the ended execution's tasks");
-                        "unknown (see the log)".into()
-                    }
-                }
-            }
-            (None, _) => "none looked for (BATON_CLUSTER unset)".into(),
-            (_, None) => "none looked for (no executionArn in the event)".into(),
-        };
-        let aborted = match self
-            .abort_uploads_begun_before(&prefix, stopped_at, detail.execution_arn.as_deref())
-            .await
-        {
-            Ok(aborted) => aborted.to_string(),
-            Err(e) => {
-                tracing::warn!(execution = detail.execution_arn.as_deref(), error = %e, "could not abort the ended execution's multipart uploads; the bucket's lifecycle rule will");
-                "unknown (see the log)".into()
-            }
-        };
-        Outcome {
-            action: "cleanedUp",
-            reason: format!(
-                "the execution ended ({status}); tasks stopped: {stopped}; multipart uploads left open under {} aborted: {aborted}",
-                prefix.uri()
-            ),
-            error: None,
-            task_arn: None,
-        }
-    }
-
-    /// A callback task state timed out: stop the tasks it started (every attempt's:
-    /// they share its `BATON_OUTPUT`) and answer the typed error. Never an `Err`
-    /// for ECS trouble: the error the user sees stays typed, and the execution's
-    /// end (a status change the watchdog also handles) stops what is left.
-    pub async fn task_timed_out(&self, state: &crate::timed_out::TimedOutState) -> Value {
-        use crate::timed_out::{Stopping, answer};
-        let stopping = match (
-            &self.cluster,
-            baton::payload::S3Location::parse(&state.output),
-        ) {
-            (None, _) => Stopping::NoCluster,
-            (Some(_), Err(e)) => Stopping::Failed(format!("BATON_OUTPUT {:?}: {e}", state.output)),
-            (Some(cluster), Ok(output)) => {
-                // The execution whose folder holds the output: a pipeline's, for
-                // a step that runs as an execution of its own.
-                let name = match self
-                    .handoff
-                    .as_ref()
-                    .and_then(|h| h.folder_of(&state.output))
-                {
-                    Some((folder, _)) => folder,
-                    None => state
-                        .execution_arn
-                        .rsplit(':')
-                        .next()
-                        .unwrap_or_default()
-                        .to_string(),
-                };
-                let reason = |_: Option<&str>| {
-                    format!(
-                        "Baton: {} of execution {name} timed out ({})",
-                        state.state,
-                        state.error()
-                    )
-                };
-                let started_by = baton::execution_event::started_by(&state.execution_arn);
-                match self.stop_tasks(cluster, &started_by, &output, reason).await {
-                    Ok(stopped) => Stopping::Stopped(stopped),
-                    Err(e) => Stopping::Failed(e.to_string()),
-                }
-            }
-        };
-        let answer = answer(state, &stopping);
-        tracing::warn!(
-            execution = state.execution_arn,
-            state = state.state,
-            error = state.error(),
-            cause = answer["Cause"].as_str(),
-            "a task state timed out"
-        );
-        answer
     }
 
     /// Stop the tasks of `cluster` still meant to run that an execution started
@@ -396,21 +198,9 @@ impl Watchdog {
         Ok(stopped)
     }
 
-    /// Abort the multipart uploads the stopped task began under its `BATON_OUTPUT`
-    /// prefix before it stopped ([`TaskStateChange::abandoned_uploads_scope`]).
-    /// Uploads begun later belong to a retry's new task and are left alone. Returns
-    /// how many were aborted.
-    pub async fn abort_abandoned_uploads(&self, detail: &TaskStateChange) -> Result<usize, Error> {
-        let Some((output, stopped_at)) = detail.abandoned_uploads_scope() else {
-            return Ok(0);
-        };
-        self.abort_uploads_begun_before(&output, stopped_at, detail.task_arn.as_deref())
-            .await
-    }
-
     /// Abort the uploads under `output` (a bucket and key prefix) begun at or before
     /// `stopped_at`; how many. `by` names the task or execution, for the log.
-    async fn abort_uploads_begun_before(
+    pub(crate) async fn abort_uploads_begun_before(
         &self,
         output: &baton::payload::S3Location,
         stopped_at: aws_smithy_types::DateTime,
@@ -482,37 +272,6 @@ impl Watchdog {
             );
         }
         Ok(aborted)
-    }
-
-    fn logs_of(&self, detail: &TaskStateChange) -> Option<String> {
-        let template = self.logs_template.as_deref()?;
-        Some(template.replace("{task_id}", detail.task_id().unwrap_or("unknown")))
-    }
-
-    /// Events without overrides: ask ECS, which keeps stopped tasks for at least
-    /// an hour.
-    async fn describe_overrides(&self, detail: &TaskStateChange) -> Result<Overrides, Error> {
-        let (Some(cluster), Some(task)) = (&detail.cluster_arn, &detail.task_arn) else {
-            return Ok(Overrides::default());
-        };
-        let out = self
-            .ecs
-            .describe_tasks()
-            .cluster(cluster)
-            .tasks(task)
-            .send()
-            .await
-            .map_err(|e| Error::Service {
-                service: "ecs",
-                operation: "DescribeTasks",
-                message: baton::error::display_chain(&e),
-            })?;
-        Ok(out
-            .tasks()
-            .first()
-            .and_then(|t| t.overrides())
-            .map(Overrides::from_sdk)
-            .unwrap_or_default())
     }
 }
 

@@ -9,8 +9,33 @@ use baton::error::names;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// What the state machine sends (`taskTimedOut`), from the catching state's input
-/// and context object.
+use crate::handler::Watchdog;
+
+/// The invocation's key: `{"taskTimedOut": <TimedOutState>}`, which the TimedOut
+/// state of statemachine/task.asl.json builds in its Parameters.
+pub const REQUEST_KEY: &str = "taskTimedOut";
+
+/// The fields of the request, as [`TimedOutState`] reads them (all required) and
+/// the state machine's Parameters name them.
+pub const FIELDS: [&str; 6] = [
+    "executionArn",
+    "state",
+    "output",
+    "heartbeatSeconds",
+    "timeoutSeconds",
+    "timedOut",
+];
+
+/// Under `timedOut`: where the callback task state's Catch of
+/// `States.HeartbeatTimeout` puts the error (its ResultPath `$.timedOut.heartbeat`).
+pub const CAUGHT_HEARTBEAT: &str = "heartbeat";
+/// Under `timedOut`: where its Catch of `States.Timeout` puts the error (its
+/// ResultPath `$.timedOut.timeout`). Anything but [`CAUGHT_HEARTBEAT`] reads as a
+/// timeout.
+pub const CAUGHT_TIMEOUT: &str = "timeout";
+
+/// What the state machine sends ([`REQUEST_KEY`], fields [`FIELDS`]), from the
+/// catching state's input and context object.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TimedOutState {
@@ -32,7 +57,7 @@ impl TimedOutState {
     /// No beat for HeartbeatSeconds (`Baton.Unresponsive`), or longer than
     /// TimeoutSeconds (`Baton.TimedOut`).
     pub fn error(&self) -> &'static str {
-        if self.timed_out.get("heartbeat").is_some() {
+        if self.timed_out.get(CAUGHT_HEARTBEAT).is_some() {
             names::UNRESPONSIVE
         } else {
             names::TIMED_OUT
@@ -109,20 +134,77 @@ pub fn answer(state: &TimedOutState, stopping: &Stopping) -> Value {
     })
 }
 
+impl Watchdog {
+    /// A callback task state timed out: stop the tasks it started (every attempt's:
+    /// they share its `BATON_OUTPUT`) and answer the typed error. Never an `Err`
+    /// for ECS trouble: the error the user sees stays typed, and the execution's
+    /// end (a status change the watchdog also handles) stops what is left.
+    pub async fn task_timed_out(&self, state: &TimedOutState) -> Value {
+        let stopping = match (
+            &self.cluster,
+            baton::payload::S3Location::parse(&state.output),
+        ) {
+            (None, _) => Stopping::NoCluster,
+            (Some(_), Err(e)) => Stopping::Failed(format!("BATON_OUTPUT {:?}: {e}", state.output)),
+            (Some(cluster), Ok(output)) => {
+                // The execution whose folder holds the output: a pipeline's, for
+                // a step that runs as an execution of its own.
+                let name = match self
+                    .handoff
+                    .as_ref()
+                    .and_then(|h| h.folder_of(&state.output))
+                {
+                    Some((folder, _)) => folder,
+                    None => state
+                        .execution_arn
+                        .rsplit(':')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                };
+                let reason = |_: Option<&str>| {
+                    format!(
+                        "Baton: {} of execution {name} timed out ({})",
+                        state.state,
+                        state.error()
+                    )
+                };
+                let started_by = baton::execution_event::started_by(&state.execution_arn);
+                match self.stop_tasks(cluster, &started_by, &output, reason).await {
+                    Ok(stopped) => Stopping::Stopped(stopped),
+                    Err(e) => Stopping::Failed(e.to_string()),
+                }
+            }
+        };
+        let answer = answer(state, &stopping);
+        tracing::warn!(
+            execution = state.execution_arn,
+            state = state.state,
+            error = state.error(),
+            cause = answer["Cause"].as_str(),
+            "a task state timed out"
+        );
+        answer
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn state(caught: Value) -> TimedOutState {
-        serde_json::from_value(json!({
+    fn request(caught: Value) -> Value {
+        json!({
             "executionArn": "arn:aws:states:eu-west-1:123456789012:execution:baton:n1",
             "state": "RunTask1",
             "output": "s3://b/executions/n1/task1/",
             "heartbeatSeconds": 120,
             "timeoutSeconds": 86400,
             "timedOut": caught,
-        }))
-        .unwrap()
+        })
+    }
+
+    fn state(caught: Value) -> TimedOutState {
+        serde_json::from_value(request(caught)).unwrap()
     }
 
     fn cause(answer: &Value) -> Value {
@@ -172,6 +254,34 @@ mod tests {
                 .unwrap()
                 .contains("BATON_CLUSTER")
         );
+    }
+
+    #[test]
+    fn the_fields_named_are_the_fields_read_and_each_is_required() {
+        let full = request(json!({CAUGHT_TIMEOUT: {}}));
+        let mut keys: Vec<&str> = full
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut fields = FIELDS.to_vec();
+        keys.sort_unstable();
+        fields.sort_unstable();
+        assert_eq!(keys, fields);
+        for field in FIELDS {
+            let mut without = full.clone();
+            without.as_object_mut().unwrap().remove(field);
+            assert!(
+                serde_json::from_value::<TimedOutState>(without).is_err(),
+                "{field} is required"
+            );
+        }
+        assert_eq!(
+            state(json!({CAUGHT_HEARTBEAT: {}})).error(),
+            names::UNRESPONSIVE
+        );
+        assert_eq!(state(json!({CAUGHT_TIMEOUT: {}})).error(), names::TIMED_OUT);
     }
 
     #[test]
