@@ -118,6 +118,10 @@ test-invoke: venv ## Every events/ file through cargo lambda invoke against carg
 test-docs: venv ## The docs against the code: every Baton.* error and moto fix has its row, links land, the README stays short
 	$(VENV)/bin/python -m pytest tests/test_docs.py
 
+.PHONY: test-iam
+test-iam: venv ## The local stack's IAM evaluator: AWS's evaluation logic, the action table against the SAR, the moto hook, the mutation check
+	$(VENV)/bin/python -m pytest tests/iam
+
 .PHONY: test-compat
 test-compat: venv ## The local stack's moto fixes: each gap still there, each fix working
 	$(VENV)/bin/python -m pytest tests/compat
@@ -186,7 +190,7 @@ test-soak: venv ## The fault soak's short version (30 executions; in make test)
 	$(VENV)/bin/python soak/soak.py --executions 30 --concurrency 10
 
 .PHONY: test
-test: venv lint test-docs test-rust check-portable-worker test-invoke test-compat test-e2e test-fuzz test-soak sam-build-check ## Everything CI runs
+test: venv lint test-docs test-iam test-rust check-portable-worker test-invoke test-compat test-e2e test-fuzz test-soak sam-build-check ## Everything CI runs
 	@echo "==> make test: all checks passed"
 
 .PHONY: build-lambdas
