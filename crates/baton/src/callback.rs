@@ -5,7 +5,7 @@
 //! read the token at all (malformed or cut), so nothing was delivered and nothing
 //! ever will be; it is its own outcome, logged as an error by the callers.
 //! Throttling and 5xx are retried by the SDK's standard retry strategy with
-//! exponential backoff.
+//! exponential backoff, within a budget for the whole call ([`CALLBACK_BUDGET`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -73,13 +73,25 @@ pub enum CallbackOutcome {
 }
 
 /// Retry settings for callbacks: throttling and 5xx are retried with exponential
-/// backoff and jitter, for about a minute in all, before the caller gives up.
+/// backoff and jitter (up to 8 attempts, at most about 23 s of backoff in all), and
+/// [`CALLBACK_BUDGET`] bounds the whole call.
 pub fn callback_retry_config() -> RetryConfig {
     RetryConfig::standard()
         .with_max_attempts(8)
         .with_initial_backoff(Duration::from_millis(200))
         .with_max_backoff(Duration::from_secs(10))
 }
+
+/// Longest one callback may take, every attempt and backoff included (the SDK's
+/// operation timeout). Without it, 8 attempts of up to 15 s each
+/// ([`crate::aws::api_timeouts`]) plus backoff could run for over three minutes:
+/// - the watchdog Lambda (template.yaml `Timeout: 60`) would be killed mid-retry,
+///   and the SQS record it was handling would not be reported as a batch item
+///   failure by the function: at 40 s the callback ends as an error the function
+///   returns in time, and SQS delivers the record again;
+/// - the worker sends no heartbeat while its final callback is retried, and
+///   `HeartbeatSeconds` may be as low as 120 s (a beat every 20 s before it).
+pub const CALLBACK_BUDGET: Duration = Duration::from_secs(40);
 
 /// Sends callbacks for task tokens.
 #[derive(Clone, Debug)]
@@ -88,21 +100,50 @@ pub struct CallbackClient {
 }
 
 impl CallbackClient {
-    /// A client with Baton's callback retry policy and [`crate::aws::api_timeouts`]
-    /// on top of `config`.
+    /// A client with Baton's callback retry policy, [`crate::aws::api_timeouts`] for
+    /// each attempt and [`CALLBACK_BUDGET`] for each call, on top of `config`.
     pub fn new(config: &SdkConfig) -> CallbackClient {
+        let timeouts = crate::aws::api_timeouts()
+            .to_builder()
+            .operation_timeout(CALLBACK_BUDGET)
+            .build();
         let sfn = aws_sdk_sfn::config::Builder::from(config)
             .retry_config(callback_retry_config())
-            .timeout_config(crate::aws::api_timeouts())
+            .timeout_config(timeouts)
             .build();
         CallbackClient {
             sfn: aws_sdk_sfn::Client::from_conf(sfn),
         }
     }
 
-    /// Use an existing client as is (its retry configuration included).
+    /// Use an existing client as is (its retry and timeout configuration included).
     pub fn from_client(sfn: aws_sdk_sfn::Client) -> CallbackClient {
         CallbackClient { sfn }
+    }
+
+    /// The same client, each call bounded by `budget` in all (retries and backoff
+    /// included) instead; its other timeouts kept. A caller with a deadline of its
+    /// own (a Lambda's remaining time) passes what is left of it, less a margin.
+    pub fn with_budget(self, budget: Duration) -> CallbackClient {
+        let config = self.sfn.config();
+        let timeouts = config
+            .timeout_config()
+            .map(|t| t.to_builder())
+            .unwrap_or_default()
+            .operation_timeout(budget)
+            .build();
+        let sfn = config.to_builder().timeout_config(timeouts).build();
+        CallbackClient {
+            sfn: aws_sdk_sfn::Client::from_conf(sfn),
+        }
+    }
+
+    /// How long one call may take in all, if bounded.
+    pub fn budget(&self) -> Option<Duration> {
+        self.sfn
+            .config()
+            .timeout_config()
+            .and_then(|t| t.operation_timeout())
     }
 
     pub async fn success(&self, token: &TaskToken, output: &str) -> Result<CallbackOutcome, Error> {
@@ -208,6 +249,70 @@ mod tests {
             Some(Duration::from_secs(15))
         );
         assert!(timeouts.connect_timeout().is_some());
+        assert_eq!(client.budget(), Some(CALLBACK_BUDGET));
+        // A budget of the caller's own replaces the total only.
+        let shorter = client.with_budget(Duration::from_secs(7));
+        let timeouts = shorter.sfn.config().timeout_config().expect("timeouts set");
+        assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(7)));
+        assert_eq!(timeouts.read_timeout(), Some(Duration::from_secs(10)));
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(Duration::from_secs(15))
+        );
+        let retry = shorter.sfn.config().retry_config().expect("retry set");
+        assert_eq!(retry.max_attempts(), 8);
+    }
+
+    /// Every Lambda of the stack that sends callbacks (the watchdog) must outlive a
+    /// callback that gives up, with time left to answer: SQS retries a record only
+    /// if the function returns it as a batch item failure.
+    #[test]
+    fn the_callback_budget_fits_inside_the_functions_timeout() {
+        let template = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"),
+        )
+        .expect("template.yaml");
+        let timeouts: Vec<u64> = template
+            .lines()
+            .filter_map(|line| line.trim().strip_prefix("Timeout: "))
+            .map(|v| v.trim().parse().expect("a number of seconds"))
+            .collect();
+        assert!(!timeouts.is_empty(), "no function Timeout in template.yaml");
+        for timeout in timeouts {
+            assert!(
+                CALLBACK_BUDGET + Duration::from_secs(15) <= Duration::from_secs(timeout),
+                "a callback may take {CALLBACK_BUDGET:?}: too long for a function of {timeout} s"
+            );
+        }
+    }
+
+    /// A Step Functions endpoint that takes the request and never answers: the
+    /// callback gives up when its budget is spent, not an attempt (10 s to the
+    /// first byte) or eight later.
+    #[tokio::test]
+    async fn a_callback_to_a_silent_endpoint_gives_up_within_its_budget() {
+        // Bound and never accepted: the kernel completes the connection, nobody reads.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let config = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_sdk_sfn::config::Region::new("us-east-1"))
+            .endpoint_url(format!("http://{}", silent.local_addr().unwrap()))
+            .credentials_provider(aws_sdk_sfn::config::SharedCredentialsProvider::new(
+                aws_sdk_sfn::config::Credentials::new("AKIDTEST", "secret", None, None, "test"),
+            ))
+            .build();
+        let budget = Duration::from_millis(1500);
+        let client = CallbackClient::new(&config).with_budget(budget);
+        let token = TaskToken::new("AQCEAAAAKgAAAAMAAAAAsilent").unwrap();
+        let started = std::time::Instant::now();
+        let beat = client.heartbeat(&token).await;
+        let took = started.elapsed();
+        let err = beat.expect_err("nobody answered");
+        assert!(err.to_string().to_lowercase().contains("timeout"), "{err}");
+        assert!(
+            took >= budget && took < budget + Duration::from_secs(3),
+            "gave up after {took:?}, budget {budget:?}"
+        );
     }
     use crate::limits::TASK_TOKEN_MAX_CHARS;
 

@@ -112,6 +112,9 @@ pub async fn supervise(
         .expect("containers lock")
         .insert(name.clone());
     info!(task_arn = %task.task_arn, container = %name, image = %image, log = %log_path.display(), "container running");
+    // The kernel's count of OOM kills, read from the container's cgroup while it
+    // runs: the cgroup is gone soon after the container ends.
+    let oom_watch = tokio::spawn(watch_oom_kills(ctx.podman_env.clone(), name.clone()));
     put_event(ctx, task, &running_detail(task)).await;
 
     let mut user_stop = false;
@@ -141,26 +144,115 @@ pub async fn supervise(
         }
     };
     let exit_code = status.ok().and_then(|s| s.code()).map(i64::from);
+    // Not found by now (podman never started it, or it ended within the first
+    // look): nothing to read, and nothing left to look for.
+    let oom_kills = if oom_watch.is_finished() {
+        match oom_watch.await {
+            Ok(Some(watch)) => watch.finish().await,
+            _ => None,
+        }
+    } else {
+        oom_watch.abort();
+        None
+    };
     let oom_flag = inspect(ctx, &name, "{{.State.OOMKilled}}").await.as_deref() == Some("true");
     remove(ctx, &name).await;
     ctx.containers_running
         .lock()
         .expect("containers lock")
         .remove(&name);
-    if matches!(exit_code, Some(125..=127)) && !user_stop {
-        // podman itself could not create or start the container.
-        let reason = std::fs::read_to_string(&log_path).unwrap_or_default();
-        let reason = reason.lines().last().unwrap_or("podman failed").to_string();
-        return Stopped::failed_to_start(format!("CannotStartContainerError: {reason}"), now_iso());
+    info!(task_arn = %task.task_arn, container = %name, exit_code, oom_kills, oom_flag, user_stop, "container ended");
+    match ending(exit_code, user_stop, oom_kills, oom_flag) {
+        Ending::NotStarted => {
+            // podman itself could not create or start the container.
+            let reason = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let reason = reason.lines().last().unwrap_or("podman failed").to_string();
+            Stopped::failed_to_start(format!("CannotStartContainerError: {reason}"), now_iso())
+        }
+        Ending::Exited { oom } => {
+            if oom {
+                warn!(task_arn = %task.task_arn, container = %name, "killed by the kernel at its memory limit");
+            } else if exit_code == Some(137) && oom_kills.is_none() && !user_stop {
+                warn!(task_arn = %task.task_arn, container = %name, "SIGKILL, and the container's OOM kill count could not be read: reported as a crash");
+            }
+            Stopped::exited(exit_code, oom, user_stop)
+        }
     }
-    // podman 4.3's conmon writes its OOM marker where it cannot be read back
-    // (containers/conmon#504), so OOMKilled is often false: a SIGKILL (137) that
-    // nobody here sent, in a container with a memory limit, is the kernel's OOM killer.
-    let oom = oom_flag || (exit_code == Some(137) && !user_stop && def.memory_bytes.is_some());
-    if oom {
-        warn!(task_arn = %task.task_arn, container = %name, "killed by the kernel at its memory limit");
+}
+
+/// How a container ended, from what podman and the kernel say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// podman could not create or start it (its own exit codes, 125 to 127).
+    NotStarted,
+    /// It ran and ended, killed by the kernel's OOM killer (`oom`) or not.
+    Exited { oom: bool },
+}
+
+/// Decide how a container ended. `oom_kills` is the kernel's count of OOM kills in
+/// the container's memory cgroup (`None`: it could not be read), `oom_flag` podman's
+/// `State.OOMKilled`.
+///
+/// Only the kernel's count or podman's flag says OOM; an exit code of 137 alone
+/// does not: any SIGKILL gives it (`podman kill`, a stop timeout, a crash of the
+/// host's making). podman 4.3's flag is often false after a real OOM kill (conmon
+/// writes its marker to its working directory, containers/conmon#504), so the count
+/// is the signal and the flag only confirms. As the runtimes behind ECS (Docker,
+/// containerd) set their OOMKilled flag, an OOM kill of any process in the
+/// container counts, whatever the exit code.
+pub fn ending(
+    exit_code: Option<i64>,
+    user_stop: bool,
+    oom_kills: Option<u64>,
+    oom_flag: bool,
+) -> Ending {
+    let oom = oom_flag || oom_kills.is_some_and(|n| n > 0);
+    if matches!(exit_code, Some(125..=127)) && !user_stop && !oom {
+        return Ending::NotStarted;
     }
-    Stopped::exited(exit_code, oom, user_stop)
+    Ending::Exited { oom }
+}
+
+/// Find the running container's memory cgroup (its PID from podman, then
+/// `/proc/<pid>/cgroup`) and follow its OOM kill count. `None` when the container
+/// ended before it was found, or its cgroup cannot be read.
+async fn watch_oom_kills(
+    podman_env: Vec<(String, String)>,
+    name: String,
+) -> Option<crate::cgroup::OomWatch> {
+    loop {
+        let out = Command::new("podman")
+            .args([
+                "inspect",
+                "--format",
+                "{{.State.Pid}} {{.State.Status}}",
+                &name,
+            ])
+            .env_clear()
+            .envs(podman_env.iter().cloned())
+            .stderr(Stdio::null())
+            .output()
+            .await
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut fields = text.split_whitespace();
+        let pid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let status = fields.next().unwrap_or("");
+        if pid > 0 {
+            let proc_cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+            let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+            let Some(counter) = crate::cgroup::memory_cgroup(&proc_cgroup, &mountinfo) else {
+                warn!(container = %name, "no memory cgroup found: OOM kills cannot be told from other SIGKILLs");
+                return None;
+            };
+            info!(container = %name, cgroup = %counter.dir.display(), "following the container's OOM kill count");
+            return Some(crate::cgroup::OomWatch::start(counter));
+        }
+        if matches!(status, "exited" | "stopped" | "removing") {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn inspect(ctx: &Context, name: &str, format: &str) -> Option<String> {
@@ -206,4 +298,74 @@ pub fn remove_all(podman_env: &[(String, String)], names: &[String]) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{OOM_REASON, stopped_detail};
+    use baton::ecs_event::error_name;
+
+    /// What the watchdog answers for a container that ended so.
+    fn error_for(
+        exit_code: Option<i64>,
+        user_stop: bool,
+        oom_kills: Option<u64>,
+        oom_flag: bool,
+    ) -> &'static str {
+        let stopped = match ending(exit_code, user_stop, oom_kills, oom_flag) {
+            Ending::NotStarted => {
+                Stopped::failed_to_start("CannotStartContainerError: x".into(), now_iso())
+            }
+            Ending::Exited { oom } => Stopped::exited(exit_code, oom, user_stop),
+        };
+        error_name(&stopped_detail(&TaskView::default(), &stopped))
+    }
+
+    #[test]
+    fn a_sigkill_is_out_of_memory_only_when_the_kernel_counted_an_oom_kill() {
+        // (exit code, StopTask, OOM kills counted, podman's flag) → the watchdog's error.
+        let rows = [
+            // `podman kill -s KILL`, or any SIGKILL nobody here sent: a crash.
+            (Some(137), false, Some(0), false, "Baton.ContainerExited"),
+            // The kernel's OOM killer: counted in the cgroup; podman's flag often false.
+            (Some(137), false, Some(1), false, "Baton.OutOfMemory"),
+            // podman's flag alone is enough.
+            (Some(137), false, None, true, "Baton.OutOfMemory"),
+            // Count unknown and no flag: no guessing from the exit code.
+            (Some(137), false, None, false, "Baton.ContainerExited"),
+            // An OOM kill of any process (PID 1 lives on and exits 1, or even 0):
+            // the runtimes behind ECS set OOMKilled all the same.
+            (Some(1), false, Some(1), false, "Baton.OutOfMemory"),
+            (Some(0), false, Some(2), false, "Baton.OutOfMemory"),
+            (Some(0), false, Some(0), false, "Baton.NoCallback"),
+            // StopTask: SIGTERM, then SIGKILL after stopTimeout; no OOM kill counted.
+            (Some(137), true, Some(0), false, "Baton.TaskStopped"),
+            (Some(143), true, Some(0), false, "Baton.TaskStopped"),
+            // An OOM kill during the stop is still one, as ECS reports it.
+            (Some(137), true, Some(1), false, "Baton.OutOfMemory"),
+            // podman's own exit codes: the container never started…
+            (Some(125), false, None, false, "Baton.TaskFailedToStart"),
+            (Some(127), false, Some(0), false, "Baton.TaskFailedToStart"),
+            // …unless it was stopped meanwhile.
+            (Some(125), true, None, false, "Baton.TaskStopped"),
+        ];
+        for (exit_code, user_stop, oom_kills, oom_flag, error) in rows {
+            assert_eq!(
+                error_for(exit_code, user_stop, oom_kills, oom_flag),
+                error,
+                "exit {exit_code:?}, stopped {user_stop}, OOM kills {oom_kills:?}, flag {oom_flag}"
+            );
+        }
+        assert_eq!(
+            ending(Some(137), false, Some(1), false),
+            Ending::Exited { oom: true }
+        );
+        assert_eq!(
+            Stopped::exited(Some(137), true, true)
+                .container_reason
+                .as_deref(),
+            Some(OOM_REASON)
+        );
+    }
 }

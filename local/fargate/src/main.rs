@@ -2,6 +2,7 @@
 //! and runs each as a local process, then reports it STOPPED to ECS and EventBridge
 //! as AWS would.
 
+mod cgroup;
 mod container;
 mod context;
 mod image;
