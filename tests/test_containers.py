@@ -104,6 +104,23 @@ def test_over_its_memory_limit_the_kernel_kills_it_and_the_watchdog_says_out_of_
     assert cause["containers"][0]["reason"].startswith("OutOfMemoryError")
 
 
+def test_a_sigkill_that_is_not_an_oom_kill_is_a_crash(stack, text):
+    # Exit 137 is any SIGKILL. Only the kernel's count of OOM kills in the container's
+    # memory cgroup (oom_kill) makes it OutOfMemoryError, as ECS reports an OOM kill.
+    task1 = stack.task_definition(1, job="sleep", memory=256, environment={"BATON_SLEEP_SECONDS": "120"})
+    execution = stack.start(stack.variant(task1=task1), text)
+    name = container_of(stack.wait_for_task(execution))
+    wait_running(name)
+    time.sleep(2)  # the runner has found the container's cgroup by now
+    podman("kill", "--signal", "KILL", name)
+    d = stack.wait(execution, 60)
+    assert (d["status"], d.get("error")) == ("FAILED", "Baton.ContainerExited"), d
+    cause = json.loads(d["cause"])
+    assert cause["stopCode"] == "EssentialContainerExited", cause
+    assert cause["containers"][0]["exitCode"] == 137, cause
+    assert not (cause["containers"][0].get("reason") or "").startswith("OutOfMemoryError"), cause
+
+
 def test_exec_as_pid_1_forwards_stop_task_to_its_child(stack, text):
     # The wrapper is PID 1; its child here is another baton-worker (the image has no
     # shell), running the sleep job. StopTask → SIGTERM to PID 1 → the child's group.
