@@ -212,22 +212,22 @@ class Soak:
             if stack.exists(key):
                 result.verdict = "wrong"
                 result.why.append(f"the failed task's output {key} is visible")
-        result.orphaned = self.orphans(execution, d["stopDate"])
+        result.orphaned = self.orphans(execution, result.name, d["stopDate"])
         if result.orphaned:
             result.why.append(f"tasks running past the execution's end + {STOP_TIMEOUT + 10} s: {result.orphaned}")
         self.clean(result.name)
         return result
 
-    def orphans(self, execution: str, stop_date) -> list:
-        """The execution's tasks (from its history and its steps', and by their
-        StartedBy) not STOPPED within STOP_TIMEOUT + 10 s of its end."""
+    def orphans(self, execution: str, name: str, stop_date) -> list:
+        """The execution's tasks (from its history and its steps', and any task still
+        meant to run whose BATON_OUTPUT lies in its folder, as the watchdog finds them)
+        not STOPPED within STOP_TIMEOUT + 10 s of its end."""
         stack = self.stack
-        started_by = [hashlib.md5(e.encode()).hexdigest() for e in stack.family(execution)]
+        folder = f"s3://{stack.bucket}/executions/{name}/"
         arns = set(stack.task_arns(execution))
         deadline = time.monotonic() + STOP_TIMEOUT + 10 - (time.time() - stop_date.timestamp())
         while True:
-            for by in started_by:
-                arns |= set(stack.ecs.list_tasks(cluster=stack.cluster, startedBy=by)["taskArns"])
+            arns |= set(stack.running_tasks_under(folder))
             if not arns:
                 return []
             tasks = stack.ecs.describe_tasks(cluster=stack.cluster, tasks=sorted(arns))["tasks"]

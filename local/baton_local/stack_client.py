@@ -12,7 +12,9 @@ from pathlib import Path
 import boto3
 
 ROOT = Path(__file__).resolve().parents[2]  # local/baton_local/<this file>
-ENV_FILE = ROOT / ".local" / "stack.env"
+# baton_local.stack writes it under BATON_LOCAL_STATE (default .local/): two stacks can
+# run side by side, and their clients find each its own.
+ENV_FILE = Path(os.environ.get("BATON_LOCAL_STATE", ROOT / ".local")).resolve() / "stack.env"
 
 
 def read_env() -> dict:
@@ -146,6 +148,24 @@ class Stack:
             elif details and details.get("resourceType") == "states":
                 arns += self.task_arns(json.loads(details["output"])["ExecutionArn"])
         return arns
+
+    def running_tasks_under(self, prefix: str) -> list:
+        """ARNs of the cluster's tasks still meant to run whose `BATON_OUTPUT` lies
+        under `prefix` (`s3://bucket/executions/<name>/`), found as the watchdog finds
+        them: ListTasks with desiredStatus RUNNING alone (startedBy must be the only
+        filter, and Step Functions' ECS integration documents no StartedBy), then
+        DescribeTasks by 100 for the overrides."""
+        arns = [a for page in self.ecs.get_paginator("list_tasks").paginate(
+                    cluster=self.cluster, desiredStatus="RUNNING", PaginationConfig={"PageSize": 100})
+                for a in page["taskArns"]]
+        found = []
+        for i in range(0, len(arns), 100):
+            for task in self.ecs.describe_tasks(cluster=self.cluster, tasks=arns[i:i + 100])["tasks"]:
+                outputs = [kv.get("value", "") for o in task.get("overrides", {}).get("containerOverrides", [])
+                           for kv in o.get("environment", []) if kv.get("name") == "BATON_OUTPUT"]
+                if any(o.startswith(prefix) for o in outputs):
+                    found.append(task["taskArn"])
+        return found
 
     def family(self, execution: str) -> list:
         """The execution and every execution it started (nested workflows), in order."""

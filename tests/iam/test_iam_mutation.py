@@ -223,8 +223,6 @@ def test_template_roles_are_granted_what_they_call(baton):
     assert refused.reason == "explicit deny by DenyInsecureTransport"
 
 
-@pytest.mark.xfail(reason="issue 26 item 1: the template grants ecs:ListTasks on container-instance/<cluster>/*, "
-                          "and a ListTasks without a container instance is authorised on *", strict=False)
 def test_the_watchdog_may_list_its_clusters_tasks(baton):
     cluster = "arn:aws:ecs:us-east-1:123456789012:cluster/baton-Cluster"
     assert ask(baton, "TaskWatchdogFunctionRole", "ecs:ListTasks", "*", ecs__cluster=cluster).allowed

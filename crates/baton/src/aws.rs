@@ -34,27 +34,46 @@ pub fn ecs_client(config: &SdkConfig) -> aws_sdk_ecs::Client {
     aws_sdk_ecs::Client::from_conf(conf)
 }
 
-/// The tasks of `cluster` meant to run (ListTasks, desired status RUNNING, every
-/// page), only those with this `startedBy` if given; an error as its display chain.
+/// The most tasks one ListTasks page returns (100, also when `maxResults` is not
+/// sent) and the most one DescribeTasks call takes (`tasks`, up to 100): ECS API
+/// reference.
 #[cfg(feature = "ecs")]
-pub async fn running_task_arns(
+pub const ECS_PAGE: usize = 100;
+
+/// The ARNs of the tasks of `cluster` that ECS means to run: ListTasks with
+/// `desiredStatus` RUNNING, every page (up to 100 tasks each). No other filter: `startedBy`
+/// "must be the only filter that you use" (ECS API reference, ListTasks), and
+/// Step Functions' `ecs:runTask` integration documents no `StartedBy` to set it
+/// with; the tasks' own overrides tell whose they are ([`running_tasks`]). With
+/// the number of ListTasks calls made; an error as its display chain.
+#[cfg(feature = "ecs")]
+pub async fn list_running_tasks(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
-    started_by: Option<&str>,
-) -> Result<Vec<String>, String> {
+) -> Result<(Vec<String>, usize), String> {
     let mut arns = Vec::new();
+    let mut calls = 0;
     let mut pages = ecs
         .list_tasks()
         .cluster(cluster)
-        .set_started_by(started_by.map(str::to_string))
         .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {
+        calls += 1;
         let page = page.map_err(|e| crate::error::display_chain(&e))?;
         arns.extend(page.task_arns().iter().cloned());
     }
-    Ok(arns)
+    Ok((arns, calls))
+}
+
+/// The ARNs of the tasks of `cluster` that ECS means to run ([`list_running_tasks`]).
+#[cfg(feature = "ecs")]
+pub async fn running_task_arns(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+) -> Result<Vec<String>, String> {
+    Ok(list_running_tasks(ecs, cluster).await?.0)
 }
 
 /// DescribeTasks for any number of tasks, 100 (the API's limit) at a time.
@@ -65,7 +84,7 @@ pub async fn describe_tasks(
     arns: &[String],
 ) -> Result<Vec<aws_sdk_ecs::types::Task>, String> {
     let mut tasks = Vec::new();
-    for batch in arns.chunks(100) {
+    for batch in arns.chunks(ECS_PAGE) {
         let described = ecs
             .describe_tasks()
             .cluster(cluster)
@@ -76,6 +95,39 @@ pub async fn describe_tasks(
         tasks.extend(described.tasks().iter().cloned());
     }
     Ok(tasks)
+}
+
+/// Every task of `cluster` that ECS means to run, described (overrides included),
+/// and what finding them cost.
+#[cfg(feature = "ecs")]
+#[derive(Debug, Clone, Default)]
+pub struct RunningTasks {
+    pub tasks: Vec<aws_sdk_ecs::types::Task>,
+    /// ListTasks calls: one a page of 100, at least one.
+    pub list_calls: usize,
+    /// DescribeTasks calls: one for each 100 tasks listed.
+    pub describe_calls: usize,
+}
+
+/// [`list_running_tasks`], then [`describe_tasks`]: for N tasks running in the
+/// cluster, ceil(N/100) ListTasks calls (at least one) and ceil(N/100) DescribeTasks
+/// calls, whatever the caller then keeps. An error names the operation that failed.
+#[cfg(feature = "ecs")]
+pub async fn running_tasks(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+) -> Result<RunningTasks, (&'static str, String)> {
+    let (arns, list_calls) = list_running_tasks(ecs, cluster)
+        .await
+        .map_err(|e| ("ListTasks", e))?;
+    let tasks = describe_tasks(ecs, cluster, &arns)
+        .await
+        .map_err(|e| ("DescribeTasks", e))?;
+    Ok(RunningTasks {
+        tasks,
+        list_calls,
+        describe_calls: arns.len().div_ceil(ECS_PAGE),
+    })
 }
 
 /// Is the S3 endpoint overridden (a local emulator, a VPC endpoint URL)?

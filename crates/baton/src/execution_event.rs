@@ -23,16 +23,9 @@ pub struct ExecutionStatusChange {
     pub status: Option<String>,
     pub start_date: Option<i64>,
     pub stop_date: Option<i64>,
-}
-
-/// The `StartedBy` that Baton's state machines give every ECS task they run for an
-/// execution: the MD5 of the execution's ARN in lowercase hex, as
-/// `States.Hash($$.Execution.Id, 'MD5')` writes it (32 characters; RunTask allows
-/// 36). `ListTasks --started-by` then finds an execution's tasks without looking at
-/// any other task in the cluster. Identity, not security: nothing trusts it.
-pub fn started_by(execution_arn: &str) -> String {
-    use md5::Digest;
-    hex::encode(md5::Md5::digest(execution_arn.as_bytes()))
+    /// The execution's input as JSON text, when the event carries it (`inputDetails`
+    /// says whether it was included): read leniently, any JSON value is kept.
+    pub input: Option<serde_json::Value>,
 }
 
 /// Is this EventBridge event an execution status change?
@@ -49,6 +42,13 @@ impl ExecutionStatusChange {
         )
     }
 
+    /// When the execution stopped (`stopDate`), once it has ended.
+    pub fn stopped_at(&self) -> Option<DateTime> {
+        self.has_ended()
+            .then_some(self.stop_date?)
+            .map(DateTime::from_millis)
+    }
+
     /// Where the ended execution kept its data (`s3://<bucket>/<prefix><name>/`) and
     /// when it stopped: multipart uploads there begun before then are abandoned (a
     /// task killed mid-upload whose STOPPED event never came). `None` while it runs,
@@ -57,11 +57,8 @@ impl ExecutionStatusChange {
         &self,
         config: &HandoffConfig,
     ) -> Option<(S3Location, DateTime)> {
-        if !self.has_ended() {
-            return None;
-        }
         let layout = config.layout(self.name.as_deref()?).ok()?;
-        let stopped = DateTime::from_millis(self.stop_date?);
+        let stopped = self.stopped_at()?;
         Some((
             S3Location {
                 bucket: config.bucket.clone(),
@@ -69,6 +66,56 @@ impl ExecutionStatusChange {
             },
             stopped,
         ))
+    }
+
+    /// Where the tasks of the ended execution write (their `BATON_OUTPUT` lies under
+    /// one of these), found from documented fields alone:
+    /// - its own folder, `s3://<bucket>/<prefix><name>/` (every state machine of
+    ///   the stack keeps its data there by default);
+    /// - for an execution of the reusable task (statemachine/task.asl.json) whose
+    ///   input names the folder it works in (`"execution"` and `"step"`, as a
+    ///   pipeline passes them to its steps), that step's folder
+    ///   `s3://<bucket>/<prefix><execution>/<step>/`: never the whole pipeline's,
+    ///   whose other steps may still run.
+    ///
+    /// Empty while it runs or without a valid name. Input the event does not carry
+    /// (`inputDetails.included` false, over EventBridge's size) gives the first only:
+    /// the step's tasks then stop with the pipeline's end, or with their own state's
+    /// timeout.
+    pub fn tasks_scopes(&self, config: &HandoffConfig) -> Vec<S3Location> {
+        if !self.has_ended() {
+            return vec![];
+        }
+        let location = |key: String| S3Location {
+            bucket: config.bucket.clone(),
+            key,
+        };
+        let mut scopes = Vec::new();
+        if let Some(layout) = self.name.as_deref().and_then(|n| config.layout(n).ok()) {
+            scopes.push(location(layout.key("")));
+        }
+        if let Some((execution, step)) = self.input_folder()
+            && let Ok(layout) = config.layout(&execution)
+        {
+            let step_folder = location(layout.key(&format!("{step}/")));
+            if !scopes.iter().any(|s| step_folder.key.starts_with(&s.key)) {
+                scopes.push(step_folder);
+            }
+        }
+        scopes
+    }
+
+    /// `"execution"` and `"step"` of the input (JSON text), when both are valid names.
+    fn input_folder(&self) -> Option<(String, String)> {
+        let input: serde_json::Value = match self.input.as_ref()? {
+            serde_json::Value::String(text) => serde_json::from_str(text).ok()?,
+            other => other.clone(),
+        };
+        let execution = input.get("execution")?.as_str()?;
+        let step = input.get("step")?.as_str()?;
+        crate::handoff::validate_execution_name(execution).ok()?;
+        crate::handoff::validate_step(step).ok()?;
+        Some((execution.to_string(), step.to_string()))
     }
 }
 
@@ -83,22 +130,6 @@ mod tests {
             stop_date: Some(1_796_392_801_250),
             ..Default::default()
         }
-    }
-
-    #[test]
-    fn started_by_is_the_lowercase_md5_of_the_execution_arn() {
-        // RFC 1321's test suite, and the 36-character limit of RunTask's startedBy.
-        assert_eq!(started_by(""), "d41d8cd98f00b204e9800998ecf8427e");
-        assert_eq!(started_by("abc"), "900150983cd24fb0d6963f7d28e17f72");
-        let arn =
-            "arn:aws:states:eu-west-1:123456789012:execution:baton-pipeline:nightly-2026-12-04";
-        let id = started_by(arn);
-        assert!(
-            id.len() <= 36
-                && id
-                    .chars()
-                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-        );
     }
 
     #[test]
@@ -126,6 +157,69 @@ mod tests {
         let mut no_stop = ended("FAILED", "run-1");
         no_stop.stop_date = None;
         assert_eq!(no_stop.abandoned_uploads_scope(&config), None);
+    }
+
+    #[test]
+    fn an_ended_execution_scopes_its_tasks_by_folder_and_a_step_by_its_input() {
+        let config = HandoffConfig::for_bucket("b");
+        let keys = |change: &ExecutionStatusChange| {
+            change
+                .tasks_scopes(&config)
+                .into_iter()
+                .map(|s| format!("s3://{}/{}", s.bucket, s.key))
+                .collect::<Vec<_>>()
+        };
+        // A pipeline, or any execution without a folder in its input: its own.
+        let mut pipeline = ended("ABORTED", "demo-1");
+        pipeline.input = Some(r#"{"input": "s3://b/inbox/x"}"#.into());
+        assert_eq!(keys(&pipeline), ["s3://b/executions/demo-1/"]);
+        // A pipeline's step (the reusable task, input from the pipeline): also the
+        // step's folder in the pipeline's, not the pipeline's whole folder.
+        let mut step = ended("ABORTED", "0b6c1f7e-2d4a");
+        step.input =
+            Some(r#"{"taskDefinition": "arn:td", "execution": "demo-7", "step": "task1"}"#.into());
+        assert_eq!(
+            keys(&step),
+            [
+                "s3://b/executions/0b6c1f7e-2d4a/",
+                "s3://b/executions/demo-7/task1/"
+            ]
+        );
+        // Input as a JSON value rather than text is read the same way.
+        step.input = Some(serde_json::json!({"execution": "demo-7", "step": "task1"}));
+        assert_eq!(keys(&step)[1], "s3://b/executions/demo-7/task1/");
+        // A standalone reusable task names its own folder: once.
+        let mut own = ended("FAILED", "run-3");
+        own.input = Some(r#"{"execution": "run-3", "step": "task"}"#.into());
+        assert_eq!(keys(&own), ["s3://b/executions/run-3/"]);
+        // Names that would escape their folder, or none at all, add nothing.
+        for input in [
+            r#"{"execution": "a/b", "step": "task1"}"#,
+            r#"{"execution": "demo-7", "step": "../x"}"#,
+            r#"{"execution": "demo-7"}"#,
+            "not json",
+        ] {
+            let mut odd = ended("FAILED", "run-4");
+            odd.input = Some(input.into());
+            assert_eq!(keys(&odd), ["s3://b/executions/run-4/"], "{input}");
+        }
+        // Still running: nothing to stop.
+        assert!(keys(&ended("RUNNING", "run-5")).is_empty());
+        // Without input in the event (over EventBridge's size): its own folder.
+        assert_eq!(
+            keys(&ended("TIMED_OUT", "run-6")),
+            ["s3://b/executions/run-6/"]
+        );
+    }
+
+    #[test]
+    fn an_unreadable_input_does_not_hide_the_status_change() {
+        let detail: ExecutionStatusChange = serde_json::from_value(serde_json::json!({
+            "name": "n", "status": "FAILED", "stopDate": 1, "input": 7, "inputDetails": {"included": true}
+        }))
+        .unwrap();
+        assert!(detail.has_ended());
+        assert_eq!(detail.stopped_at(), Some(DateTime::from_millis(1)));
     }
 
     #[test]

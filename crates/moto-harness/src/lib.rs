@@ -177,19 +177,83 @@ impl Moto {
                     Some("ec2"),
                 )
                 .unwrap_or_else(|e| panic!("{action}: {e}"));
-            let open = format!("<{tag}>");
-            let start = body
-                .find(&open)
-                .unwrap_or_else(|| panic!("no {tag} in {body}"))
-                + open.len();
-            let end = start + body[start..].find('<').expect("closing tag");
-            body[start..end].to_string()
+            xml_text(&body, tag)
         };
         (
             first("DescribeSubnets", "subnetId"),
             first("DescribeSecurityGroups", "groupId"),
         )
     }
+}
+
+impl Moto {
+    /// An IAM user with `policy` (a JSON policy document) as its inline policy, and
+    /// SDK configuration signing with its own access key: for a test that needs a
+    /// call refused as AWS refuses it. The refusals start once [`Moto::enforce_iam`]
+    /// turns moto's IAM checks on.
+    pub async fn iam_user_config(&self, name: &str, policy: &str) -> SdkConfig {
+        let iam = |action: &str, params: &str| {
+            self.signed_request(
+                "POST",
+                "/",
+                "application/x-www-form-urlencoded",
+                &format!("Action={action}&Version=2010-05-08&UserName={name}{params}"),
+                Some("iam"),
+            )
+            .unwrap_or_else(|e| panic!("{action}: {e}"))
+        };
+        iam("CreateUser", "");
+        iam(
+            "PutUserPolicy",
+            &format!("&PolicyName=test&PolicyDocument={}", form_encode(policy)),
+        );
+        let key = iam("CreateAccessKey", "");
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                xml_text(&key, "AccessKeyId"),
+                xml_text(&key, "SecretAccessKey"),
+                None,
+                None,
+                "moto-harness-iam-user",
+            ))
+            .load()
+            .await
+    }
+
+    /// Turn moto's IAM checks on (each request is evaluated against its caller's
+    /// policies, and must be signed with an access key moto issued: the default
+    /// `test` key is then refused) or off again.
+    pub fn enforce_iam(&self, on: bool) {
+        let count = if on { "0" } else { "inf" };
+        self.request("POST", "/moto-api/reset-auth", "application/json", count)
+            .expect("moto reset-auth");
+    }
+}
+
+/// The text of the first `<tag>` element of a Query API answer.
+fn xml_text(body: &str, tag: &str) -> String {
+    let open = format!("<{tag}>");
+    let start = body
+        .find(&open)
+        .unwrap_or_else(|| panic!("no {tag} in {body}"))
+        + open.len();
+    let end = start + body[start..].find('<').expect("closing tag");
+    body[start..end].to_string()
+}
+
+/// `application/x-www-form-urlencoded` encoding of one value.
+fn form_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 impl Drop for Moto {

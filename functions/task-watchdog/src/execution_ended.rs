@@ -2,17 +2,33 @@
 //! Status Change"): the tasks it left running are stopped, and the multipart
 //! uploads left open under its folder are aborted.
 
+use baton::Error;
 use baton::execution_event::ExecutionStatusChange;
 
 use crate::handler::{Outcome, Watchdog};
 
 impl Watchdog {
-    /// An execution ended: abort the multipart uploads under its prefix begun before
-    /// it stopped. They are a task's that was killed mid-upload and whose STOPPED
-    /// event never came (the heartbeat timed the execution out), or one the SDK
-    /// began twice when an answer was lost. Failures are logged, not retried: the
-    /// bucket's lifecycle rule is the backstop.
-    pub(crate) async fn execution_ended(&self, detail: ExecutionStatusChange) -> Outcome {
+    /// An execution ended: stop its tasks still running, then abort the multipart
+    /// uploads under its prefix begun before it stopped.
+    ///
+    /// Its tasks are those whose `BATON_OUTPUT` lies under its folders
+    /// ([`ExecutionStatusChange::tasks_scopes`], [`Watchdog::stop_tasks`]). A failed or refused ECS call is an `Err`:
+    /// the record goes back to the SQS queue, comes again after the visibility
+    /// timeout and, after the queue's maxReceiveCount, waits in the dead-letter
+    /// queue, whose alarm fires. That holds for errors that no retry can mend too
+    /// (AccessDenied, InvalidParameter): a task left running bills until someone
+    /// stops it, so it must be seen, and the dead-letter queue is where it is seen;
+    /// the retries before cost a few idempotent ECS calls.
+    ///
+    /// The uploads are a task's that was killed mid-upload and whose STOPPED event
+    /// never came (the heartbeat timed the execution out), or one the SDK began
+    /// twice when an answer was lost. They are aborted even when stopping the tasks
+    /// failed; their own failures are logged, not retried: the bucket's lifecycle
+    /// rule is the backstop.
+    pub(crate) async fn execution_ended(
+        &self,
+        detail: ExecutionStatusChange,
+    ) -> Result<Outcome, Error> {
         let ignored = |reason: &str| Outcome {
             action: "ignored",
             reason: reason.into(),
@@ -20,18 +36,20 @@ impl Watchdog {
             task_arn: None,
         };
         let Some(handoff) = &self.handoff else {
-            return ignored(
+            return Ok(ignored(
                 "an execution ended; BATON_BUCKET is not set, so its data is not looked at",
-            );
+            ));
         };
         let Some((prefix, stopped_at)) = detail.abandoned_uploads_scope(handoff) else {
-            return ignored("not an ended execution with a name and a stop date");
+            return Ok(ignored(
+                "not an ended execution with a name and a stop date",
+            ));
         };
         let status = detail.status.as_deref().unwrap_or("");
         let name = detail.name.as_deref().unwrap_or("");
         // The tasks first: a task still running keeps billing, and could still write.
-        let stopped = match (&self.cluster, detail.execution_arn.as_deref()) {
-            (Some(cluster), Some(execution_arn)) => {
+        let (stopped, failed) = match &self.cluster {
+            Some(cluster) => {
                 // A pipeline's step is an execution of its own with the pipeline's
                 // folder: the reason names the execution the user started.
                 let reason = |output: Option<&str>| match output.and_then(|o| handoff.folder_of(o))
@@ -41,27 +59,22 @@ impl Watchdog {
                     }
                     _ => format!("Baton: execution {name} ended ({status})"),
                 };
-                let started_by = baton::execution_event::started_by(execution_arn);
-                // StartedBy names the execution; its tasks' data may lie in another
-                // execution's folder (a pipeline step keeps its data under the
-                // pipeline's execution), so any Baton output counts.
-                let baton_data = baton::payload::S3Location {
-                    bucket: handoff.bucket.clone(),
-                    key: handoff.prefix.clone(),
-                };
-                match self
-                    .stop_tasks(cluster, &started_by, &baton_data, reason)
-                    .await
-                {
-                    Ok(stopped) => stopped.len().to_string(),
-                    Err(e) => {
-                        tracing::warn!(execution = detail.execution_arn.as_deref(), error = %e, "could not stop the ended execution's tasks");
-                        "unknown (see the log)".into()
-                    }
+                let scopes = detail.tasks_scopes(handoff);
+                match self.stop_tasks(cluster, &scopes, reason).await {
+                    Ok(report) => (
+                        format!(
+                            "{} (of {} running in the cluster; {} ListTasks, {} DescribeTasks calls)",
+                            report.stopped.len(),
+                            report.running,
+                            report.list_calls,
+                            report.describe_calls
+                        ),
+                        None,
+                    ),
+                    Err(e) => ("unknown".into(), Some(e)),
                 }
             }
-            (None, _) => "none looked for (BATON_CLUSTER unset)".into(),
-            (_, None) => "none looked for (no executionArn in the event)".into(),
+            None => ("none looked for (BATON_CLUSTER unset)".into(), None),
         };
         let aborted = match self
             .abort_uploads_begun_before(&prefix, stopped_at, detail.execution_arn.as_deref())
@@ -73,7 +86,15 @@ impl Watchdog {
                 "unknown (see the log)".into()
             }
         };
-        Outcome {
+        if let Some(e) = failed {
+            tracing::error!(
+                execution = detail.execution_arn.as_deref(),
+                error = %e,
+                "could not stop the ended execution's tasks; the event will be delivered again"
+            );
+            return Err(e);
+        }
+        Ok(Outcome {
             action: "cleanedUp",
             reason: format!(
                 "the execution ended ({status}); tasks stopped: {stopped}; multipart uploads left open under {} aborted: {aborted}",
@@ -81,6 +102,6 @@ impl Watchdog {
             ),
             error: None,
             task_arn: None,
-        }
+        })
     }
 }

@@ -28,6 +28,19 @@ pub struct Outcome {
     pub task_arn: Option<String>,
 }
 
+/// What [`Watchdog::stop_tasks`] did, and what finding the tasks cost.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TasksStopped {
+    /// The tasks asked to stop (StopTask, one call each).
+    pub stopped: Vec<String>,
+    /// The tasks ECS meant to run in the cluster, all of which were looked at.
+    pub running: usize,
+    /// ListTasks calls made (pages of 100).
+    pub list_calls: usize,
+    /// DescribeTasks calls made (100 tasks each).
+    pub describe_calls: usize,
+}
+
 /// Was an upload begun before the task stopped? Unknown means no: never abort an
 /// upload that may be a retry's.
 pub fn begun_before(
@@ -61,6 +74,21 @@ impl Watchdog {
             handoff: None,
             cluster: None,
         }
+    }
+
+    /// The watchdog as the stack configures it, from the environment:
+    /// `BATON_TASK_LOGS` (where a task's logs are), `BATON_BUCKET` and `BATON_PREFIX`
+    /// (clean up after executions that end), `BATON_CLUSTER` (stop their tasks).
+    pub fn from_env(config: &SdkConfig) -> Watchdog {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let mut watchdog = Watchdog::new(config, var("BATON_TASK_LOGS"));
+        if let Ok(handoff) = baton::handoff::HandoffConfig::from_env() {
+            watchdog = watchdog.with_handoff(handoff);
+        }
+        if let Some(cluster) = var("BATON_CLUSTER") {
+            watchdog = watchdog.with_cluster(cluster);
+        }
+        watchdog
     }
 
     /// Stop the tasks of executions that end, in this cluster.
@@ -141,24 +169,28 @@ impl Watchdog {
     /// execution ended ([`crate::execution_ended`]).
     pub async fn handle_event(&self, event: Event) -> Result<Outcome, Error> {
         match event {
-            Event::ExecutionEnded(detail) => Ok(self.execution_ended(detail).await),
+            Event::ExecutionEnded(detail) => self.execution_ended(detail).await,
             Event::TaskStopped(event) => self.task_stopped(*event).await,
         }
     }
 
-    /// Stop the tasks of `cluster` still meant to run that an execution started
-    /// (`started_by`, [`baton::execution_event::started_by`]) and whose `BATON_OUTPUT`
-    /// lies under `scope` (Baton's prefix, or one task state's output):
-    /// ListTasks by startedBy, DescribeTasks by 100, StopTask with `reason` of the
-    /// task's `BATON_OUTPUT` (ECS shows it as the task's stoppedReason). Idempotent: a task already stopping is not
-    /// listed, or stops again harmlessly.
+    /// Stop the tasks of `cluster` still meant to run whose `BATON_OUTPUT` lies
+    /// under one of `scopes` (an ended execution's folders, or one task state's
+    /// output). No time bound: a task's `createdAt` is when it entered PENDING
+    /// (ECS API reference, Task), which a Fargate task still PROVISIONING when its
+    /// execution was stopped reaches after the stop. Only parameters AWS documents:
+    /// ListTasks(cluster, desiredStatus RUNNING) every page (100 a page), DescribeTasks by
+    /// 100 for the overrides, StopTask with `reason` of the task's `BATON_OUTPUT`
+    /// (ECS shows it as the task's stoppedReason). For N tasks running in the
+    /// cluster: ceil(N/100) ListTasks, ceil(N/100) DescribeTasks, one StopTask a
+    /// task of the scope. Idempotent: a task already stopping is not listed, or
+    /// stops again harmlessly. The first refused or failed call is the error.
     pub async fn stop_tasks(
         &self,
         cluster: &str,
-        started_by: &str,
-        scope: &baton::payload::S3Location,
+        scopes: &[baton::payload::S3Location],
         reason: impl Fn(Option<&str>) -> String,
-    ) -> Result<Vec<String>, Error> {
+    ) -> Result<TasksStopped, Error> {
         let service = |operation: &'static str| {
             move |e: String| Error::Service {
                 service: "ecs",
@@ -166,19 +198,23 @@ impl Watchdog {
                 message: e,
             }
         };
-        let arns = baton::aws::running_task_arns(&self.ecs, cluster, Some(started_by))
+        let running = baton::aws::running_tasks(&self.ecs, cluster)
             .await
-            .map_err(service("ListTasks"))?;
-        let tasks = baton::aws::describe_tasks(&self.ecs, cluster, &arns)
-            .await
-            .map_err(service("DescribeTasks"))?;
-        let mut stopped = Vec::new();
-        for task in &tasks {
+            .map_err(|(operation, e)| service(operation)(e))?;
+        let mut report = TasksStopped {
+            stopped: Vec::new(),
+            running: running.tasks.len(),
+            list_calls: running.list_calls,
+            describe_calls: running.describe_calls,
+        };
+        for task in &running.tasks {
             let detail = TaskStateChange {
                 overrides: task.overrides().map(baton::ecs_event::Overrides::from_sdk),
                 ..Default::default()
             };
-            let Some(arn) = task.task_arn().filter(|_| detail.output_under(scope)) else {
+            let in_scope = scopes.iter().any(|scope| detail.output_under(scope));
+            let stopping = task.desired_status() == Some("STOPPED");
+            let Some(arn) = task.task_arn().filter(|_| in_scope && !stopping) else {
                 continue;
             };
             let reason = reason(detail.override_variable("BATON_OUTPUT"));
@@ -193,9 +229,17 @@ impl Watchdog {
                 .map_err(|e| baton::error::display_chain(&e))
                 .map_err(service("StopTask"))?;
             tracing::warn!(task_arn = arn, reason = reason.as_str(), "stopped a task");
-            stopped.push(arn.to_string());
+            report.stopped.push(arn.to_string());
         }
-        Ok(stopped)
+        tracing::info!(
+            cluster,
+            running = report.running,
+            stopped = report.stopped.len(),
+            list_tasks_calls = report.list_calls,
+            describe_tasks_calls = report.describe_calls,
+            "looked for tasks to stop"
+        );
+        Ok(report)
     }
 
     /// Abort the uploads under `output` (a bucket and key prefix) begun at or before

@@ -8,22 +8,8 @@ use task_watchdog::Watchdog;
 async fn main() -> Result<(), Error> {
     baton::logs::init();
     let config = baton::aws::load_config().await;
-    let logs_template = std::env::var("BATON_TASK_LOGS")
-        .ok()
-        .filter(|s| !s.is_empty());
-    let mut watchdog = Watchdog::new(&config, logs_template);
-    // BATON_BUCKET (the template sets it): clean up after executions that end.
-    if let Ok(handoff) = baton::handoff::HandoffConfig::from_env() {
-        watchdog = watchdog.with_handoff(handoff);
-    }
-    // BATON_CLUSTER (the template sets it): stop the tasks of executions that end.
-    if let Some(cluster) = std::env::var("BATON_CLUSTER")
-        .ok()
-        .filter(|c| !c.is_empty())
-    {
-        watchdog = watchdog.with_cluster(cluster);
-    }
-    let watchdog = &watchdog;
+    // The template sets BATON_TASK_LOGS, BATON_BUCKET and BATON_CLUSTER.
+    let watchdog = &Watchdog::from_env(&config);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         watchdog.handle_invocation(event.payload).await
     }))

@@ -39,12 +39,12 @@ pub const CAUGHT_TIMEOUT: &str = "timeout";
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TimedOutState {
-    /// `$$.Execution.Id`: its tasks carry `startedBy` =
-    /// [`baton::execution_event::started_by`] of it.
+    /// `$$.Execution.Id` (for the log, and the folder when the output names none).
     pub execution_arn: String,
     /// The task state that timed out (for the cause).
     pub state: String,
-    /// The state's `BATON_OUTPUT`: its tasks, every attempt's, write there.
+    /// The state's `BATON_OUTPUT`: its tasks, every attempt's, write there, and only
+    /// they: that is how they are found.
     pub output: String,
     pub heartbeat_seconds: u64,
     pub timeout_seconds: u64,
@@ -79,11 +79,27 @@ pub enum Stopping {
     /// These task ARNs were still running and are stopping (SIGTERM, then SIGKILL
     /// after the container's `stopTimeout`).
     Stopped(Vec<String>),
-    /// ECS could not be asked (after the SDK's retries): the execution's end stops
-    /// them (its status change reaches the watchdog).
+    /// ECS could not be asked, or refused (after the SDK's retries): the
+    /// execution's end stops them (its status change reaches the watchdog through
+    /// SQS, which retries a cleanup that fails and keeps it in the dead-letter
+    /// queue after that).
     Failed(String),
     /// `BATON_CLUSTER` unset.
     NoCluster,
+}
+
+/// The folder a state's `BATON_OUTPUT` names, ending in `/` (so `…/task1` never
+/// takes in `…/task10/`); an output that names no folder (a whole bucket) is an
+/// error, never a scope.
+fn output_folder(output: &str) -> Result<baton::payload::S3Location, String> {
+    let mut location = baton::payload::S3Location::parse(output).map_err(|e| e.to_string())?;
+    if location.key.trim_matches('/').is_empty() {
+        return Err("names no folder".into());
+    }
+    if !location.key.ends_with('/') {
+        location.key.push('/');
+    }
+    Ok(location)
 }
 
 fn task_id(arn: &str) -> &str {
@@ -136,17 +152,16 @@ pub fn answer(state: &TimedOutState, stopping: &Stopping) -> Value {
 
 impl Watchdog {
     /// A callback task state timed out: stop the tasks it started (every attempt's:
-    /// they share its `BATON_OUTPUT`) and answer the typed error. Never an `Err`
-    /// for ECS trouble: the error the user sees stays typed, and the execution's
-    /// end (a status change the watchdog also handles) stops what is left.
+    /// they share its `BATON_OUTPUT`, and no other task writes there) and answer the
+    /// typed error. Never an `Err` for ECS trouble: the error the user sees stays
+    /// typed, and the execution's end (a status change the watchdog also handles,
+    /// retried through SQS until it succeeds or reaches the dead-letter queue)
+    /// stops what is left.
     pub async fn task_timed_out(&self, state: &TimedOutState) -> Value {
-        let stopping = match (
-            &self.cluster,
-            baton::payload::S3Location::parse(&state.output),
-        ) {
+        let stopping = match (&self.cluster, output_folder(&state.output)) {
             (None, _) => Stopping::NoCluster,
             (Some(_), Err(e)) => Stopping::Failed(format!("BATON_OUTPUT {:?}: {e}", state.output)),
-            (Some(cluster), Ok(output)) => {
+            (Some(cluster), Ok(scope)) => {
                 // The execution whose folder holds the output: a pipeline's, for
                 // a step that runs as an execution of its own.
                 let name = match self
@@ -169,9 +184,8 @@ impl Watchdog {
                         state.error()
                     )
                 };
-                let started_by = baton::execution_event::started_by(&state.execution_arn);
-                match self.stop_tasks(cluster, &started_by, &output, reason).await {
-                    Ok(stopped) => Stopping::Stopped(stopped),
+                match self.stop_tasks(cluster, &[scope], reason).await {
+                    Ok(report) => Stopping::Stopped(report.stopped),
                     Err(e) => Stopping::Failed(e.to_string()),
                 }
             }
@@ -282,6 +296,23 @@ mod tests {
             names::UNRESPONSIVE
         );
         assert_eq!(state(json!({CAUGHT_TIMEOUT: {}})).error(), names::TIMED_OUT);
+    }
+
+    #[test]
+    fn a_state_output_scopes_its_folder_and_never_a_whole_bucket() {
+        let key = |o: &str| output_folder(o).map(|l| format!("{}:{}", l.bucket, l.key));
+        assert_eq!(
+            key("s3://b/executions/n1/task1/"),
+            Ok("b:executions/n1/task1/".into())
+        );
+        assert_eq!(
+            key("s3://b/executions/n1/task1"),
+            Ok("b:executions/n1/task1/".into()),
+            "never task10's folder too"
+        );
+        assert!(key("s3://b/").is_err());
+        assert!(key("s3://b").is_err());
+        assert!(key("not a uri").is_err());
     }
 
     #[test]

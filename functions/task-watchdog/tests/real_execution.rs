@@ -121,7 +121,6 @@ async fn a_task_that_called_back_is_not_failed_later() {
 async fn run_task(
     moto: &Moto,
     ecs: &aws_sdk_ecs::Client,
-    started_by: &str,
     env: &[(&str, &str)],
 ) -> aws_sdk_ecs::types::Task {
     use aws_sdk_ecs::types::{
@@ -158,7 +157,6 @@ async fn run_task(
     let run = ecs
         .run_task()
         .cluster("baton")
-        .started_by(started_by)
         .task_definition("baton-task1")
         .launch_type(LaunchType::Fargate)
         .network_configuration(
@@ -183,14 +181,13 @@ async fn run_task(
     run.tasks()[0].clone()
 }
 
-/// A task started by `started_by` (an execution's MD5) that writes to `output`.
+/// A task that writes to `output` (its `BATON_OUTPUT`), as the state machines run it.
 async fn run_task_writing(
     moto: &Moto,
     ecs: &aws_sdk_ecs::Client,
-    started_by: &str,
     output: &str,
 ) -> aws_sdk_ecs::types::Task {
-    run_task(moto, ecs, started_by, &[("BATON_OUTPUT", output)]).await
+    run_task(moto, ecs, &[("BATON_OUTPUT", output)]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,7 +199,7 @@ async fn events_without_overrides_are_completed_from_describe_tasks() {
     let (execution, token) = machine.start("describe").await;
 
     let ecs = aws_sdk_ecs::Client::new(&config);
-    let task = run_task(&moto, &ecs, "watchdog-test", &[("TASK_TOKEN", &token)]).await;
+    let task = run_task(&moto, &ecs, &[("TASK_TOKEN", &token)]).await;
 
     let mut event = event_with_token("ecs-container-exited.json", "unused");
     let detail = event["detail"].as_object_mut().unwrap();
@@ -354,72 +351,178 @@ async fn an_ended_execution_leaves_no_upload_open_and_others_keep_theirs() {
     }
 }
 
-/// An execution that ended leaves no task running: the tasks it started (StartedBy)
-/// whose output is Baton's are stopped, with a reason naming it, wherever their
-/// folder; other executions' and non-Baton tasks are not.
+/// Each task's (desired status, stopped reason), by ARN.
+async fn statuses(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    tasks: &[&aws_sdk_ecs::types::Task],
+) -> Vec<(String, Option<String>)> {
+    let described = ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(
+            tasks
+                .iter()
+                .map(|t| t.task_arn().unwrap().to_string())
+                .collect(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    tasks
+        .iter()
+        .map(|task| {
+            let t = described
+                .tasks()
+                .iter()
+                .find(|t| t.task_arn() == task.task_arn())
+                .unwrap();
+            (
+                t.desired_status().unwrap().to_string(),
+                t.stopped_reason().map(String::from),
+            )
+        })
+        .collect()
+}
+
+/// The watchdog as the stack runs it: Baton's data in `baton-data`, tasks in `cluster`.
+fn cleaning_up(config: &aws_config::SdkConfig, cluster: &str) -> Watchdog {
+    Watchdog::new(config, None)
+        .with_handoff(baton::handoff::HandoffConfig::for_bucket("baton-data"))
+        .with_cluster(cluster)
+}
+
+fn stopped(reason: &str) -> (String, Option<String>) {
+    ("STOPPED".into(), Some(reason.into()))
+}
+
+/// An execution that ended leaves no task running: the tasks whose `BATON_OUTPUT`
+/// lies in its folder are stopped, with a reason naming it; other executions' and
+/// non-Baton tasks are not, even with a folder of the same name in another bucket.
+/// Found with ListTasks(desiredStatus RUNNING) and DescribeTasks alone: Step
+/// Functions' ECS integration documents no `StartedBy`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ended_execution_leaves_no_task_running_and_others_keep_theirs() {
     let (moto, config, _s3) = with_data_bucket().await;
     let ecs = aws_sdk_ecs::Client::new(&config);
     let event = sample_event("sfn-execution-failed.json");
-    let arn = event["detail"]["executionArn"].as_str().unwrap();
-    // Tasks carry startedBy = States.Hash($$.Execution.Id, 'MD5') (the state machines).
-    // Its own; another execution's; a pipeline step's (started by this child
-    // execution, its data in the pipeline execution's folder); and one that is not
-    // Baton's data, left alone even with the same StartedBy.
     let mut tasks = Vec::new();
-    for (by, output) in [
-        (arn.to_string(), "s3://baton-data/executions/demo-1/task2/"),
-        (
-            format!("{arn}0"),
-            "s3://baton-data/executions/demo-10/task1/",
-        ),
-        (
-            arn.to_string(),
-            "s3://baton-data/executions/pipeline-7/task1/",
-        ),
-        (arn.to_string(), "s3://someone-else/out/"),
+    for output in [
+        "s3://baton-data/executions/demo-1/task2/",
+        "s3://baton-data/executions/demo-10/task1/",
+        "s3://someone-else/executions/demo-1/task1/",
     ] {
-        let started_by = baton::execution_event::started_by(&by);
-        tasks.push(run_task_writing(&moto, &ecs, &started_by, output).await);
+        tasks.push(run_task_writing(&moto, &ecs, output).await);
     }
-    let [mine, other, step, foreign] = tasks.try_into().unwrap();
+    let [mine, other, foreign] = tasks.try_into().unwrap();
     let cluster = mine.cluster_arn().unwrap().to_string();
-    let watchdog = Watchdog::new(&config, None)
-        .with_handoff(baton::handoff::HandoffConfig::for_bucket("baton-data"))
-        .with_cluster(&cluster);
+    let watchdog = cleaning_up(&config, &cluster);
     for delivery in ["first", "again"] {
         let outcome = watchdog.handle(event.clone()).await.unwrap();
         assert_eq!(outcome.action, "cleanedUp", "{delivery}: {outcome:?}");
-        let described = ecs
-            .describe_tasks()
-            .cluster(&cluster)
-            .tasks(mine.task_arn().unwrap())
-            .tasks(other.task_arn().unwrap())
-            .tasks(step.task_arn().unwrap())
-            .tasks(foreign.task_arn().unwrap())
-            .send()
-            .await
-            .unwrap();
-        let desired = |arn: Option<&str>| {
-            let task = described
-                .tasks()
-                .iter()
-                .find(|t| t.task_arn() == arn)
-                .unwrap();
-            (
-                task.desired_status().unwrap().to_string(),
-                task.stopped_reason().map(String::from),
-            )
-        };
-        let stopped = |reason: &str| ("STOPPED".to_string(), Some(reason.to_string()));
-        let mine_stopped = stopped("Baton: execution demo-1 ended (FAILED)");
-        assert_eq!(desired(mine.task_arn()), mine_stopped, "{delivery}");
-        assert_eq!(desired(other.task_arn()).0, "RUNNING", "{delivery}");
-        let step_stopped = stopped("Baton: step task1 of execution pipeline-7 ended (FAILED)");
-        assert_eq!(desired(step.task_arn()), step_stopped, "{delivery}");
-        assert_eq!(desired(foreign.task_arn()).0, "RUNNING", "{delivery}");
+        let s = statuses(&ecs, &cluster, &[&mine, &other, &foreign]).await;
+        assert_eq!(
+            s[0],
+            stopped("Baton: execution demo-1 ended (FAILED)"),
+            "{delivery}"
+        );
+        assert_eq!(s[1].0, "RUNNING", "{delivery}: another execution's");
+        assert_eq!(s[2].0, "RUNNING", "{delivery}: not Baton's data");
     }
+}
+
+/// A pipeline's step runs as an execution of its own (the reusable task) with its
+/// data in the pipeline's folder, which its input names (`execution`, `step`):
+/// when the step's execution ends, its tasks stop, and the pipeline's other steps
+/// run on; when the pipeline ends, every task in its folder stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_step_stops_its_own_tasks_and_the_pipeline_end_stops_the_rest() {
+    let (moto, config, _s3) = with_data_bucket().await;
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let step = run_task_writing(&moto, &ecs, "s3://baton-data/executions/pipeline-7/task1/").await;
+    let sibling =
+        run_task_writing(&moto, &ecs, "s3://baton-data/executions/pipeline-7/task2/").await;
+    let cluster = step.cluster_arn().unwrap().to_string();
+    let watchdog = cleaning_up(&config, &cluster);
+
+    let mut child = sample_event("sfn-execution-failed.json");
+    let arn = "arn:aws:states:us-east-1:123456789012:execution:baton-TaskStateMachine-Xy:0b6c1f7e";
+    child["detail"]["executionArn"] = arn.into();
+    child["detail"]["name"] = "0b6c1f7e".into();
+    child["detail"]["status"] = "ABORTED".into();
+    child["detail"]["input"] = serde_json::json!({
+        "taskDefinition": "arn:aws:ecs:us-east-1:123456789012:task-definition/baton-task1:1",
+        "input": {"inline": "x"}, "execution": "pipeline-7", "step": "task1",
+    })
+    .to_string()
+    .into();
+    let outcome = watchdog.handle(child).await.unwrap();
+    assert_eq!(outcome.action, "cleanedUp", "{outcome:?}");
+    let s = statuses(&ecs, &cluster, &[&step, &sibling]).await;
+    assert_eq!(
+        s[0],
+        stopped("Baton: step task1 of execution pipeline-7 ended (ABORTED)")
+    );
+    assert_eq!(s[1].0, "RUNNING", "the pipeline's other step runs on");
+
+    let mut pipeline = sample_event("sfn-execution-failed.json");
+    pipeline["detail"]["name"] = "pipeline-7".into();
+    watchdog.handle(pipeline).await.unwrap();
+    let s = statuses(&ecs, &cluster, &[&sibling]).await;
+    assert_eq!(s[0], stopped("Baton: execution pipeline-7 ended (FAILED)"));
+}
+
+/// A cleanup ECS refuses is not dropped: the record comes back as a batch item
+/// failure, so SQS delivers it again and, after maxReceiveCount, keeps it in the
+/// dead-letter queue (alarmed). Refusals that no retry mends (AccessDenied here,
+/// with moto's IAM checks on) take the same road: a task left running must be seen.
+/// The other records of the batch are unaffected, and a later delivery that is
+/// allowed stops the task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_cleanup_comes_back_as_a_batch_item_failure() {
+    let (moto, config, _s3) = with_data_bucket().await;
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let task = run_task_writing(&moto, &ecs, "s3://baton-data/executions/demo-1/task1/").await;
+    let cluster = task.cluster_arn().unwrap().to_string();
+    let ended = sample_event("sfn-execution-failed.json");
+    let mut nothing_left = ended.clone();
+    nothing_left["detail"]["name"] = "demo-2".into();
+    let batch = serde_json::json!({"Records": [
+        {"messageId": "demo-1", "body": ended.to_string(), "eventSource": "aws:sqs"},
+        {"messageId": "demo-2", "body": nothing_left.to_string(), "eventSource": "aws:sqs"},
+    ]});
+    for denied in ["ecs:ListTasks", "ecs:DescribeTasks", "ecs:StopTask"] {
+        let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Effect": "Deny", "Action": denied, "Resource": "*"},
+        ]});
+        let user = denied.replace(':', "-");
+        let refused = moto.iam_user_config(&user, &policy.to_string()).await;
+        let watchdog = cleaning_up(&refused, &cluster);
+        moto.enforce_iam(true);
+        let answer = watchdog.handle_invocation(batch.clone()).await;
+        moto.enforce_iam(false);
+        let answer = answer.unwrap();
+        let failures = if denied == "ecs:StopTask" {
+            // demo-2 has no task to stop: nothing refused.
+            serde_json::json!([{"itemIdentifier": "demo-1"}])
+        } else {
+            serde_json::json!([{"itemIdentifier": "demo-1"}, {"itemIdentifier": "demo-2"}])
+        };
+        assert_eq!(answer["batchItemFailures"], failures, "{denied}: {answer}");
+        let s = statuses(&ecs, &cluster, &[&task]).await;
+        assert_eq!(s[0].0, "RUNNING", "{denied}");
+    }
+    // Delivered again, allowed this time: the task stops.
+    let watchdog = cleaning_up(&config, &cluster);
+    let answer = watchdog.handle_invocation(batch).await.unwrap();
+    assert_eq!(
+        answer["batchItemFailures"],
+        serde_json::json!([]),
+        "{answer}"
+    );
+    let s = statuses(&ecs, &cluster, &[&task]).await;
+    assert_eq!(s[0], stopped("Baton: execution demo-1 ended (FAILED)"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -429,33 +532,14 @@ async fn a_timed_out_state_stops_its_own_tasks_and_answers_the_typed_error() {
     // A pipeline step: an execution of the reusable task, its data in the folder of
     // the pipeline's execution demo-7, which the reason names.
     let arn = "arn:aws:states:us-east-1:123456789012:execution:baton-task:0b6c1f7e-2d4a-4c1e-9a57-3f0e8d2b6a11";
-    let ours = baton::execution_event::started_by(arn);
-    let frozen = run_task_writing(
-        &moto,
-        &ecs,
-        &ours,
-        "s3://baton-data/executions/demo-7/task1/",
-    )
-    .await;
-    // The same execution's other state, and another execution's task 1: not this state's.
-    let sibling = run_task_writing(
-        &moto,
-        &ecs,
-        &ours,
-        "s3://baton-data/executions/demo-7/task2/",
-    )
-    .await;
-    let stranger = run_task_writing(
-        &moto,
-        &ecs,
-        &baton::execution_event::started_by("another"),
-        "s3://baton-data/executions/demo-7/task1/",
-    )
-    .await;
+    let frozen = run_task_writing(&moto, &ecs, "s3://baton-data/executions/demo-7/task1/").await;
+    // The same pipeline's other step, a step whose name begins the same, and
+    // another execution's task 1: not this state's.
+    let sibling = run_task_writing(&moto, &ecs, "s3://baton-data/executions/demo-7/task2/").await;
+    let longer = run_task_writing(&moto, &ecs, "s3://baton-data/executions/demo-7/task10/").await;
+    let stranger = run_task_writing(&moto, &ecs, "s3://baton-data/executions/demo-70/task1/").await;
     let cluster = frozen.cluster_arn().unwrap().to_string();
-    let watchdog = Watchdog::new(&config, None)
-        .with_handoff(baton::handoff::HandoffConfig::for_bucket("baton-data"))
-        .with_cluster(&cluster);
+    let watchdog = cleaning_up(&config, &cluster);
     let request = serde_json::json!({"taskTimedOut": {
         "executionArn": arn, "state": "task1",
         "output": "s3://baton-data/executions/demo-7/task1/",
@@ -470,35 +554,14 @@ async fn a_timed_out_state_stops_its_own_tasks_and_answers_the_typed_error() {
         cause["message"],
         format!("no heartbeat for 120 s; task {id} stopped")
     );
-    let described = ecs
-        .describe_tasks()
-        .cluster(&cluster)
-        .tasks(frozen.task_arn().unwrap())
-        .tasks(sibling.task_arn().unwrap())
-        .tasks(stranger.task_arn().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let status = |task: &aws_sdk_ecs::types::Task| {
-        let t = described
-            .tasks()
-            .iter()
-            .find(|t| t.task_arn() == task.task_arn())
-            .unwrap();
-        (
-            t.desired_status().unwrap().to_string(),
-            t.stopped_reason().map(String::from),
-        )
-    };
+    let s = statuses(&ecs, &cluster, &[&frozen, &sibling, &longer, &stranger]).await;
     assert_eq!(
-        status(&frozen),
-        (
-            "STOPPED".into(),
-            Some("Baton: task1 of execution demo-7 timed out (Baton.Unresponsive)".into())
-        )
+        s[0],
+        stopped("Baton: task1 of execution demo-7 timed out (Baton.Unresponsive)")
     );
-    assert_eq!(status(&sibling).0, "RUNNING");
-    assert_eq!(status(&stranger).0, "RUNNING");
+    for (other, status) in ["sibling", "longer", "stranger"].iter().zip(&s[1..]) {
+        assert_eq!(status.0, "RUNNING", "{other}");
+    }
     // Again (a retried invocation): nothing left to stop, the same error.
     let again = watchdog.handle_invocation(request).await.unwrap();
     assert_eq!(again["Error"], "Baton.Unresponsive");

@@ -143,7 +143,7 @@ async fn desired_running(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
 ) -> anyhow::Result<HashSet<String>> {
-    Ok(baton::aws::running_task_arns(ecs, cluster, None)
+    Ok(baton::aws::running_task_arns(ecs, cluster)
         .await
         .map_err(|e| anyhow::anyhow!(e))?
         .into_iter()
