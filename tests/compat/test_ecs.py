@@ -1,6 +1,7 @@
 """compat.ecs: each gap is still there in the pinned moto (when an upgrade closes it,
 the test says which fix to delete) and the fix closes it. RunTask, its failures,
-SubmitTaskStateChange, StopTask, reads racing RunTask, `.sync` exit codes."""
+SubmitTaskStateChange, StopTask, reads racing RunTask, ListTasks's lone startedBy,
+`.sync` exit codes."""
 
 import json
 import time
@@ -215,3 +216,38 @@ def test_fixed_stop_task_asks_and_the_task_reports_stopped_when_it_has(host):
                                  containers=[{"containerName": "worker", "exitCode": 137, "status": "STOPPED"}])
     task = ecs.describe_tasks(cluster="baton", tasks=[arn])["tasks"][0]
     assert (task["lastStatus"], task["stopCode"]) == ("STOPPED", "UserInitiated")
+
+
+def list_tasks_answers(endpoint):
+    """What ListTasks answers (task ARNs, or the error code and HTTP status) for
+    startedBy alone, then with each of the filters ECS says it cannot be combined with."""
+    ecs, definition, subnet, group = ecs_setup(endpoint)
+    network = {"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}}
+    arn = ecs.run_task(cluster="baton", taskDefinition=definition, launchType="FARGATE", startedBy="lone-filter",
+                       networkConfiguration=network)["tasks"][0]["taskArn"]
+    answers = {}
+    for extra in ({}, {"desiredStatus": "RUNNING"}, {"family": "task1"}, {"launchType": "FARGATE"}):
+        try:
+            answers[tuple(extra)] = ecs.list_tasks(cluster="baton", startedBy="lone-filter", **extra)["taskArns"]
+        except ClientError as e:
+            answers[tuple(extra)] = (e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"])
+    return arn, answers
+
+
+def test_gap_list_tasks_combines_started_by_with_other_filters_in_plain_moto(moto):
+    arn, answers = list_tasks_answers(moto)
+    assert answers[("desiredStatus",)] == [arn], (
+        "moto now refuses startedBy with another filter: delete "
+        "compat.fix_ecs_list_tasks_combines_started_by_with_other_filters")
+
+
+def test_fixed_list_tasks_refuses_started_by_with_another_filter(host):
+    # ECS API reference, ListTasks, startedBy: "When you specify startedBy as the filter,
+    # it must be the only filter that you use." The cluster is not a filter.
+    arn, answers = list_tasks_answers(host)
+    assert answers[()] == [arn]
+    for extra in (("desiredStatus",), ("family",), ("launchType",)):
+        assert answers[extra] == ("InvalidParameterException", 400), (extra, answers[extra])
+    ecs = client(host, "ecs")
+    assert arn in ecs.list_tasks(cluster="baton", desiredStatus="RUNNING", family="task1")["taskArns"], (
+        "other filters still combine")

@@ -1,7 +1,9 @@
 """compat.stepfunctions: each gap is still there in the pinned moto (when an upgrade
 closes it, the test says which fix to delete) and the fix closes it. Step Functions'
-API, the ASL interpreter's ECS and nested-workflow integrations, task tokens,
-StopExecution, heartbeat timeouts and the execution status change events."""
+API (its length constraints too), the ASL interpreter's ECS and nested-workflow
+integrations and their documented parameters, task tokens, StopExecution, heartbeat
+timeouts, the execution status change events, Map and Parallel errors, inline Map
+concurrency, the payload quota and the errors States.ALL cannot catch."""
 
 import json
 import os
@@ -218,16 +220,96 @@ def test_fixed_run_task_parameters_reach_ecs(host):
     parameters = definition["States"]["Run"]["Parameters"]
     del parameters["LaunchType"]
     parameters["CapacityProviderStrategy"] = [{"CapacityProvider": "FARGATE_SPOT", "Weight": 1}]
-    parameters["StartedBy"] = "baton-test"
+    parameters["Group"] = "baton-spot-test"
     spot = sfn.create_state_machine(name="fixed-spot-2", definition=json.dumps(definition), roleArn=ROLE)["stateMachineArn"]
     sfn.start_execution(stateMachineArn=spot, name="fixed-spot", input="{}")
+    tasks = []
     for _ in range(100):
-        arns = ecs.list_tasks(cluster="baton", startedBy="baton-test")["taskArns"]
-        if arns:
+        arns = ecs.list_tasks(cluster="baton")["taskArns"]
+        described = ecs.describe_tasks(cluster="baton", tasks=arns)["tasks"] if arns else []
+        tasks = [t for t in described if t.get("group") == "baton-spot-test"]
+        if tasks:
             break
         time.sleep(0.1)
-    task = ecs.describe_tasks(cluster="baton", tasks=arns)["tasks"][0]
-    assert (task["capacityProviderName"], task["startedBy"]) == ("FARGATE_SPOT", "baton-test")
+    assert tasks and tasks[0]["capacityProviderName"] == "FARGATE_SPOT", tasks
+
+
+def integration_states(endpoint):
+    """One state of each optimized integration Baton uses, with every parameter its
+    documentation lists (paths included), in a Map and a Parallel too."""
+    sfn = client(endpoint, "stepfunctions")
+    child = sfn.create_state_machine(name="documented-child", roleArn=ROLE, definition=json.dumps(
+        {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+    ecs_parameters = {
+        "Cluster": "baton", "Group": "g", "LaunchType": "FARGATE", "NetworkConfiguration": {"AwsvpcConfiguration": {
+            "Subnets": ["s"]}}, "Overrides": {"ContainerOverrides": []}, "PlacementConstraints": [],
+        "PlacementStrategy": [], "PlatformVersion": "LATEST", "PropagateTags": "TASK_DEFINITION",
+        "TaskDefinition.$": "$.definition", "EnableExecuteCommand": False,
+        "CapacityProviderStrategy": [{"CapacityProvider": "FARGATE_SPOT"}]}
+    states = {
+        "Ecs": {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.waitForTaskToken",
+                "Parameters": ecs_parameters, "Next": "EcsSync"},
+        "EcsSync": {"Type": "Task", "Resource": "arn:aws:states:::ecs:runTask.sync", "Parameters": ecs_parameters,
+                    "Next": "Lambda"},
+        "Lambda": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                   "Parameters": {"FunctionName": "Echo", "Payload.$": "$", "Qualifier": "$LATEST",
+                                  "ClientContext": "e30="}, "Next": "Child"},
+        "Child": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                  "Parameters": {"StateMachineArn": child, "Input": {}, "Name.$": "$$.Execution.Name"},
+                  "Next": "Sdk"},
+        "Sdk": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:ecs:runTask",
+                "Parameters": {"Cluster": "baton", "TaskDefinition": "t", "StartedBy": "sdk-passes-through"},
+                "Next": "Map"},
+        "Map": {"Type": "Map", "ItemProcessor": {"StartAt": "InMap", "States": {
+            "InMap": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                      "Parameters": {"FunctionName": "Echo"}, "End": True}}}, "Next": "Parallel"},
+        "Parallel": {"Type": "Parallel", "Branches": [{"StartAt": "InBranch", "States": {
+            "InBranch": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution",
+                         "Parameters": {"StateMachineArn": child}, "End": True}}}], "End": True}}
+    return sfn, {"StartAt": "Ecs", "States": states}
+
+
+UNDOCUMENTED = (  # (state, the parameter its integration does not document)
+    ("Ecs", "StartedBy"), ("EcsSync", "Tags"), ("Lambda", "InvocationType"), ("Child", "TraceHeader"),
+    ("InMap", "LogType"), ("InBranch", "Count"))
+
+
+def with_parameter(definition, state, parameter):
+    definition = json.loads(json.dumps(definition))
+    found = [definition["States"]]
+    found += [s["ItemProcessor"]["States"] for s in definition["States"].values() if "ItemProcessor" in s]
+    found += [b["States"] for s in definition["States"].values() for b in s.get("Branches", [])]
+    next(states for states in found if state in states)[state]["Parameters"][parameter + ".$"] = "$.anything"
+    return json.dumps(definition)
+
+
+def test_gap_definitions_accept_undocumented_integration_parameters_in_plain_moto(moto):
+    sfn, definition = integration_states(moto)
+    for state, parameter in UNDOCUMENTED[:1]:
+        assert sfn.create_state_machine(name="gap-undocumented", roleArn=ROLE,
+                                        definition=with_parameter(definition, state, parameter)), (
+            "moto now refuses undocumented integration parameters: delete "
+            "compat.fix_sfn_definitions_accept_undocumented_integration_parameters")
+
+
+def test_fixed_undocumented_integration_parameters_are_refused_on_create_and_update(host):
+    # AWS answers InvalidDefinition for a definition it refuses; the integrations accept
+    # the parameters they document (DOCUMENTED_INTEGRATION_PARAMETERS) and aws-sdk ones
+    # their API's.
+    sfn, definition = integration_states(host)
+    arn = sfn.create_state_machine(name="fixed-documented", roleArn=ROLE, definition=json.dumps(definition))[
+        "stateMachineArn"]
+    for state, parameter in UNDOCUMENTED:
+        bad = with_parameter(definition, state, parameter)
+        for call in (lambda: sfn.create_state_machine(name=f"fixed-undocumented-{state}", roleArn=ROLE, definition=bad),
+                     lambda: sfn.update_state_machine(stateMachineArn=arn, definition=bad)):
+            try:
+                call()
+                raise AssertionError(f"{parameter} on {state} was accepted")
+            except ClientError as e:
+                assert e.response["Error"]["Code"] == "InvalidDefinition", e.response
+                assert f"'{parameter}'" in e.response["Error"]["Message"], e.response
+    assert json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"]) == definition
 
 
 def test_fixed_every_attempt_of_a_retried_callback_state_has_its_own_token(host):
@@ -395,3 +477,226 @@ def test_fixed_a_stopped_parent_stops_its_sync_child(host):
     # stops; for a nested workflow that is StopExecution on the child (its documented
     # IAM policy grants states:StopExecution on the child's executions).
     assert stopped_parent(host, "fixed-stop-child") == "ABORTED"
+
+
+def invalid_definition_code(endpoint):
+    try:
+        client(endpoint, "stepfunctions").create_state_machine(
+            name="invalid", roleArn=ROLE, definition=json.dumps({"StartAt": "X", "States": {"X": {"Type": "Nope"}}}))
+    except ClientError as e:
+        return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]
+    return None
+
+
+def test_gap_parser_errors_have_no_code_in_plain_moto(moto):
+    assert invalid_definition_code(moto) == ("", 400), (
+        "moto now names its interpreter's errors: delete compat.fix_sfn_parser_errors_have_no_code")
+
+
+def test_fixed_an_invalid_definition_answers_invalid_definition(host):
+    assert invalid_definition_code(host) == ("InvalidDefinition", 400)
+
+
+def machine(endpoint, name, states, start_at=None):
+    sfn = client(endpoint, "stepfunctions")
+    return sfn, sfn.create_state_machine(name=name, roleArn=ROLE, definition=json.dumps(
+        {"StartAt": start_at or next(iter(states)), "States": states}))["stateMachineArn"]
+
+
+def run(sfn, arn, value, timeout=20):
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(value))["executionArn"]
+    return settle(sfn, execution, timeout=timeout)
+
+
+def timing_out_iteration(endpoint, name):
+    """A state whose only work times out: an SQS callback nobody answers within 1 s."""
+    queue = client(endpoint, "sqs").create_queue(QueueName=name)["QueueUrl"]
+    return {"StartAt": "W", "States": {"W": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken", "TimeoutSeconds": 1,
+        "Parameters": {"QueueUrl": queue, "MessageBody": {"token.$": "$$.Task.Token"}}, "End": True}}}
+
+
+def failing_maps(endpoint, name, catch=None):
+    """A Map whose iteration times out, and a Parallel whose branch does: how each ends."""
+    inner = timing_out_iteration(endpoint, name)
+    extra = {"Catch": [{"ErrorEquals": catch, "ResultPath": "$.caught", "Next": "Caught"}]} if catch else {"End": True}
+    ends = []
+    for kind, state in (("map", {"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": inner}),
+                        ("parallel", {"Type": "Parallel", "Branches": [inner]})):
+        sfn, arn = machine(endpoint, f"{name}-{kind}", {"S": {**state, **extra}, "Caught": {"Type": "Pass", "End": True}},
+                           start_at="S")
+        ends.append(run(sfn, arn, {"items": [1]}))
+    return ends
+
+
+def test_gap_map_and_parallel_turn_states_errors_into_runtime_in_plain_moto(moto):
+    for d in failing_maps(moto, "gap-map-error"):
+        assert (d["status"], d.get("error")) == ("FAILED", "States.Runtime"), (
+            f"moto now keeps a Map/Parallel iteration's error ({d.get('error')}): delete "
+            "compat.fix_sfn_map_and_parallel_turn_states_errors_into_runtime")
+        assert "MUST NOT begin with the prefix 'States.'" in d.get("cause", "")
+
+
+def test_fixed_a_map_or_parallel_fails_with_its_iterations_error_and_cause(host):
+    # AWS: the Map (or Parallel) fails with the iteration's own error and cause, and a
+    # catcher of that error catches it.
+    for d in failing_maps(host, "fixed-map-error"):
+        assert (d["status"], d.get("error")) == ("FAILED", "States.Timeout"), d
+    for d in failing_maps(host, "fixed-map-caught", catch=["States.Timeout"]):
+        assert d["status"] == "SUCCEEDED", d
+        assert json.loads(d["output"])["caught"]["Error"] == "States.Timeout"
+
+
+def most_iterations_at_once(endpoint, name, max_concurrency, items=60):
+    """Run an inline Map of `items` 1-second Wait iterations: how many iterations had
+    started before the first one ended (from the execution's history, in event order)."""
+    sfn, arn = machine(endpoint, name, {"M": {
+        "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": max_concurrency, "End": True,
+        "ItemProcessor": {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "End": True}}}}})
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps({"items": list(range(items))}))["executionArn"]
+    assert settle(sfn, execution, timeout=30)["status"] == "SUCCEEDED"
+    events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+    started = 0
+    for event in events:
+        if event["type"] == "MapIterationSucceeded":
+            return started
+        started += event["type"] == "MapIterationStarted"
+    raise AssertionError("no iteration ended")
+
+
+def test_gap_inline_map_runs_every_iteration_at_once_in_plain_moto(moto):
+    assert most_iterations_at_once(moto, "gap-map-concurrency", 0) == 60, (
+        "moto now caps an inline Map's concurrency: delete compat.fix_sfn_inline_map_runs_every_iteration_at_once")
+
+
+def test_fixed_an_inline_map_runs_at_most_40_iterations_at_once(host):
+    # Step Functions, Map state (Inline mode): "supports up to 40 concurrent iterations".
+    assert most_iterations_at_once(host, "fixed-map-concurrency-0", 0) == 40
+    assert most_iterations_at_once(host, "fixed-map-concurrency-100", 100) == 40
+    assert most_iterations_at_once(host, "fixed-map-concurrency-5", 5, items=8) == 5
+
+
+def oversized_requests(endpoint, name):
+    """The error code each oversized Step Functions request gets (None: accepted), and
+    the execution a callback was refused for."""
+    sfn, execution, token = sqs_callback(endpoint, name)
+    answers = {
+        "cause": error_code(lambda: sfn.send_task_failure(taskToken=token, error="Baton.X", cause="c" * 32769)),
+        "error": error_code(lambda: sfn.send_task_failure(taskToken=token, error="E" * 257)),
+        "output": error_code(lambda: sfn.send_task_success(taskToken=token, output=json.dumps("é" * 131072))),
+    }
+    machine_arn = sfn.describe_execution(executionArn=execution)["stateMachineArn"]
+    answers["input"] = error_code(lambda: sfn.start_execution(stateMachineArn=machine_arn,
+                                                              input=json.dumps({"pad": "x" * 262144})))
+    return sfn, execution, token, answers
+
+
+def test_gap_requests_skip_length_constraints_in_plain_moto(moto):
+    _, _, _, answers = oversized_requests(moto, "gap-lengths")
+    assert answers["cause"] is None and answers["input"] is None, (
+        f"moto now checks the API's lengths ({answers}): delete compat.fix_sfn_requests_skip_length_constraints")
+
+
+def test_fixed_requests_beyond_the_apis_length_constraints_are_refused(host):
+    # SDK model: SendTaskFailure cause <= 32,768 and error <= 256 characters;
+    # SendTaskSuccess output and StartExecution input <= 262,144 bytes of UTF-8 ("é" is
+    # two bytes, so 131,072 of them, quoted, are over). A refused callback leaves the
+    # task open: one within the limits still closes it, its cause whole.
+    sfn, execution, token, answers = oversized_requests(host, "fixed-lengths")
+    assert answers == dict.fromkeys(("cause", "error", "output", "input"), "ValidationException"), answers
+    assert sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    sfn.send_task_failure(taskToken=token, error="E" * 256, cause="c" * 32768)
+    d = settle(sfn, execution)
+    assert (d["status"], d["error"], len(d["cause"])) == ("FAILED", "E" * 256, 32768)
+
+
+def oversized_task_input(endpoint, name):
+    """A Task whose Parameters come to 300,000 bytes (an S3 PutObject through the
+    aws-sdk integration): how its execution ends."""
+    client(endpoint, "s3").create_bucket(Bucket=name)
+    sfn, arn = machine(endpoint, name, {"Put": {
+        "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:s3:putObject", "ResultPath": None, "End": True,
+        "Parameters": {"Bucket": name, "Key": "k", "Body.$": "States.Format('{}{}', $.pad, $.pad)"}}})
+    return run(sfn, arn, {"pad": "y" * 150_000})
+
+
+def test_gap_task_input_skips_the_payload_quota_in_plain_moto(moto):
+    assert oversized_task_input(moto, "gap-task-input")["status"] == "SUCCEEDED", (
+        "moto now checks a task's input size: delete compat.fix_sfn_task_input_skips_the_payload_quota")
+
+
+def test_fixed_a_task_input_over_256_kib_fails_with_data_limit_exceeded(host):
+    # Step Functions: States.DataLimitExceeded when "After Parameters processing, the
+    # input of a state is larger than the payload size quota" (256 KiB).
+    d = oversized_task_input(host, "fixed-task-input")
+    assert (d["status"], d.get("error")) == ("FAILED", "States.DataLimitExceeded"), d
+
+
+def test_a_state_output_over_256_kib_fails_with_data_limit_exceeded_in_plain_moto(moto):
+    # moto already enforces the quota on a state's output: no fix.
+    sfn, arn = machine(moto, "plain-state-output", {"P": {
+        "Type": "Pass", "Parameters": {"a.$": "$.pad", "b.$": "$.pad"}, "End": True}})
+    d = run(sfn, arn, {"pad": "x" * 140_000})
+    assert (d["status"], d.get("error")) == ("FAILED", "States.DataLimitExceeded"), d
+
+
+def caught_by_states_all(endpoint, name):
+    """A Map whose iteration's output outgrows the quota, under a States.ALL catcher and
+    retrier: how the execution ends."""
+    sfn, arn = machine(endpoint, name, {
+        "M": {"Type": "Map", "ItemsPath": "$.items", "ItemSelector": {"pad.$": "$.pad"},
+              "ItemProcessor": {"StartAt": "Double", "States": {"Double": {
+                  "Type": "Pass", "Parameters": {"a.$": "$.pad", "b.$": "$.pad"}, "End": True}}},
+              "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+              "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.caught", "Next": "Caught"}], "End": True},
+        "Caught": {"Type": "Pass", "Parameters": {"caught.$": "$.caught"}, "End": True}})
+    return run(sfn, arn, {"items": [1], "pad": "x" * 140_000})
+
+
+def test_gap_states_all_catches_terminal_errors_in_plain_moto(moto):
+    d = caught_by_states_all(moto, "gap-states-all")
+    assert d["status"] == "SUCCEEDED" and json.loads(d["output"])["caught"]["Error"].startswith("States."), (
+        f"moto's States.ALL no longer catches {d.get('error')}: delete compat.fix_sfn_states_all_catches_terminal_errors")
+
+
+def test_fixed_states_all_does_not_catch_data_limit_exceeded(host):
+    # Step Functions, "Handling errors": States.ALL "can't catch the
+    # States.DataLimitExceeded terminal error or Runtime error types".
+    d = caught_by_states_all(host, "fixed-states-all")
+    assert (d["status"], d.get("error")) == ("FAILED", "States.DataLimitExceeded"), d
+
+
+def described_child(endpoint, name):
+    """A failed execution, then a state machine that reads its own Error, Cause and
+    Status with aws-sdk:sfn:describeExecution: how that one ends."""
+    sfn = client(endpoint, "stepfunctions")
+    child = sfn.create_state_machine(name=f"{name}-child", roleArn=ROLE, definition=json.dumps(
+        {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Baton.X", "Cause": "{\"why\": \"asked to\"}"}}}))["stateMachineArn"]
+    failed = sfn.start_execution(stateMachineArn=child, name=f"{name}-1", input="{}")["executionArn"]
+    reader = sfn.create_state_machine(name=f"{name}-reader", roleArn=ROLE, definition=json.dumps({"StartAt": "D", "States": {
+        "D": {"Type": "Task", "Resource": "arn:aws:states:::aws-sdk:sfn:describeExecution",
+              "Parameters": {"ExecutionArn": failed},
+              "ResultSelector": {"Error.$": "$.Error", "Cause.$": "$.Cause", "Status.$": "$.Status"}, "End": True}}}))["stateMachineArn"]
+    for _ in range(100):
+        if sfn.describe_execution(executionArn=failed)["status"] != "RUNNING":
+            break
+        time.sleep(0.1)
+    execution = sfn.start_execution(stateMachineArn=reader, input="{}")["executionArn"]
+    for _ in range(200):
+        d = sfn.describe_execution(executionArn=execution)
+        if d["status"] != "RUNNING":
+            return d
+        time.sleep(0.1)
+    raise AssertionError("the reader did not end")
+
+
+def test_gap_aws_sdk_integrations_get_the_state_machines_casing_in_plain_moto(moto):
+    d = described_child(moto, "gap-aws-sdk")
+    assert (d["status"], d.get("error")) == ("FAILED", "States.Runtime"), (
+        "moto now normalises aws-sdk integrations: delete compat.fix_asl_aws_sdk_parameter_normalisation")
+
+
+def test_fixed_aws_sdk_integrations_take_and_answer_pascal_case(host):
+    d = described_child(host, "fixed-aws-sdk")
+    assert d["status"] == "SUCCEEDED", d
+    assert json.loads(d["output"]) == {"Error": "Baton.X", "Cause": "{\"why\": \"asked to\"}", "Status": "FAILED"}

@@ -17,6 +17,7 @@ from .cloudformation import (
     fix_cloudformation_state_machines_ignore_substitutions,
 )
 from .ecs import (
+    fix_ecs_list_tasks_combines_started_by_with_other_filters,
     fix_ecs_run_task_needs_container_memory,
     fix_ecs_run_task_never_reports_failures,
     fix_ecs_stop_task_reports_stopped_at_once,
@@ -26,22 +27,34 @@ from .ecs import (
 )
 from .events import fix_eventbridge_lambda_and_states_targets
 from .lambda_ import fix_lambda_invoke_needs_docker
-from .s3 import fix_s3_missing_keys_are_404_to_everyone, fix_s3_multipart_uploads_all_begun_in_2010
+from .s3 import (
+    fix_s3_missing_keys_are_404_to_everyone,
+    fix_s3_multipart_uploads_all_begun_in_2010,
+    fix_s3_ranged_gets_read_the_whole_object,
+)
 from .sqs import fix_sqs_event_source_mappings_ignore_batch_failures
 from .stepfunctions import (  # noqa: F401  (callback_endpoint, LOCAL_TASK_TOKEN_CHARS: for importers)
     LOCAL_TASK_TOKEN_CHARS,
     callback_endpoint,
     fix_asl_ecs_drops_run_task_parameters,
     fix_asl_ecs_parameter_normalisation,
+    fix_asl_aws_sdk_parameter_normalisation,
     fix_asl_states_parameter_normalisation,
     fix_closed_tokens_answer_invalid_token,
     fix_retried_callback_states_reuse_their_token,
     fix_send_task_failure_drops_cause,
+    fix_sfn_definitions_accept_undocumented_integration_parameters,
     fix_sfn_emits_no_execution_status_change_events,
     fix_sfn_heartbeat_timeouts_never_match_states_heartbeat_timeout,
+    fix_sfn_inline_map_runs_every_iteration_at_once,
+    fix_sfn_map_and_parallel_turn_states_errors_into_runtime,
+    fix_sfn_parser_errors_have_no_code,
+    fix_sfn_requests_skip_length_constraints,
     fix_sfn_start_execution_without_a_name,
+    fix_sfn_states_all_catches_terminal_errors,
     fix_sfn_stop_execution_waits_for_the_callback,
     fix_sfn_stopped_parents_leave_sync_children_running,
+    fix_sfn_task_input_skips_the_payload_quota,
     fix_task_tokens_are_short_uuids,
 )
 
@@ -51,23 +64,36 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
     # replaced (Execution.stop, BaseExecutionWorkerCommunication.terminated), so
     # fix_sfn_stop_execution_waits_for_the_callback must come after
     # fix_sfn_emits_no_execution_status_change_events and before
-    # fix_sfn_stopped_parents_leave_sync_children_running. Keep the order when moving fixes.
+    # fix_sfn_stopped_parents_leave_sync_children_running; and
+    # fix_sfn_requests_skip_length_constraints wraps the Step Functions response methods,
+    # so it comes after fix_send_task_failure_drops_cause, which replaces one.
+    # Keep the order when moving fixes.
     fixes = [
         fix_send_task_failure_drops_cause,
+        fix_sfn_requests_skip_length_constraints,
+        fix_sfn_parser_errors_have_no_code,
         fix_task_tokens_are_short_uuids,
         fix_closed_tokens_answer_invalid_token,
         fix_retried_callback_states_reuse_their_token,
         fix_asl_ecs_parameter_normalisation,
         fix_asl_states_parameter_normalisation,
+        fix_asl_aws_sdk_parameter_normalisation,
         fix_sfn_start_execution_without_a_name,
         fix_asl_ecs_drops_run_task_parameters,
+        fix_sfn_definitions_accept_undocumented_integration_parameters,
+        fix_sfn_map_and_parallel_turn_states_errors_into_runtime,
+        fix_sfn_inline_map_runs_every_iteration_at_once,
+        fix_sfn_task_input_skips_the_payload_quota,
+        fix_sfn_states_all_catches_terminal_errors,
         fix_ecs_submit_task_state_change_missing,
         fix_ecs_stop_task_reports_stopped_at_once,
         fix_ecs_run_task_needs_container_memory,
         fix_ecs_run_task_never_reports_failures,
         fix_s3_missing_keys_are_404_to_everyone,
         fix_s3_multipart_uploads_all_begun_in_2010,
+        fix_s3_ranged_gets_read_the_whole_object,
         fix_ecs_task_reads_race_run_task,
+        fix_ecs_list_tasks_combines_started_by_with_other_filters,
         fix_sfn_emits_no_execution_status_change_events,
         fix_sfn_stop_execution_waits_for_the_callback,
         fix_sfn_stopped_parents_leave_sync_children_running,

@@ -1,6 +1,7 @@
 """ECS: RunTask (container memory, placement failures), SubmitTaskStateChange,
-StopTask, task reads racing RunTask, and what a Step Functions ECS state makes of a
-task (RunTask's failures, a `.sync` task's exit codes)."""
+StopTask, task reads racing RunTask, ListTasks's lone startedBy, and what a Step
+Functions ECS state makes of a task (RunTask's failures, a `.sync` task's exit
+codes)."""
 
 import time
 
@@ -121,6 +122,31 @@ def fix_ecs_task_reads_race_run_task(backend_class=None):
                     time.sleep(0.001)
 
         setattr(backend_class, name, read)
+
+
+# ListTasks's filters other than startedBy (its request members but cluster and paging).
+LIST_TASKS_OTHER_FILTERS = ("containerInstance", "family", "serviceName", "desiredStatus", "launchType", "daemonName")
+
+
+def fix_ecs_list_tasks_combines_started_by_with_other_filters():
+    """ListTasks's `startedBy`: "When you specify startedBy as the filter, it must be
+    the only filter that you use" (ECS API reference, ListTasks; SDK model
+    ListTasksRequest.startedBy). moto applies every filter given, so a call that ECS
+    refuses (startedBy with desiredStatus) works locally. Answer it as ECS answers an
+    invalid parameter: InvalidParameterException, HTTP 400."""
+    from moto.ecs.exceptions import InvalidParameterException
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    original = EC2ContainerServiceResponse.list_tasks
+
+    def list_tasks(self):
+        others = [name for name in LIST_TASKS_OTHER_FILTERS if self._get_param(name) is not None]
+        if self._get_param("startedBy") is not None and others:
+            raise InvalidParameterException(
+                "startedBy must be the only filter of ListTasks; it was combined with " + ", ".join(others))
+        return original(self)
+
+    EC2ContainerServiceResponse.list_tasks = list_tasks
 
 
 def _task_failure(state, env, error_name, error, cause):
