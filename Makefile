@@ -115,8 +115,8 @@ test-invoke: venv ## Every events/ file through cargo lambda invoke against carg
 	$(VENV)/bin/python -m pytest tests/test_lambda_invoke.py
 
 .PHONY: test-docs
-test-docs: venv ## The docs against the code: every Baton.* error and moto fix has its row, links land, the README stays short
-	$(VENV)/bin/python -m pytest tests/test_docs.py
+test-docs: venv ## The docs against the code: every Baton.* error, moto fix and AWS call has its row, links land, the README stays short
+	$(VENV)/bin/python -m pytest tests/test_docs.py tests/test_inventory.py
 
 .PHONY: test-iam
 test-iam: venv ## The local stack's IAM evaluator: AWS's evaluation logic, the action table against the SAR, the moto hook, the mutation check
@@ -128,7 +128,7 @@ test-compat: venv ## The local stack's moto fixes: each gap still there, each fi
 
 .PHONY: test-e2e
 test-e2e: venv ## End to end on the local stack, tasks in real containers: happy paths, every error-table row, delivery, concurrency, pipelines on the reusable task
-	$(VENV)/bin/python -m pytest tests/test_containers.py tests/test_local_e2e.py tests/test_pipelines_e2e.py
+	$(VENV)/bin/python -m pytest tests/test_containers.py tests/test_local_e2e.py tests/test_pipelines_e2e.py tests/test_state_sizes.py
 
 .PHONY: image
 image: venv ## The worker image, from worker-image/Dockerfile, with no registry (podman from Debian's packages, installed if needed)

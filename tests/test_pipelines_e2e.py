@@ -9,7 +9,10 @@ import random
 import time
 from pathlib import Path
 
+import boto3
+
 from baton_local import stack_client as local_stack
+from pipeline_roles import pipeline_role
 
 MIB = 1024 * 1024
 ROOT = local_stack.ROOT
@@ -21,21 +24,28 @@ ROT13 = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
 UPPER = bytes.maketrans(b"abcdefghijklmnopqrstuvwxyz", b"ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
-def three_step(stack, extract, transform, load):
+def three_step(stack, extract, transform, load, task=None, role=None):
     """examples/pipelines/three-step.asl.json with these task definitions, as a state
-    machine of the local stack."""
+    machine of the local stack (`task`: another state machine in place of the reusable
+    task, `role`: another role than the deployed pipeline's)."""
     text = (ROOT / "examples/pipelines/three-step.asl.json").read_text()
-    for placeholder, value in (("TaskStateMachineArn", stack.task), ("ExtractTaskDefinitionArn", extract),
+    for placeholder, value in (("TaskStateMachineArn", task or stack.task), ("ExtractTaskDefinitionArn", extract),
                                ("TransformTaskDefinitionArn", transform), ("LoadTaskDefinitionArn", load)):
         text = text.replace("${" + placeholder + "}", value)
     assert "${" not in text
     return stack.sfn.create_state_machine(name=f"three-step-{os.urandom(4).hex()}", definition=text,
-                                          roleArn=stack._definition["roleArn"])["stateMachineArn"]
+                                          roleArn=role or stack._definition["roleArn"])["stateMachineArn"]
 
 
 def transform_step(stack, transform):
     """A step behind `baton-worker exec` that applies rot13 or upper-case to its input."""
     return stack.task_definition(1, image=WORKER, command=JOB + [transform])
+
+
+def step_execution(task, execution, step):
+    """The ARN a pipeline gives a step's execution: <md5 of its own ARN>-<step>, on the
+    task state machine."""
+    return task.replace(":stateMachine:", ":execution:") + f":{hashlib.md5(execution.encode()).hexdigest()}-{step}"
 
 
 def children(stack, execution):
@@ -125,8 +135,27 @@ def test_stopping_the_chain_stops_the_running_steps_task(stack):
     assert stack.sfn.describe_execution(executionArn=child)["status"] == "ABORTED"
 
 
-def fan_out(stack, item, merge, max_concurrency, tolerated):
-    """examples/pipelines/fan-out.asl.json with these settings, as a state machine."""
+def started_task(stack, execution, timeout=60):
+    """The ECS task of a step's execution, once the execution exists and started it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return stack.wait_for_task(execution, timeout=max(1, deadline - time.monotonic()))
+        except stack.sfn.exceptions.ExecutionDoesNotExist:
+            assert time.monotonic() < deadline, f"{execution} never started"
+            time.sleep(0.2)
+
+
+def any_pipeline_role(stack, list_bucket=None):
+    """pipeline_roles.pipeline_role in the local stack."""
+    iam = boto3.client("iam", endpoint_url=stack.env["AWS_ENDPOINT_URL"], region_name=stack.env["AWS_REGION"],
+                       aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"])
+    return pipeline_role(iam, list_bucket)
+
+
+def fan_out(stack, item, merge, max_concurrency, tolerated, role=None):
+    """examples/pipelines/fan-out.asl.json with these settings, as a state machine
+    (`role`: another role than the deployed pipeline's)."""
     text = (ROOT / "examples/pipelines/fan-out.asl.json").read_text()
     for placeholder, value in (("TaskStateMachineArn", stack.task), ("ItemTaskDefinitionArn", item),
                                ("MergeTaskDefinitionArn", merge), ("MaxConcurrency", str(max_concurrency)),
@@ -134,7 +163,7 @@ def fan_out(stack, item, merge, max_concurrency, tolerated):
         text = text.replace("${" + placeholder + "}", value)
     assert "${" not in text
     return stack.sfn.create_state_machine(name=f"fan-out-{os.urandom(4).hex()}", definition=text,
-                                          roleArn=stack._definition["roleArn"])["stateMachineArn"]
+                                          roleArn=role or stack._definition["roleArn"])["stateMachineArn"]
 
 
 def fan_inputs(stack, prefix, count):
@@ -146,6 +175,13 @@ def fan_inputs(stack, prefix, count):
         uris.append(stack.put_text(f"inbox/{prefix}/{i:02d}.txt", body))
         bodies.append(body)
     return uris, bodies
+
+
+def items_failed(stack, execution, timeout=300):
+    """The report of a fan-out that ended with Baton.ItemsFailed (the merge step's)."""
+    d = stack.wait(execution, timeout=timeout)
+    assert (d["status"], d.get("error")) == ("FAILED", "Baton.ItemsFailed"), d
+    return json.loads(json.loads(d["cause"])["errorMessage"])
 
 
 def most_at_once(stack, executions):
@@ -190,9 +226,7 @@ def test_a_crashing_item_fails_the_whole_or_is_tolerated_as_the_policy_says(stac
     merge = stack.task_definition(1, image=WORKER, command=[], job="copy")
     strict = fan_out(stack, crashing, merge, max_concurrency=5, tolerated=0)
     execution = stack.sfn.start_execution(stateMachineArn=strict, input=json.dumps({"inputs": uris}))["executionArn"]
-    d = stack.wait(execution, timeout=300)
-    assert (d["status"], d.get("error")) == ("FAILED", "Baton.ItemsFailed"), d
-    report = json.loads(json.loads(d["cause"])["errorMessage"])
+    report = items_failed(stack, execution)
     assert (report["total"], report["failed"]) == (10, 1), report
     assert (report["items"][0]["index"], report["items"][0]["error"]) == (3, "Baton.ContainerExited"), report
     statuses = [stack.sfn.describe_execution(executionArn=e)["status"] for e in children(stack, execution)[:10]]
@@ -211,7 +245,9 @@ def test_a_fan_out_over_every_object_under_a_prefix(stack):
     uris, bodies = fan_inputs(stack, "fan-prefix", 4)
     # Merged by any program behind the exec wrapper: it reads the manifest as one stream.
     merge = stack.task_definition(1, image=WORKER, command=["exec", "--", "cat"])
-    machine = fan_out(stack, transform_step(stack, "upper"), merge, max_concurrency=2, tolerated=0)
+    # A prefix fan-out's role may list the bucket (docs/pipelines.md); the deployed pipeline's may not.
+    machine = fan_out(stack, transform_step(stack, "upper"), merge, max_concurrency=2, tolerated=0,
+                      role=any_pipeline_role(stack, list_bucket=stack.bucket))
     execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps(
         {"prefix": {"bucket": stack.bucket, "prefix": "inbox/fan-prefix/"}}))["executionArn"]
     d = stack.wait(execution, timeout=300)
@@ -236,3 +272,119 @@ def test_the_reusable_task_takes_its_own_heartbeat_and_stops_a_frozen_worker(sta
     while stack.ecs.describe_tasks(cluster=stack.cluster, tasks=[arn])["tasks"][0]["lastStatus"] != "STOPPED":
         assert time.monotonic() < deadline, "the frozen task still runs"
         time.sleep(0.2)
+
+
+QUOTA = 262_144  # bytes: Step Functions' largest state input or output
+CAUSE_LIMIT = 32_768  # characters: the longest cause, a nested step's description included
+LONG_CAUSE = [str(ROOT / "tests/programs/long_cause.py")]
+
+
+def state_outputs(stack, execution, name):
+    """The outputs the execution's history records for the state `name`."""
+    pages = stack.sfn.get_paginator("get_execution_history").paginate(executionArn=execution)
+    outputs = []
+    for page in pages:
+        for event in page["events"]:
+            details = event.get("stateExitedEventDetails")
+            if details and details["name"] == name:
+                outputs.append(details["output"])
+    return outputs
+
+
+def test_failed_items_keep_their_error_and_execution_whatever_their_causes(stack):
+    # Ten items fail, each with a cause of 32,768 characters. The fan-out used to keep
+    # each failed item's whole description (its cause, its input, its metadata):
+    # 330 KB for ten, over the 256 KiB a state may hold (States.DataLimitExceeded,
+    # uncaught). It keeps each one's error and execution now.
+    uris, _ = fan_inputs(stack, "fan-long-causes", 10)
+    failing = stack.task_definition(1, image=PYTHON, command=LONG_CAUSE)
+    strict = fan_out(stack, failing, failing, max_concurrency=5, tolerated=0)
+    execution = stack.sfn.start_execution(stateMachineArn=strict, input=json.dumps({"inputs": uris}))["executionArn"]
+    report = items_failed(stack, execution)
+    assert (report["total"], report["failed"]) == (10, 10), report
+    causes = 0
+    for i, item in enumerate(report["items"]):
+        child = step_execution(stack.task, execution, f"item-{i}")
+        assert item == {"index": i, "error": "Baton.WorkerError", "execution": child}, item
+        described = stack.sfn.describe_execution(executionArn=child)
+        assert (described["error"], len(described["cause"])) == ("Baton.WorkerError", CAUSE_LIMIT)
+        causes += len(described["cause"])
+    assert causes > QUOTA, "the old fan-out would have held more than a state may"
+    [results] = state_outputs(stack, execution, "Items")
+    assert len(results.encode()) < 10 * 400, len(results)
+    assert json.loads(results)["results"][3] == {"failed": {"Error": "Baton.WorkerError",
+                                                           "Execution": step_execution(stack.task, execution, "item-3")}}
+
+    # Tolerated: the merge runs, and fails with a cause of 32,768 characters of its
+    # own. Its execution's description (its input, that cause escaped) is longer than
+    # the 32,768 characters States.TaskFailed's cause may take, so AWS cuts it and
+    # States.StringToJson could not read it. The fan-out reads the merge's own error
+    # and cause from its execution and raises them whole.
+    tolerant = fan_out(stack, failing, failing, max_concurrency=5, tolerated=100)
+    execution = stack.sfn.start_execution(stateMachineArn=tolerant, input=json.dumps({"inputs": uris}))["executionArn"]
+    d = stack.wait(execution, timeout=300)
+    merge = stack.sfn.describe_execution(executionArn=step_execution(stack.task, execution, "merge"))
+    assert (d["status"], d.get("error"), d.get("cause")) == ("FAILED", "Baton.WorkerError", merge["cause"]), d
+    assert len(d["cause"]) == CAUSE_LIMIT and json.loads(d["cause"])["message"] == "long_cause: failed on purpose"
+    description = {k: v for k, v in merge.items() if k != "ResponseMetadata"}
+    assert len(json.dumps(description, default=str)) > CAUSE_LIMIT
+
+
+def test_a_stopped_step_fails_the_chain_with_baton_task_stopped(stack):
+    uri = stack.put_text("inbox/three-step-stopped-step.txt", b"some words\n")
+    sleepy = stack.task_definition(1, job="sleep", environment={"BATON_SLEEP_SECONDS": "120"})
+    machine = three_step(stack, sleepy, sleepy, sleepy)
+    execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps({"input": uri}))["executionArn"]
+    child = step_execution(stack.task, execution, "extract")
+    arn = started_task(stack, child)
+    # Someone stops the step's own execution, not the chain: it ends ABORTED, with no
+    # error of its own for the chain to raise.
+    stack.sfn.stop_execution(executionArn=child)
+    d = stack.wait(execution, timeout=60)
+    assert (d["status"], d.get("error")) == ("FAILED", "Baton.TaskStopped"), d
+    cause = json.loads(d["cause"])
+    assert (cause["execution"], cause["status"]) == (child, "ABORTED"), cause
+    assert children(stack, execution) == [child], "the steps after it never ran"
+    deadline = time.monotonic() + 30
+    while stack.ecs.describe_tasks(cluster=stack.cluster, tasks=[arn])["tasks"][0]["lastStatus"] != "STOPPED":
+        assert time.monotonic() < deadline, "the stopped step's task still runs"
+        time.sleep(0.5)
+
+
+def test_a_stopped_item_is_reported_as_baton_task_stopped(stack):
+    uris, _ = fan_inputs(stack, "fan-stopped-item", 3)
+    sleepy = stack.task_definition(1, job="sleep", environment={"BATON_SLEEP_SECONDS": "10"})
+    merge = stack.task_definition(1, image=WORKER, command=[], job="copy")
+    machine = fan_out(stack, sleepy, merge, max_concurrency=3, tolerated=0)
+    execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps({"inputs": uris}))["executionArn"]
+    child = step_execution(stack.task, execution, "item-1")
+    started_task(stack, child)
+    stack.sfn.stop_execution(executionArn=child)
+    report = items_failed(stack, execution, timeout=180)
+    assert report["items"] == [{"index": 1, "error": "Baton.TaskStopped", "execution": child}], report
+    statuses = [stack.sfn.describe_execution(executionArn=step_execution(stack.task, execution, f"item-{i}"))["status"]
+                for i in range(3)]
+    assert statuses == ["SUCCEEDED", "ABORTED", "SUCCEEDED"], statuses
+
+
+def test_a_step_without_an_error_of_its_own_fails_the_chain_with_a_typed_one(stack):
+    # A step's execution that timed out (its state machine's TimeoutSeconds) or failed
+    # with a Step Functions error (States.*, which a Fail state may not raise) has no
+    # Baton.* error to raise: the chain raises Baton.TimedOut or Baton.StepFailed,
+    # naming the step's execution. Another state machine stands in for the reusable task.
+    role = any_pipeline_role(stack)
+    cases = {
+        "Baton.TimedOut": ("TIMED_OUT", {"TimeoutSeconds": 2, "StartAt": "Wait",
+                                         "States": {"Wait": {"Type": "Wait", "Seconds": 60, "End": True}}}),
+        "Baton.StepFailed": ("FAILED", {"StartAt": "Missing",
+                                        "States": {"Missing": {"Type": "Pass", "InputPath": "$.nowhere", "End": True}}}),
+    }
+    for error, (status, definition) in cases.items():
+        task = stack.sfn.create_state_machine(name=f"not-a-task-{os.urandom(4).hex()}", definition=json.dumps(definition),
+                                              roleArn=role)["stateMachineArn"]
+        machine = three_step(stack, "unused", "unused", "unused", task=task, role=role)
+        execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps({"input": "s3://b/k"}))["executionArn"]
+        d = stack.wait(execution, timeout=60)
+        assert (d["status"], d.get("error")) == ("FAILED", error), d
+        cause = json.loads(d["cause"])
+        assert (cause["execution"], cause["status"]) == (step_execution(task, execution, "extract"), status), cause

@@ -15,6 +15,9 @@ KNOWN_RESOURCES = {
     "arn:aws:states:::ecs:runTask.waitForTaskToken",
     "arn:aws:states:::ecs:runTask.sync",
     "arn:aws:states:::states:startExecution.sync:2",
+    # A failed step's own error and cause, read from its execution (its description
+    # through States.TaskFailed's cause is cut at 32,768 characters).
+    "arn:aws:states:::aws-sdk:sfn:describeExecution",
 }
 
 ECS_OVERRIDES_MAX_CHARS = 8192
@@ -40,6 +43,18 @@ UNSCOPED_ACTIONS = {
     "logs:PutResourcePolicy": "same",
     "logs:DescribeResourcePolicies": "same",
     "logs:DescribeLogGroups": "same",
+}
+
+# Actions that AWS authorises on "*" for the calls Baton makes, allowed there only
+# with the condition that bounds them (required: the statement is refused without it).
+CLUSTER = {"Fn::GetAtt": ["Cluster", "Arn"]}
+CONDITIONED_UNSCOPED_ACTIONS = {
+    # ListTasks without a containerInstance is authorised on "*" (ECS developer guide,
+    # identity-based policy example "list tasks in a cluster": Resource "*", Condition
+    # ArnEquals ecs:cluster; real accounts refuse a grant on container-instance/... with
+    # "not authorized to perform: ecs:ListTasks on resource: *"). The watchdog's
+    # cleanups list the cluster's running tasks.
+    "ecs:ListTasks": {"ArnEquals": {"ecs:cluster": CLUSTER}},
 }
 
 
@@ -162,18 +177,61 @@ def test_ecs_overrides_fit_the_budget_with_the_longest_token(machine):
     assert checked == {"TaskStateMachine": 1, "SyncStateMachine": 2, "PipelineStateMachine": 0}[name]
 
 
-def test_wildcard_resources_only_for_unscopable_actions():
-    found = {}
-    for logical_id, statement in iam_statements(TEMPLATE):
+def wildcard_problems(statements):
+    """What is wrong with the statements' grants on "*", and which allowed actions
+    were found there (every listed exception must be used, so the lists stay true)."""
+    problems, found = [], set()
+    for logical_id, statement in statements:
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        if "*" in resources:
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            assert statement["Effect"] == "Allow"
-            for action in actions:
-                assert action in UNSCOPED_ACTIONS, f"{logical_id}: {action} on '*' can be scoped"
-                found.setdefault(action, []).append(logical_id)
-    # Every exception listed is used, so the list stays true.
-    assert set(found) == set(UNSCOPED_ACTIONS), set(UNSCOPED_ACTIONS) - set(found)
+        if "*" not in resources:
+            continue
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if statement["Effect"] != "Allow":
+            problems.append(f"{logical_id}: a Deny on '*'")
+        for action in actions:
+            if action in CONDITIONED_UNSCOPED_ACTIONS:
+                if statement.get("Condition") != CONDITIONED_UNSCOPED_ACTIONS[action]:
+                    problems.append(f"{logical_id}: {action} on '*' without {CONDITIONED_UNSCOPED_ACTIONS[action]}")
+            elif action not in UNSCOPED_ACTIONS:
+                problems.append(f"{logical_id}: {action} on '*' can be scoped")
+            found.add(action)
+    return problems, found
+
+
+def test_wildcard_resources_only_for_unscopable_actions():
+    problems, found = wildcard_problems(iam_statements(TEMPLATE))
+    assert not problems
+    assert found == set(UNSCOPED_ACTIONS) | set(CONDITIONED_UNSCOPED_ACTIONS), \
+        (set(UNSCOPED_ACTIONS) | set(CONDITIONED_UNSCOPED_ACTIONS)) - found
+
+
+def test_list_tasks_on_star_needs_its_cluster_condition():
+    statements = list(iam_statements(TEMPLATE))
+    listing = [(i, s) for i, s in statements if s["Action"] == "ecs:ListTasks"]
+    assert [i for i, _ in listing] == ["TaskWatchdogFunction"], listing
+    for logical_id, statement in listing:
+        assert statement["Resource"] == "*", f"{logical_id}: ListTasks is authorised on '*', not on container instances"
+        # The check refuses the grant without its condition, or with another one.
+        for condition in (None, {"StringEquals": {"ecs:cluster": CLUSTER}}, {"ArnEquals": {"ecs:cluster": "*"}}):
+            mutated = dict(statement)
+            mutated.pop("Condition")
+            if condition is not None:
+                mutated["Condition"] = condition
+            problems, _ = wildcard_problems([(logical_id, mutated)])
+            assert problems, condition
+
+
+def test_task_grants_are_on_the_clusters_tasks():
+    # DescribeTasks and StopTask are authorised on the task (Service Authorization
+    # Reference, Amazon ECS: resource type "task", arn:...:task/${ClusterName}/${TaskId}).
+    task_arn = "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${Cluster}/*"
+    seen = set()
+    for logical_id, statement in iam_statements(TEMPLATE):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        for action in set(actions) & {"ecs:DescribeTasks", "ecs:StopTask"}:
+            assert statement["Resource"] == {"Fn::Sub": task_arn}, f"{logical_id}: {action} on {statement['Resource']}"
+            seen.add((logical_id, action))
+    assert ("TaskWatchdogFunction", "ecs:DescribeTasks") in seen and ("TaskWatchdogFunction", "ecs:StopTask") in seen
 
 
 def test_no_wildcard_actions():
@@ -398,10 +456,25 @@ def test_the_pipeline_is_built_from_the_reusable_task():
         # guide, "Start workflow executions from a task state"), under either spelling.
         retried = {e for r in state["Retry"] for e in r["ErrorEquals"]}
         assert retried == {"StepFunctions.ExecutionLimitExceeded", "StepFunctions.ExecutionLimitExceededException"}
-        unwrap = definition["States"][state["Catch"][0]["Next"]]
-        fail = definition["States"][unwrap["Next"]]
-        assert unwrap["Parameters"] == {"child.$": "States.StringToJson($.failed.Cause)"}
-        assert (fail["ErrorPath"], fail["CausePath"]) == ("$.unwrapped.child.Error", "$.unwrapped.child.Cause")
+        # The step's execution has a name the pipeline can find again; its catch drops
+        # States.TaskFailed's cause (the step's whole description, cut at 32,768
+        # characters) and names the step for the shared failure states.
+        step = state["Parameters"]["Input"]["step"]
+        assert state["Parameters"]["Name.$"] == f"States.Format('{{}}-{{}}', States.Hash($$.Execution.Id, 'MD5'), '{step}')"
+        assert state["Catch"][0]["ResultPath"] is None
+        marker = definition["States"][state["Catch"][0]["Next"]]
+        assert marker["Parameters"] == {"step": step}
+        describe = definition["States"][marker["Next"]]
+        assert describe["Resource"] == "arn:aws:states:::aws-sdk:sfn:describeExecution"
+        assert describe["Parameters"]["ExecutionArn.$"].endswith("States.Hash($$.Execution.Id, 'MD5'), $.step)")
+    # The step's own error and cause are raised unchanged; one stopped, timed out or
+    # failed with a States.* error (which a Fail state may not raise) gets a Baton.* one.
+    why = definition["States"]["Why"]
+    raised = definition["States"][why["Choices"][0]["Next"]]
+    assert (raised["Type"], raised["ErrorPath"], raised["CausePath"]) == ("Fail", "$.Error", "$.Cause")
+    typed = {definition["States"][c["Next"]]["Parameters"]["error"] for c in why["Choices"][2:]}
+    assert typed | {definition["States"][why["Default"]]["Parameters"]["error"]} == {
+        "Baton.TaskStopped", "Baton.TimedOut", "Baton.StepFailed"}
     statements = {s["Sid"]: s for s in machine_policy("PipelineStateMachine")}
     assert statements["RunBatonTasks"]["Resource"] == {"Ref": "TaskStateMachine"}
     assert set(statements["FollowAndStopBatonTasks"]["Action"]) == {"states:DescribeExecution", "states:StopExecution"}

@@ -23,6 +23,12 @@ pub mod names {
     /// Not in the design's table: S3 or Step Functions could not be reached or
     /// refused the call (permissions, throttling after retries). Retryable.
     pub const SERVICE_UNAVAILABLE: &str = "Baton.ServiceUnavailable";
+    /// Raised by a pipeline (not by a task): a step's execution failed with an error a
+    /// Fail state may not raise (a Step Functions `States.*` error) or with none. A
+    /// step's execution that was stopped is `TASK_STOPPED`, one that timed out
+    /// `TIMED_OUT`; the cause names the step's execution, whose description holds its
+    /// own error and cause.
+    pub const STEP_FAILED: &str = "Baton.StepFailed";
 }
 
 /// What can go wrong in the library. Each variant carries a stable `Baton.*` name.
@@ -135,6 +141,10 @@ mod tests {
             names::INPUT_INTEGRITY,
             names::INVALID_INPUT,
             names::SERVICE_UNAVAILABLE,
+            names::UNRESPONSIVE,
+            names::TIMED_OUT,
+            names::ITEMS_FAILED,
+            names::STEP_FAILED,
         ] {
             assert!(name.starts_with("Baton."));
             assert!(name.len() <= crate::limits::SFN_ERROR_MAX_CHARS);

@@ -2,8 +2,11 @@
 //! under a stated failure policy.
 //!
 //! Each item is the task's output Payload (or `{"output": <Payload>}`), or
-//! `{"failed": {"Error", "Cause", …}}` for an item whose task failed (the Map's
-//! iterator catches the failure, so the siblings keep running). The manifest holds
+//! `{"failed": {"Error", "Cause", "Execution", …}}` for an item whose task failed (the
+//! Map's iterator catches the failure, so the siblings keep running). The fan-out
+//! example keeps a failed item's `Error` and `Execution` (the item's own execution,
+//! whose description holds its cause) and no `Cause`: a cause may take 32,768
+//! characters, and every item's result must fit the Map's 256 KiB. The manifest holds
 //! the successful outputs in item order; more failures than
 //! `toleratedFailurePercentage` of the items is [`Error::ItemsFailed`], whose text is
 //! a JSON report of every failed item.
@@ -13,12 +16,14 @@ use serde_json::{Value, json};
 use crate::error::Error;
 use crate::payload::Payload;
 
-/// A failed item: its index in the Map's results, its error and cause.
+/// A failed item: its index in the Map's results, its error, its cause when the item
+/// kept it, and the item's execution (where its cause is) when it named it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ItemFailure {
     pub index: usize,
     pub error: String,
     pub cause: String,
+    pub execution: String,
 }
 
 /// What a fan-in gathered.
@@ -36,7 +41,16 @@ impl Gathered {
         let items: Vec<Value> = self
             .failed
             .iter()
-            .map(|f| json!({"index": f.index, "error": f.error, "cause": f.cause}))
+            .map(|f| {
+                let mut item = json!({"index": f.index, "error": f.error});
+                if !f.cause.is_empty() {
+                    item["cause"] = json!(f.cause);
+                }
+                if !f.execution.is_empty() {
+                    item["execution"] = json!(f.execution);
+                }
+                item
+            })
             .collect();
         crate::limits::fit_json_cause(
             &json!({
@@ -80,6 +94,7 @@ pub fn gather(items: &[Value], tolerated_percent: f64) -> Result<Gathered, Error
                 index,
                 error: field("Error", "error"),
                 cause: field("Cause", "cause"),
+                execution: field("Execution", "execution"),
             });
             continue;
         }
@@ -158,6 +173,25 @@ mod tests {
         assert_eq!(g.failed[0].index, 7);
         assert!(gather(&items, 4.0).is_err());
         assert!(gather(&items, 101.0).is_err());
+    }
+
+    #[test]
+    fn a_failure_kept_as_its_error_and_execution_is_reported_so() {
+        // What the fan-out example keeps of a failed item: no cause, its execution.
+        let execution = "arn:aws:states:eu-west-1:123456789012:execution:baton-Task:0f-item-1";
+        let items = [
+            ok("a"),
+            json!({"failed": {"Error": "Baton.TaskStopped", "Execution": execution}}),
+        ];
+        let err = gather(&items, 0.0).unwrap_err();
+        let report: Value = serde_json::from_str(&err.to_string()).unwrap();
+        assert_eq!(
+            report["items"][0],
+            json!({"index": 1, "error": "Baton.TaskStopped", "execution": execution})
+        );
+        let g = gather(&items, 50.0).unwrap();
+        assert_eq!(g.failed[0].execution, execution);
+        assert_eq!(g.failed[0].cause, "");
     }
 
     #[test]
