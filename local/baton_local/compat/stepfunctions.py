@@ -28,16 +28,19 @@ def fix_send_task_failure_drops_cause():
     StepFunctionResponse.send_task_failure = send_task_failure
 
 
-def _normalise_with_botocore(service_class, service, keep_original=False):
+def _normalise_with_botocore(service_class, service=None, keep_original=False):
     """Give an ASL service integration botocore's shape conversion both ways
     (PascalCase in the state machine, what boto3 takes and answers), as the
-    interpreter's upstream does. `keep_original`: run the class's own normalisation
-    first (the Step Functions integration turns `Input` into text there)."""
+    interpreter's upstream does. `service`: botocore's name for the service, or None
+    for the one each state names (the AWS SDK integrations). `keep_original`: run the
+    class's own normalisation first (the Step Functions integration turns `Input` into
+    text there)."""
     import botocore.session
 
-    model = botocore.session.get_session().get_service_model(service)
+    session = botocore.session.get_session()
 
     def operation_model(self, service_action_name):
+        model = session.get_service_model(service or self._get_boto_service_name())
         action = self._get_boto_service_action(service_action_name)
         return model.operation_model(next(op for op in model.operation_names if _snake(op) == action))
 
@@ -96,30 +99,12 @@ def fix_asl_aws_sdk_parameter_normalisation():
     Functions guide, "AWS SDK service integrations" (parameters in PascalCase) and the
     pipelines' own `$.Error`/`$.Status`/`$.ExecutionArn` reads. S3's members are
     PascalCase already, so `aws-sdk:s3:listObjectsV2` is unchanged."""
-    import botocore.session
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
         StateTaskServiceAwsSdk,
     )
 
-    session = botocore.session.get_session()
+    _normalise_with_botocore(StateTaskServiceAwsSdk)
 
-    def operation_model(self, service_action_name=None):
-        model = session.get_service_model(self._get_boto_service_name())
-        action = self._get_boto_service_action(service_action_name)
-        return model.operation_model(next(op for op in model.operation_names if _snake(op) == action))
-
-    def normalise_parameters(self, parameters, boto_service_name=None, service_action_name=None):
-        shape = operation_model(self, service_action_name).input_shape
-        if shape is not None:
-            self._to_boto_request(parameters, shape)
-
-    def normalise_response(self, response, boto_service_name=None, service_action_name=None):
-        shape = operation_model(self, service_action_name).output_shape
-        if shape is not None:
-            self._from_boto_response(response, shape)
-
-    StateTaskServiceAwsSdk._normalise_parameters = normalise_parameters
-    StateTaskServiceAwsSdk._normalise_response = normalise_response
 
 def fix_sfn_start_execution_without_a_name():
     """StartExecution without a name gets a UUID (StartExecution API reference: "If you
