@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use crate::sync_verdict;
-use crate::timed_out::{self, TimedOutState};
+use crate::timed_out_state::{self as timed_out, TimedOutState};
 
 /// The key of a batch from the stack's SQS queue (`{"Records": […]}`).
 pub const BATCH_KEY: &str = "Records";

@@ -13,7 +13,7 @@
 //!   statemachine/sync.asl.json) → answer its Baton error and whether to retry.
 //!
 //! [`handler`] holds the shared [`Watchdog`] and the dispatch; [`invocation`] tells
-//! the kinds apart.
+//! the kinds apart, with [`timed_out_state`] the shape of a timed-out state's request.
 
 pub mod execution_ended;
 pub mod handler;
@@ -21,6 +21,7 @@ pub mod invocation;
 pub mod sync_verdict;
 pub mod task_stopped;
 pub mod timed_out;
+pub mod timed_out_state;
 
 pub use handler::{Outcome, Watchdog};
 pub use invocation::{Event, Invocation};
