@@ -1,4 +1,4 @@
-"""compat.stepfunctions: each gap is still there in the pinned moto (when an upgrade
+"""compat.stepfunctions and compat.asl: each gap is still there in the pinned moto (when an upgrade
 closes it, the test says which fix to delete) and the fix closes it. Step Functions'
 API (its length constraints too), the ASL interpreter's ECS and nested-workflow
 integrations and their documented parameters, task tokens, StopExecution, heartbeat

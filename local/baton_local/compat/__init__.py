@@ -5,8 +5,8 @@ process that hosts moto (moto_host.py), and covered by tests/compat/, which
 also checks that the gap is still there in the pinned moto: when an upgrade closes
 it, that test fails and says which fix to delete.
 
-One module per service: stepfunctions (the API, the ASL interpreter's integrations,
-task tokens), ecs, s3, sqs, events (EventBridge), cloudformation and lambda_. Every
+One module per service: stepfunctions (the API, task tokens), asl (the interpreter
+moto embeds), ecs, s3, sqs, events (EventBridge), cloudformation and lambda_. Every
 fix is importable from here too (`compat.fix_…`), as the tests and the messages of
 their gap checks name them.
 """
@@ -15,6 +15,17 @@ from ._shared import LOG
 from .cloudformation import (
     fix_cloudformation_ignores_sam_transform,
     fix_cloudformation_state_machines_ignore_substitutions,
+)
+from .asl import (
+    fix_asl_aws_sdk_parameter_normalisation,
+    fix_asl_ecs_drops_run_task_parameters,
+    fix_asl_ecs_parameter_normalisation,
+    fix_asl_states_parameter_normalisation,
+    fix_sfn_definitions_accept_undocumented_integration_parameters,
+    fix_sfn_inline_map_runs_every_iteration_at_once,
+    fix_sfn_map_and_parallel_turn_states_errors_into_runtime,
+    fix_sfn_states_all_catches_terminal_errors,
+    fix_sfn_task_input_skips_the_payload_quota,
 )
 from .ecs import (
     fix_ecs_list_tasks_combines_started_by_with_other_filters,
@@ -36,25 +47,16 @@ from .sqs import fix_sqs_event_source_mappings_ignore_batch_failures
 from .stepfunctions import (  # noqa: F401  (callback_endpoint, LOCAL_TASK_TOKEN_CHARS: for importers)
     LOCAL_TASK_TOKEN_CHARS,
     callback_endpoint,
-    fix_asl_ecs_drops_run_task_parameters,
-    fix_asl_ecs_parameter_normalisation,
-    fix_asl_aws_sdk_parameter_normalisation,
-    fix_asl_states_parameter_normalisation,
     fix_closed_tokens_answer_invalid_token,
     fix_retried_callback_states_reuse_their_token,
     fix_send_task_failure_drops_cause,
-    fix_sfn_definitions_accept_undocumented_integration_parameters,
     fix_sfn_emits_no_execution_status_change_events,
     fix_sfn_heartbeat_timeouts_never_match_states_heartbeat_timeout,
-    fix_sfn_inline_map_runs_every_iteration_at_once,
-    fix_sfn_map_and_parallel_turn_states_errors_into_runtime,
     fix_sfn_parser_errors_have_no_code,
     fix_sfn_requests_skip_length_constraints,
     fix_sfn_start_execution_without_a_name,
-    fix_sfn_states_all_catches_terminal_errors,
     fix_sfn_stop_execution_waits_for_the_callback,
     fix_sfn_stopped_parents_leave_sync_children_running,
-    fix_sfn_task_input_skips_the_payload_quota,
     fix_task_tokens_are_short_uuids,
 )
 
