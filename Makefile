@@ -126,9 +126,15 @@ test-iam: venv ## The local stack's IAM evaluator: AWS's evaluation logic, the a
 test-compat: venv ## The local stack's moto fixes: each gap still there, each fix working
 	$(VENV)/bin/python -m pytest tests/compat
 
+# The suite runs on the stack with IAM enforced by role and records every decision;
+# then every Allow statement of the deployed policies must be needed by a recorded
+# request (the template's IAM, mutation-tested: baton_local.iam.mutation).
+IAM_RECORD := $(CURDIR)/.local/iam-e2e.jsonl
 .PHONY: test-e2e
-test-e2e: venv ## End to end on the local stack, tasks in real containers: happy paths, every error-table row, delivery, concurrency, pipelines on the reusable task
-	$(VENV)/bin/python -m pytest tests/test_containers.py tests/test_local_e2e.py tests/test_pipelines_e2e.py tests/test_state_sizes.py
+test-e2e: venv ## End to end on the local stack (IAM enforced by role), tasks in real containers, then the IAM mutation check over what it recorded
+	@mkdir -p $(dir $(IAM_RECORD)) && rm -f $(IAM_RECORD) $(IAM_RECORD).policies.json
+	BATON_LOCAL_IAM_RECORD=$(IAM_RECORD) $(VENV)/bin/python -m pytest tests/test_containers.py tests/test_local_e2e.py tests/test_pipelines_e2e.py tests/test_state_sizes.py
+	$(VENV)/bin/python -m baton_local.iam.mutation --record $(IAM_RECORD) --policies $(IAM_RECORD).policies.json --role-prefix baton-local
 
 .PHONY: image
 image: venv ## The worker image, from worker-image/Dockerfile, with no registry (podman from Debian's packages, installed if needed)

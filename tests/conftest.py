@@ -67,5 +67,12 @@ def stack():
     try:
         yield local_stack.Stack(local_stack.read_env())
     finally:
+        record = os.environ.get("BATON_LOCAL_IAM_RECORD")
+        if started and record:
+            # The policies as deployed, for the mutation check over the record after
+            # the stack has stopped (make test-e2e; baton_local.iam.mutation).
+            from baton_local.iam.mutation import save_policies
+
+            save_policies(f"{record}.policies.json", local_stack.read_env()["AWS_ENDPOINT_URL"])
         if started:
             local_stack.down()

@@ -61,6 +61,19 @@ def binaries(template: dict) -> dict:
     }
 
 
+def function_roles(cfn, lambda_client, stack_name: str, template: dict) -> dict:
+    """Binary → the execution role ARN of its deployed function: each runs locally with
+    a session of that role (baton_local.stack)."""
+    by_logical_id = binaries(template)
+    resources = cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
+    return {
+        by_logical_id[r["LogicalResourceId"]]:
+            lambda_client.get_function_configuration(FunctionName=r["PhysicalResourceId"])["Role"]
+        for r in resources
+        if r.get("ResourceType") == "AWS::Lambda::Function" and r.get("LogicalResourceId") in by_logical_id
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoint", required=True)
@@ -104,7 +117,8 @@ def main() -> None:
         failed = [e for e in events if "FAILED" in e["ResourceStatus"]]
         sys.exit(f"stack {stack['StackStatus']}: {json.dumps(failed, default=str, indent=1)[:4000]}")
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
-    print(json.dumps({"seconds": round(time.monotonic() - started, 1), "outputs": outputs}))
+    roles = function_roles(cfn, session.client("lambda", endpoint_url=args.endpoint), args.stack_name, template)
+    print(json.dumps({"seconds": round(time.monotonic() - started, 1), "outputs": outputs, "function_roles": roles}))
 
 
 if __name__ == "__main__":

@@ -28,8 +28,17 @@ def configure(port: int, lambda_endpoint: str | None, lambda_binaries: dict) -> 
     state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 1_000_000_000})
 
     from . import compat
+    from .iam import moto_hook
 
     compat.apply_all(lambda_endpoint, lambda_binaries)
+    # IAM by role (BATON_LOCAL_IAM=enforce): role sessions are held to their policies,
+    # each decision recorded to BATON_LOCAL_IAM_RECORD when that is set.
+    log = logging.getLogger("baton.moto_host")
+    if moto_hook.install_from_env():
+        record = os.environ.get(moto_hook.RECORD_ENV)
+        log.info("IAM enforced by role%s", f", decisions recorded to {record}" if record else "")
+    else:
+        log.info("IAM not enforced (%s=%s)", moto_hook.ENV, os.environ.get(moto_hook.ENV, ""))
 
 
 def main() -> None:
@@ -37,10 +46,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=4566)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--lambda-endpoint", help="cargo lambda watch, e.g. http://127.0.0.1:9000")
+    parser.add_argument("--lambda-endpoints", default="{}",
+                        help="JSON: binary → its own cargo lambda watch (one per function role), else --lambda-endpoint")
     parser.add_argument("--lambda-binaries", default="{}", help="JSON: function logical id or name → binary")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    configure(args.port, args.lambda_endpoint, json.loads(args.lambda_binaries))
+    endpoints = json.loads(args.lambda_endpoints)
+    endpoint = {**endpoints, "*": args.lambda_endpoint} if endpoints and args.lambda_endpoint else args.lambda_endpoint
+    configure(args.port, endpoint, json.loads(args.lambda_binaries))
 
     from moto.server import ThreadedMotoServer
 

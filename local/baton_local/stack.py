@@ -9,6 +9,19 @@ Ports: BATON_LOCAL_PORT (moto, default 4566), BATON_LAMBDA_PORT (cargo lambda wa
 default 9001). Build output: CARGO_TARGET_DIR (default target/). State (pids, logs,
 stack.env): BATON_LOCAL_STATE (default .local/), so two stacks can run side by side.
 
+IAM (issue "Strict local AWS"): moto evaluates every request made with role
+credentials as AWS would (baton_local.iam.moto_hook), and every component holds its
+own role's: each Lambda its function role (one `cargo lambda watch` per function, on
+BATON_LAMBDA_PORT + 0, 1, 2, with that role's AssumeRole session in its environment),
+each task its task role (the local Fargate runner assumes it), the state machines'
+integrations their role (compat fix_asl_integrations_call_with_fixed_keys). Only the
+harness (deploy, tests, the runner standing in for ECS) holds the account's static
+keys. IAM is always enforced (there is no switch: moto's own bucket-policy check,
+which the hook replaces, ignores conditions, so the template's TLS-only Deny would
+refuse everyone); BATON_LOCAL_IAM_RECORD=<file> records every decision for the
+mutation check (python -m baton_local.iam.mutation). A refusal names the role, the
+action and the resource, in the service's own error, as AWS's does.
+
 Faults (`make soak`): with BATON_LOCAL_FAULTS=<fault file>, the Lambdas and the tasks
 reach moto through soak/fault_hop.py on BATON_FAULT_HOP_PORT (default moto's port
 + 1), seeded by BATON_FAULT_SEED; the runner and moto's own calls go straight.
@@ -41,11 +54,14 @@ STACK = "baton-local"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
 ENDPOINT = f"http://127.0.0.1:{PORT}"
 LAMBDA_ENDPOINT = f"http://127.0.0.1:{LAMBDA_PORT}"
+# Each function's own `cargo lambda watch`, with its role's credentials.
+FUNCTIONS = ["prepare-input", "offload-output", "task-watchdog"]
+LAMBDA_ENDPOINTS = {f: f"http://127.0.0.1:{LAMBDA_PORT + i}" for i, f in enumerate(FUNCTIONS)}
 FAULTS = os.environ.get("BATON_LOCAL_FAULTS", "")
 HOP_PORT = int(os.environ.get("BATON_FAULT_HOP_PORT", str(PORT + 1)))
 HOP_ENDPOINT = f"http://127.0.0.1:{HOP_PORT}"
 # Order matters for `down`: the runner first (its tasks end with it), moto last.
-PROCESSES = ["fargate", "lambda-watch", "fault-hop", "moto"]
+PROCESSES = ["fargate", *(f"lambda-watch-{f}" for f in FUNCTIONS), "fault-hop", "moto"]
 # Tasks of images that are not `local:` run as real containers (podman), or, with
 # BATON_LOCAL_BACKEND=process, as processes.
 BACKEND = os.environ.get("BATON_LOCAL_BACKEND", "container")
@@ -102,13 +118,31 @@ def aws_env() -> dict:
 
 
 def build() -> None:
-    say("building baton-worker, local-fargate and baton (debug)")
-    subprocess.run(["cargo", "build", "--locked", "--bins", "-p", "baton-worker", "-p", "local-fargate", "-p", "baton-cli"],
-                   cwd=ROOT, check=True)
+    # Every binary of the workspace, as `cargo lambda watch` builds them (its `cargo run
+    # --bin <function>` at the workspace root unifies features over every member): a
+    # build of fewer packages would resolve other features, and the first invocation
+    # of each function would compile the dependencies again.
+    say("building the workspace's binaries (debug): baton-worker, local-fargate, baton, the Lambdas")
+    subprocess.run(["cargo", "build", "--locked", "--workspace", "--bins"], cwd=ROOT, check=True)
+
+
+def role_session(role_arn: str, name: str) -> dict:
+    """AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN of a session of
+    the role, from the local STS (as Lambda puts its function role's in the
+    function's environment)."""
+    import boto3
+
+    sts = boto3.client("sts", endpoint_url=ENDPOINT, region_name=REGION,
+                       aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                       aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+    # 12 hours: AWS's maximum for a role's session; the local STS does not expire them.
+    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=name[:64], DurationSeconds=43200)["Credentials"]
+    return {"AWS_ACCESS_KEY_ID": credentials["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"]}
 
 
 def invoke(function: str, event: dict) -> None:
-    request = urllib.request.Request(f"{LAMBDA_ENDPOINT}/2015-03-31/functions/{function}/invocations",
+    request = urllib.request.Request(f"{LAMBDA_ENDPOINTS[function]}/2015-03-31/functions/{function}/invocations",
                                      data=json.dumps(event).encode(), method="POST")
     try:
         urllib.request.urlopen(request, timeout=600).read()
@@ -121,7 +155,8 @@ def up() -> None:
         say(f"the local stack is already running ({ENV_FILE})")
         print(ENV_FILE.read_text() if ENV_FILE.exists() else "")
         return
-    ports = [(PORT, "moto", "BATON_LOCAL_PORT"), (LAMBDA_PORT, "cargo lambda watch", "BATON_LAMBDA_PORT")]
+    ports = [(PORT, "moto", "BATON_LOCAL_PORT")]
+    ports += [(LAMBDA_PORT + i, f"cargo lambda watch ({f})", "BATON_LAMBDA_PORT") for i, f in enumerate(FUNCTIONS)]
     if FAULTS:
         ports.append((HOP_PORT, "the fault hop", "BATON_FAULT_HOP_PORT"))
     for port, what, variable in ports:
@@ -135,8 +170,12 @@ def up() -> None:
     binaries = subprocess.run([str(VENV_BIN / "python"), "-m", "baton_local.deploy", "--endpoint", ENDPOINT, "--print-binaries"],
                               capture_output=True, text=True, check=True).stdout.strip()
     say(f"moto with Baton's fixes on {ENDPOINT}")
+    moto_env = dict(os.environ, BATON_LOCAL_IAM="enforce")
+    say("IAM enforced by role" + (f", decisions recorded to {os.environ['BATON_LOCAL_IAM_RECORD']}"
+                                  if os.environ.get("BATON_LOCAL_IAM_RECORD") else ""))
     moto = start("moto", [str(VENV_BIN / "python"), "-m", "baton_local.moto_host", "--port", str(PORT),
-                          "--lambda-endpoint", LAMBDA_ENDPOINT, "--lambda-binaries", binaries], dict(os.environ))
+                          "--lambda-endpoint", LAMBDA_ENDPOINT, "--lambda-endpoints", json.dumps(LAMBDA_ENDPOINTS),
+                          "--lambda-binaries", binaries], moto_env)
     wait_port(PORT, "moto", moto, 60)
     components_endpoint = ENDPOINT
     if FAULTS:
@@ -152,22 +191,27 @@ def up() -> None:
                               capture_output=True, text=True)
     if deployed.returncode != 0:
         sys.exit(f"deploy failed:\n{deployed.stdout}\n{deployed.stderr}")
-    outputs = json.loads(deployed.stdout)["outputs"]
+    deployed = json.loads(deployed.stdout)
+    outputs = deployed["outputs"]
 
-    say(f"cargo lambda watch on {LAMBDA_ENDPOINT}")
     function_env = dict(AWS_ENDPOINT_URL=components_endpoint, AWS_REGION=REGION, BATON_BUCKET=outputs["BucketName"],
-                        BATON_CLUSTER=outputs["ClusterArn"],
-                        BATON_TASK_LOGS=str(LOGS / "{task_id}.log"), **CREDENTIALS)
-    env_args = [f"--env-var={k}={v}" for k, v in function_env.items()]
-    watch_env = dict(os.environ, PATH=f"{VENV_BIN}:{os.environ['PATH']}", CARGO_TARGET_DIR=str(TARGET))
-    # Lambda runs invocations of a function side by side (an instance each); so does
-    # cargo lambda watch with --concurrency (default 1: one at a time).
-    watch = start("lambda-watch", ["cargo", "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1", "-P", str(LAMBDA_PORT),
-                                   "--concurrency", "8", *env_args],
-                  watch_env)
-    wait_port(LAMBDA_PORT, "lambda-watch", watch, 120)
+                        BATON_CLUSTER=outputs["ClusterArn"], BATON_TASK_LOGS=str(LOGS / "{task_id}.log"))
+    # Nothing of the harness's own credentials reaches a function: only its role's.
+    watch_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    watch_env.update(PATH=f"{VENV_BIN}:{os.environ['PATH']}", CARGO_TARGET_DIR=str(TARGET))
+    roles = deployed["function_roles"]
+    for i, function in enumerate(FUNCTIONS):
+        port = LAMBDA_PORT + i
+        say(f"cargo lambda watch for {function} on {LAMBDA_ENDPOINTS[function]}, as {roles[function]}")
+        env_args = [f"--env-var={k}={v}" for k, v in
+                    dict(function_env, **role_session(roles[function], function)).items()]
+        # Lambda runs invocations of a function side by side (an instance each); so does
+        # cargo lambda watch with --concurrency (default 1: one at a time).
+        watch = start(f"lambda-watch-{function}", ["cargo", "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1",
+                                                   "-P", str(port), "--concurrency", "8", *env_args], watch_env)
+        wait_port(port, f"lambda-watch-{function}", watch, 120)
     say("compiling the Lambdas on first use (prepare-input, offload-output, task-watchdog)")
-    for function in ["prepare-input", "offload-output", "task-watchdog"]:
+    for function in FUNCTIONS:
         invoke(function, {"warm-up": True})
 
     runner_env = dict(aws_env(), BATON_LOCAL_TASK_ENDPOINT=components_endpoint)
@@ -188,12 +232,11 @@ def up() -> None:
         "BATON_SYNC_STATE_MACHINE_ARN": outputs["SyncStateMachineArn"],
         "BATON_TASK_STATE_MACHINE_ARN": outputs["TaskStateMachineArn"],
         "BATON_CLUSTER": outputs["ClusterArn"],
-        "BATON_LAMBDA_ENDPOINT": LAMBDA_ENDPOINT,
         "BATON_TASK_LOGS": str(LOGS / "{task_id}.log"),
         "BATON_LOCAL_BACKEND": BACKEND,
         "BATON_FAULT_HOP": HOP_ENDPOINT if FAULTS else "",
     }.items()))
-    say(f"local stack up in {time.monotonic() - started:.0f} s; settings in {ENV_FILE.relative_to(ROOT)}")
+    say(f"local stack up in {time.monotonic() - started:.0f} s; settings in {ENV_FILE}")
     print(ENV_FILE.read_text())
 
 

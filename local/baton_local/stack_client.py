@@ -99,19 +99,29 @@ class Stack:
         cfn = boto3.client("cloudformation", endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.env["AWS_REGION"],
                            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
                            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"])
-        if not hasattr(self, "_watchdog_queue_arn"):
+        sqs = boto3.client("sqs", endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.env["AWS_REGION"],
+                           aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+                           aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"])
+        if not hasattr(self, "_watchdog_queue"):
             url = next(r["PhysicalResourceId"]
                        for page in cfn.get_paginator("list_stack_resources").paginate(StackName="baton-local")
                        for r in page["StackResourceSummaries"] if r["LogicalResourceId"] == "WatchdogQueue")
-            self._watchdog_queue_arn = boto3.client(
-                "sqs", endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.env["AWS_REGION"],
-                aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
-            ).get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            self._watchdog_queue = (url, arn)
+        url, arn = self._watchdog_queue
         name = f"{machine.rsplit(':', 1)[1]}-ended"
-        self.events.put_rule(Name=name, EventPattern=json.dumps({
+        rule = self.events.put_rule(Name=name, EventPattern=json.dumps({
             "source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
-            "detail": {"status": ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"], "stateMachineArn": [machine]}}))
-        self.events.put_targets(Rule=name, Targets=[{"Id": "watchdog-queue", "Arn": self._watchdog_queue_arn}])
+            "detail": {"status": ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"], "stateMachineArn": [machine]}}))["RuleArn"]
+        # The queue's policy lets only the stack's rules send (aws:SourceArn): other
+        # rules must be added to it, on AWS as here; one statement for these rules.
+        policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
+        if not any(st.get("Sid") == "TestRulesDeliver" for st in policy["Statement"]):
+            delivers = next(st for st in policy["Statement"] if st.get("Sid") == "EventBridgeDelivers")
+            policy["Statement"].append({**delivers, "Sid": "TestRulesDeliver", "Condition": {"ArnLike": {
+                "aws:SourceArn": rule.rsplit("/", 1)[0] + "/*-ended"}}})
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+        self.events.put_targets(Rule=name, Targets=[{"Id": "watchdog-queue", "Arn": arn}])
 
     def start(self, machine: str, input_uri: str, name: str = None) -> str:
         name = name or f"e2e-{uuid.uuid4().hex[:10]}"

@@ -135,3 +135,17 @@ def test_the_table_as_markdown():
     rows = markdown().splitlines()
     assert len(rows) == 2 + len(ENTRIES)
     assert any(r.startswith("| `ecs:ListTasks` | `ecs:ListTasks` | `ecs:ListTasks` on `*` | `ecs:cluster` |") for r in rows)
+
+
+def test_listing_parameters_are_not_subresources():
+    """boto3 sends ListObjectsV2 with encoding-type=url (and continuation-token on the
+    next page): a listing, not GetBucketEncoding-Type."""
+    from baton_local.iam.refusal import s3_operation
+
+    bucket = "arn:aws:s3:::baton-data"
+    query = {"list-type": ["2"], "encoding-type": ["url"], "prefix": ["inbox/"], "continuation-token": ["t"],
+             "start-after": ["a"], "fetch-owner": ["false"]}
+    assert s3_operation("GET", bucket, query, {}) == ("ListObjectsV2", {"Bucket": "baton-data", "Prefix": "inbox/"})
+    assert s3_operation("GET", bucket, {"marker": ["m"], "encoding-type": ["url"]}, {})[0] == "ListObjects"
+    assert s3_operation("GET", bucket, {"versions": [""], "key-marker": ["k"]}, {})[0] == "ListObjectVersions"
+    assert s3_operation("GET", bucket, {"policy": [""]}, {})[0] == "GetBucketPolicy"

@@ -14,12 +14,15 @@ their gap checks name them.
 from ._shared import LOG
 from .cloudformation import (
     fix_cloudformation_ignores_sam_transform,
+    fix_cloudformation_roles_skip_managed_policy_arns,
+    fix_cloudformation_skips_bucket_and_queue_policies,
     fix_cloudformation_state_machines_ignore_substitutions,
 )
 from .asl import (
     fix_asl_aws_sdk_parameter_normalisation,
     fix_asl_ecs_drops_run_task_parameters,
     fix_asl_ecs_parameter_normalisation,
+    fix_asl_integrations_call_with_fixed_keys,
     fix_asl_states_parameter_normalisation,
     fix_sfn_definitions_accept_undocumented_integration_parameters,
     fix_sfn_inline_map_runs_every_iteration_at_once,
@@ -36,7 +39,7 @@ from .ecs import (
     fix_ecs_sync_succeeds_whatever_the_exit_code,
     fix_ecs_task_reads_race_run_task,
 )
-from .events import fix_eventbridge_lambda_and_states_targets
+from .events import fix_eventbridge_lambda_and_states_targets, fix_eventbridge_sqs_targets_skip_the_queue_policy
 from .lambda_ import fix_lambda_invoke_needs_docker
 from .s3 import (
     fix_s3_missing_keys_are_404_to_everyone,
@@ -68,7 +71,12 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
     # fix_sfn_emits_no_execution_status_change_events and before
     # fix_sfn_stopped_parents_leave_sync_children_running; and
     # fix_sfn_requests_skip_length_constraints wraps the Step Functions response methods,
-    # so it comes after fix_send_task_failure_drops_cause, which replaces one.
+    # so it comes after fix_send_task_failure_drops_cause, which replaces one; and
+    # fix_eventbridge_sqs_targets_skip_the_queue_policy wraps the Rule.send_to_targets
+    # that fix_eventbridge_lambda_and_states_targets replaces, so it comes after it.
+    # fix_asl_integrations_call_with_fixed_keys replaces the interpreter's client
+    # factory, which fix_ecs_run_task_never_reports_failures takes from its module when
+    # it is applied, so it comes before that one.
     # Keep the order when moving fixes.
     fixes = [
         fix_send_task_failure_drops_cause,
@@ -87,6 +95,7 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
         fix_sfn_inline_map_runs_every_iteration_at_once,
         fix_sfn_task_input_skips_the_payload_quota,
         fix_sfn_states_all_catches_terminal_errors,
+        fix_asl_integrations_call_with_fixed_keys,
         fix_ecs_submit_task_state_change_missing,
         fix_ecs_stop_task_reports_stopped_at_once,
         fix_ecs_run_task_needs_container_memory,
@@ -102,8 +111,11 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
         fix_sfn_heartbeat_timeouts_never_match_states_heartbeat_timeout,
         fix_ecs_sync_succeeds_whatever_the_exit_code,
         fix_eventbridge_lambda_and_states_targets,
+        fix_eventbridge_sqs_targets_skip_the_queue_policy,
         fix_cloudformation_ignores_sam_transform,
         fix_cloudformation_state_machines_ignore_substitutions,
+        fix_cloudformation_skips_bucket_and_queue_policies,
+        fix_cloudformation_roles_skip_managed_policy_arns,
     ]
     for fix in fixes:
         fix()

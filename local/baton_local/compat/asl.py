@@ -1,7 +1,7 @@
 """The ASL interpreter moto embeds: its ECS, nested-workflow and AWS SDK integrations
 (`fix_asl_*`), the parameters the optimized integrations document, Map and Parallel
-errors, inline Map concurrency, the payload quota and the errors States.ALL cannot
-catch."""
+errors, inline Map concurrency, the payload quota, the errors States.ALL cannot
+catch and the credentials its integrations call with (the execution's role)."""
 
 import json
 
@@ -312,3 +312,182 @@ def fix_sfn_states_all_catches_terminal_errors():
         original(self, env)
 
     ErrorEqualsDecl._eval_body = eval_body
+
+
+# Every module of moto's interpreter that imports `boto_client_for` by name (so that
+# replacing it in its defining module alone changes nothing), and that module.
+# tests/compat/test_role_sessions.py checks this list against moto's source.
+INTERPRETER_CLIENT_MODULES = tuple("moto.stepfunctions.parser.asl." + name for name in (
+    "utils.boto_client",
+    "component.state.exec.state_map.item_reader.eval.resource_eval_s3",
+    "component.state.exec.state_map.result_writer.resource_eval.resource_eval_s3",
+    "component.state.exec.state_task.lambda_eval_utils",
+    "component.state.exec.state_task.service.state_task_service_aws_sdk",
+    "component.state.exec.state_task.service.state_task_service_batch",
+    "component.state.exec.state_task.service.state_task_service_dynamodb",
+    "component.state.exec.state_task.service.state_task_service_ecs",
+    "component.state.exec.state_task.service.state_task_service_events",
+    "component.state.exec.state_task.service.state_task_service_glue",
+    "component.state.exec.state_task.service.state_task_service_sfn",
+    "component.state.exec.state_task.service.state_task_service_sns",
+    "component.state.exec.state_task.service.state_task_service_sqs",
+    "component.state.exec.state_task.service.state_task_service_unsupported",
+))
+
+# A role's session is used for at most this long, then assumed again (AssumeRole
+# grants it for an hour).
+ROLE_SESSION_REFRESH_SECONDS = 15 * 60
+ROLE_SESSION_SECONDS = 3600
+ROLE_SESSION_NAME = "StepFunctions"
+
+
+class _RoleSessions:
+    """Credentials of role sessions assumed through moto's own STS, in this process,
+    one per role ARN, renewed after ROLE_SESSION_REFRESH_SECONDS."""
+
+    def __init__(self):
+        import threading
+
+        self._lock = threading.Lock()
+        self._sessions = {}  # role ARN -> (moto's AssumedRole, time.monotonic() when assumed)
+
+    def get(self, role_arn, region):
+        """moto's AssumedRole for `role_arn`, or None when it is not an IAM role ARN."""
+        import re
+        import time
+
+        match = re.fullmatch(r"arn:(?P<partition>aws[a-z-]*):iam::(?P<account>\d{12}):role/.+", role_arn or "")
+        if match is None:
+            return None
+        with self._lock:
+            cached = self._sessions.get(role_arn)
+            if cached is not None and time.monotonic() - cached[1] < ROLE_SESSION_REFRESH_SECONDS:
+                return cached[0]
+            from moto.sts.models import sts_backends
+
+            session = sts_backends[match["account"]][match["partition"]].assume_role(
+                region_name=region, role_session_name=ROLE_SESSION_NAME, role_arn=role_arn, policy=None,
+                duration=ROLE_SESSION_SECONDS, external_id=None)
+            self._sessions[role_arn] = (session, time.monotonic())
+            return session
+
+
+role_sessions = _RoleSessions()
+
+
+def fix_asl_integrations_call_with_fixed_keys():
+    """moto's ASL interpreter calls every service integration (optimized ones and their
+    `.sync` polling, `aws-sdk:*`, Lambda function resources, a Distributed Map's
+    ItemReader and ResultWriter) through one boto3 client factory,
+    `boto_client_for(region, service, state_credentials)`, with the fixed keys `ak` /
+    `sk`, whatever role the state machine has or a state's `Credentials.RoleArn`
+    names: every call is the account's administrator's, so a state machine role that
+    lacks a permission works locally. On AWS each integration call is made with the
+    state machine's execution role (Step Functions developer guide, "Set up execution
+    roles with Workflow Studio in Step Functions", https://docs.aws.amazon.com/step-
+    functions/latest/dg/manage-state-machine-permissions.html: "Every Step Functions
+    state machine requires an AWS Identity and Access Management (IAM) role which grants
+    the state machine permission to perform actions on AWS services and resources ...
+    This role is called an execution role"), or with the role a Task state's
+    `Credentials` names, which Step Functions assumes ("Accessing resources in other
+    AWS accounts in Step Functions", https://docs.aws.amazon.com/step-functions/latest/
+    dg/concepts-access-cross-acct-resources.html), `.sync` polling included ("Cross-
+    account access for .sync integration pattern": "The target IAM role needs the
+    required permissions for a .sync invocation to complete this polling loop").
+
+    Replace the factory, in its module and in every interpreter module that imported
+    it by name (INTERPRETER_CLIENT_MODULES), with one that calls with the credentials
+    of a session of `state_credentials.role_arn` assumed through moto's STS in this
+    process (cached per role, renewed after 15 minutes), with the original's endpoint
+    and client configuration (no retries, its timeouts). Without a role ARN (or with
+    one that is not an IAM role's) it keeps the fixed keys. What moto's STS issues is
+    what baton_local.iam.moto_hook maps to the role, so with the hook installed the
+    role's policies decide each call, with the service's own AccessDenied error.
+
+    One call is not the role's: after RunTask, the interpreter describes the task it
+    started to build the state's output (moto's StateTaskServiceEcs, and compat.ecs's
+    fix_ecs_run_task_never_reports_failures), which AWS does not ask the role for: an
+    `ecs:runTask` or `ecs:runTask.waitForTaskToken` state needs ecs:RunTask (and
+    iam:PassRole) only, ecs:DescribeTasks only for `.sync`, whose polling it is
+    ("IAM policies for Amazon ECS/AWS Fargate", https://docs.aws.amazon.com/step-
+    functions/latest/dg/ecs-iam.html). That DescribeTasks keeps the fixed keys; the
+    `.sync` resolver's (built in StateTaskServiceEcs._build_sync_resolver) is the role's.
+
+    Fixes that take `boto_client_for` from its module when they are applied
+    (compat.ecs's fix_ecs_run_task_never_reports_failures) must come after this one,
+    and so must those wrapping StateTaskServiceEcs._build_sync_resolver."""
+    import importlib
+    import sys
+    import threading
+
+    from botocore.config import Config
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_ecs import (
+        StateTaskServiceEcs,
+    )
+    from moto.stepfunctions.parser.asl.utils import boto_client as defining
+
+    original = defining.boto_client_for
+    if getattr(original, "baton_role_sessions", False):
+        return
+    polling = threading.local()  # .active: building an ECS .sync resolver in this thread
+
+    class DescribesAsTheService:
+        """The role's ECS client, but for DescribeTasks, made with the fixed keys."""
+
+        def __init__(self, role_client, own_client):
+            self._role_client, self._own_client = role_client, own_client
+
+        def describe_tasks(self, **kwargs):
+            return self._own_client().describe_tasks(**kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self._role_client, name)
+
+    def boto_client_for(region, service, state_credentials=None):
+        session = role_sessions.get(getattr(state_credentials, "role_arn", None), region)
+        if session is None:
+            return original(region, service, state_credentials)
+        client = role_client(region, service, session)
+        if service == "ecs" and not getattr(polling, "active", False):
+            return DescribesAsTheService(client, lambda: original(region, service, state_credentials))
+        return client
+
+    def role_client(region, service, session):
+        import boto3
+
+        kwargs = {}
+        if not defining.botocore_stubber.enabled:
+            kwargs["endpoint_url"] = f"http://localhost:{defining.moto_server_port()}"
+        return boto3.client(
+            aws_access_key_id=session.access_key_id,
+            aws_secret_access_key=session.secret_access_key,
+            aws_session_token=session.session_token,
+            region_name=region,
+            service_name=service,
+            config=Config(
+                parameter_validation=False,
+                retries={"max_attempts": 0, "total_max_attempts": 1},
+                connect_timeout=defining.TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+                read_timeout=defining.TimeoutSeconds.DEFAULT_TIMEOUT_SECONDS,
+            ),
+            **kwargs,
+        )
+
+    original_build = StateTaskServiceEcs._build_sync_resolver
+
+    def build_sync_resolver(self, *args, **kwargs):
+        polling.active = True
+        try:
+            return original_build(self, *args, **kwargs)
+        finally:
+            polling.active = False
+
+    StateTaskServiceEcs._build_sync_resolver = build_sync_resolver
+    boto_client_for.baton_role_sessions = True
+    for name in INTERPRETER_CLIENT_MODULES:
+        setattr(importlib.import_module(name), "boto_client_for", boto_client_for)
+    # Any other module of the interpreter that has imported it meanwhile.
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.") and getattr(module, "boto_client_for", None) is original:
+            setattr(module, "boto_client_for", boto_client_for)

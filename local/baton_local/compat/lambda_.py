@@ -12,7 +12,11 @@ def fix_lambda_invoke_needs_docker(endpoint, binaries):
 
     cargo lambda watch answers a function error with HTTP 500 and
     `{"errorType", "errorMessage"}`; moto's caller gets that body flagged as a
-    function error, as real Lambda would flag it with X-Amz-Function-Error."""
+    function error, as real Lambda would flag it with X-Amz-Function-Error.
+
+    `endpoint` may instead map a binary to its own `cargo lambda watch` (the local
+    stack runs one per function, each with its function role's credentials), "*" to
+    the one for any other binary."""
     import urllib.error
     import urllib.request
 
@@ -34,8 +38,9 @@ def fix_lambda_invoke_needs_docker(endpoint, binaries):
         body = event if isinstance(event, (str, bytes)) else dumps(event)
         if isinstance(body, str):
             body = body.encode()
+        base = endpoint.get(binary, endpoint.get("*")) if isinstance(endpoint, dict) else endpoint
         request = urllib.request.Request(
-            f"{endpoint}/2015-03-31/functions/{binary}/invocations",
+            f"{base}/2015-03-31/functions/{binary}/invocations",
             data=body, method="POST", headers={"Content-Type": "application/json"},
         )
         try:

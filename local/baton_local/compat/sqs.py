@@ -4,7 +4,7 @@ Lambda does."""
 from ._shared import LOG, _json_or_text, dumps
 
 
-def fix_sqs_event_source_mappings_ignore_batch_failures(poll_seconds=0.1, pollers=5):
+def fix_sqs_event_source_mappings_ignore_batch_failures(poll_seconds=0.1, pollers=5, refused_retry_seconds=2.0):
     """moto invokes an SQS-triggered function once, synchronously, inside SendMessage,
     and ignores the function's answer beyond "error or not": a failed batch is made
     visible again and never polled until the next send, `ReportBatchItemFailures` is
@@ -14,12 +14,29 @@ def fix_sqs_event_source_mappings_ignore_batch_failures(poll_seconds=0.1, poller
     visibility timeout, invoke, delete what succeeded (everything but the
     batchItemFailures, when the mapping reports them; nothing after a function
     error), and leave the rest to come back after the visibility timeout, where SQS
-    moves a message to the dead-letter queue after maxReceiveCount receives."""
+    moves a message to the dead-letter queue after maxReceiveCount receives.
+
+    While the IAM hook is installed (baton_local.iam.moto_hook, BATON_LOCAL_IAM=enforce),
+    the polling is authorised as AWS authorises it; moto receives and deletes through
+    its backend, unchecked. Lambda reads the queue with the function's execution role
+    (Lambda docs, "Using Lambda with Amazon SQS", execution role permissions:
+    sqs:ReceiveMessage, sqs:DeleteMessage, sqs:GetQueueAttributes): sqs:ReceiveMessage
+    is decided (and recorded) before a receive and sqs:DeleteMessage before the
+    batch's deletes, for a session of the function's role named after the function,
+    by the role's policies and the queue's policy. A refused receive delivers nothing:
+    the messages stay in the queue (on AWS the mapping reports the problem and stops
+    delivering; the stricter of the two), and the mapping's pollers ask again only
+    after `refused_retry_seconds`, with one warning each time, not one per poll. A
+    refused delete leaves the batch to come back after the visibility timeout. An
+    empty queue is not polled under the hook: a receive that can return nothing
+    decides nothing, and would flood the record."""
     import threading
     import time
 
     from moto.awslambda.utils import get_backend
     from moto.sqs.models import Queue, sqs_backends
+
+    from ..iam import moto_hook
 
     original_add = Queue.add_message
 
@@ -32,7 +49,43 @@ def fix_sqs_event_source_mappings_ignore_batch_failures(poll_seconds=0.1, poller
 
     Queue.add_message = add_message
 
+    refused_until = {}  # (mapping uuid, operation) → monotonic time of the next decision
+    decisions = threading.Lock()
+
+    def authorised(queue, mapping, operation):
+        """Does the function's execution role get this SQS operation on the queue?
+        Refusals are remembered for refused_retry_seconds (one decision, one record
+        and one warning per period, for all the mapping's pollers)."""
+        from ..iam.actions import Call
+
+        key = (mapping.uuid, operation)
+        with decisions:
+            if refused_until.get(key, 0) > time.monotonic():
+                return False
+            try:
+                function = get_backend(queue.account_id, queue.region).get_function(mapping.function_arn)
+            except Exception as error:  # noqa: BLE001 - no function, no role: nothing is delivered
+                refusal = f"no function {mapping.function_arn}: {error}"
+            else:
+                caller = moto_hook.role_session(function.role, function.function_name)
+                call = Call("sqs", operation,
+                            {"QueueUrl": f"https://sqs.{queue.region}.amazonaws.com/{queue.account_id}/{queue.name}"},
+                            queue.region, queue.account_id, queue.queue_arn.split(":")[1])
+                decision, action = moto_hook.authorize(call, caller, function.role)
+                if decision.allowed:
+                    refused_until.pop(key, None)
+                    return True
+                refusal = decision.message(caller, action)
+            refused_until[key] = time.monotonic() + refused_retry_seconds
+        LOG.warning("SQS event source %s → %s: %s; nothing %s, asking again in %gs", queue.queue_arn,
+                    mapping.function_arn, refusal, "received" if operation == "ReceiveMessage" else "deleted",
+                    refused_retry_seconds)
+        return False
+
     def deliver(backend, queue, mapping):
+        enforced = moto_hook.installed()
+        if enforced and (not queue.messages or not authorised(queue, mapping, "ReceiveMessage")):
+            return
         messages = backend.receive_message(queue.name, mapping.batch_size or 10, 0, queue.visibility_timeout)
         if not messages:
             return
@@ -59,9 +112,11 @@ def fix_sqs_event_source_mappings_ignore_batch_failures(poll_seconds=0.1, poller
             reply = _json_or_text(answer.decode() if isinstance(answer, bytes) else answer)
             if isinstance(reply, dict):
                 failed = {f.get("itemIdentifier") for f in reply.get("batchItemFailures") or []}
-        for m in messages:
-            if m.id not in failed:
-                backend.delete_message(queue.name, m.receipt_handle)
+        done = [m for m in messages if m.id not in failed]
+        if done and enforced and not authorised(queue, mapping, "DeleteMessage"):
+            return  # back after the visibility timeout
+        for m in done:
+            backend.delete_message(queue.name, m.receipt_handle)
 
     # "When messages are available, Lambda starts processing five batches at a time
     # with five concurrent invocations of your function" (Lambda docs, "Configuring

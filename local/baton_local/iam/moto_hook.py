@@ -1,7 +1,7 @@
 """Make moto enforce IAM as AWS does, for callers holding role credentials.
 
 Off unless installed: `install_from_env()` installs it when BATON_LOCAL_IAM=enforce
-(baton_local.moto_host.configure is where the local stack would call it), and tests
+(baton_local.moto_host.configure calls it, after the compat fixes), and tests
 call `install()` / `uninstall()` directly. Once installed, every request moto serves
 goes through `_authorize` (it replaces moto's own
 ActionAuthenticatorMixin._authenticate_and_authorize_action, which moto calls for
@@ -18,6 +18,12 @@ every operation of every service):
    SQS queues, the bucket's or queue's policy; each decision is recorded to
    BATON_LOCAL_IAM_RECORD when set (baton_local.iam.record).
 4. A refusal is the service's own AWS error (baton_local.iam.refusal).
+
+The services' own deliveries, which moto makes inside the process without a request,
+are authorised by the compat fixes through `authorize` / `authorize_delivery` while
+the hook is `installed()`: EventBridge to SQS targets and dead-letter queues, and to
+Step Functions targets with the target's role (compat.events), and Lambda's SQS
+event source mappings with the function's role (compat.sqs).
 
 aws:SecureTransport. The local stack speaks plain http on 127.0.0.1, so the
 request's scheme cannot say what the same request would use on AWS (where every
@@ -127,6 +133,27 @@ def resource_policy(check: Check, account: str, region: str) -> tuple[str | None
         if queue is not None and queue.policy:
             return resource, _policy_text(queue.policy)
     return None, None
+
+
+def trust_policy(role_arn: str) -> Any:
+    """The role's trust policy (who may assume it), as moto's IAM holds it; None for
+    a role that does not exist."""
+    from moto.iam.models import iam_backends
+
+    parts = role_arn.split(":", 5)
+    if len(parts) != 6:
+        return None
+    name = parts[5].rsplit("/", 1)[-1]
+    role = next((r for r in iam_backends[parts[4]][parts[1]].roles.values() if r.arn == role_arn or r.name == name),
+                None)
+    return _policy_text(role.assume_role_policy_document) if role is not None else None
+
+
+def role_session(role_arn: str, session_name: str) -> str:
+    """The ARN of a session of the role, as AWS shows a service acting with it
+    (arn:aws:sts::<account>:assumed-role/<role name>/<session name>)."""
+    parts = role_arn.split(":", 5)
+    return f"arn:{parts[1]}:sts::{parts[4]}:assumed-role/{parts[5].rsplit('/', 1)[-1]}/{session_name}"
 
 
 class MotoResolver:
@@ -265,6 +292,12 @@ def uninstall() -> None:
             ActionAuthenticatorMixin._authenticate_and_authorize_action, FakeBucket.get_permission = _original
             _original = None
         _settings.recorder = None
+
+
+def installed() -> bool:
+    """Is the hook enforcing in this process? (The compat fixes authorise the
+    services' own deliveries only then.)"""
+    return _original is not None
 
 
 def install_from_env() -> bool:

@@ -12,6 +12,11 @@ local deploy really created:
 
     python -m baton_local.iam.mutation --record .local/iam.jsonl \\
         --endpoint http://127.0.0.1:4566 --role-prefix baton-local-
+
+or from a snapshot of them taken before the stack stopped (save_policies; the
+end-to-end suite takes one beside its record, and `make test` checks it):
+
+    python -m baton_local.iam.mutation --record .local/iam.jsonl --policies .local/iam.jsonl.policies.json
 """
 
 from __future__ import annotations
@@ -191,19 +196,45 @@ def policies_from_stack(session, endpoint: str, role_prefix: str = "") -> tuple[
     return identity, found
 
 
+def save_policies(path, endpoint: str, role_prefix: str = "", region: str = "us-east-1") -> None:
+    """Write policies_from_stack of the running stack to `path` (JSON), for a check
+    after the stack has stopped."""
+    import boto3
+
+    session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)
+    identity, resources = policies_from_stack(session, endpoint, role_prefix)
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump({"identity": identity, "resources": resources}, out, indent=1, sort_keys=True)
+
+
 def main() -> None:
     import boto3
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--record", required=True, help="the JSON-lines record (BATON_LOCAL_IAM_RECORD)")
-    parser.add_argument("--endpoint", required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--endpoint", help="read the policies from the running stack")
+    source.add_argument("--policies", help="read them from a snapshot written by save_policies")
     parser.add_argument("--role-prefix", default="", help="only the roles whose names start with this")
     parser.add_argument("--region", default="us-east-1")
+    parser.add_argument("--verbose", action="store_true", help="list the needed statements too")
     args = parser.parse_args()
-    session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=args.region)
-    identity, resources = policies_from_stack(session, args.endpoint, args.role_prefix)
-    report = mutation_check(read(args.record), identity, resources)
-    print("\n".join(report.lines()))
+    if args.policies:
+        with open(args.policies, encoding="utf-8") as snapshot:
+            loaded = json.load(snapshot)
+        identity = {arn: docs for arn, docs in loaded["identity"].items()
+                    if arn.rsplit("/", 1)[-1].startswith(args.role_prefix)}
+        resources = loaded["resources"]
+    else:
+        session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=args.region)
+        identity, resources = policies_from_stack(session, args.endpoint, args.role_prefix)
+    records = list(read(args.record))
+    report = mutation_check(records, identity, resources)
+    lines = report.lines() if args.verbose else [line for line in report.lines() if not line.startswith("NEEDED")]
+    print("\n".join(lines))
+    print(f"iam mutation: {len(records)} recorded decisions, {len(report.needed)} Allow statements each needed "
+          f"by one, {len(report.unneeded)} needed by none, {len(report.mismatches)} decisions the policies no "
+          f"longer explain")
     sys.exit(0 if report.ok else 1)
 
 

@@ -73,6 +73,14 @@ _KEY_SUBRESOURCES = {"acl": "ObjectAcl", "tagging": "ObjectTagging", "retention"
                      "legal-hold": "ObjectLegalHold", "attributes": "ObjectAttributes"}
 
 
+# Query parameters of the bucket listings that are not subresources (S3 API reference,
+# ListObjectsV2, ListObjects, ListObjectVersions, ListMultipartUploads: request syntax),
+# and the SDKs' own `x-id` (the operation's name, which S3 ignores).
+_LIST_PARAMETERS = frozenset({"list-type", "encoding-type", "continuation-token", "start-after", "fetch-owner",
+                              "marker", "key-marker", "version-id-marker", "upload-id-marker", "max-uploads",
+                              "optional-object-attributes", "x-id"})
+
+
 def s3_operation(method: str, resource: str, query: Mapping[str, list], headers: Mapping[str, str]
                  ) -> tuple[str, dict[str, Any]]:
     """(operation, parameters) of an S3 REST request, from its method, the bucket/key
@@ -107,7 +115,7 @@ def s3_operation(method: str, resource: str, query: Mapping[str, list], headers:
                 return "CreateMultipartUpload", params
             return ("CompleteMultipartUpload" if "uploadId" in query else "RestoreObject" if "restore" in query
                     else "SelectObjectContent"), params
-    sub = sorted(q for q in query if q not in names and q != "list-type")
+    sub = sorted(q for q in query if q not in names and q not in _LIST_PARAMETERS)
     if method == "GET" and not sub:
         return ("ListObjectsV2" if query.get("list-type") == ["2"] else "ListObjects"), params
     if method == "GET" and sub == ["uploads"]:

@@ -40,6 +40,7 @@ pub async fn supervise(
     ctx: &Context,
     task: &TaskView,
     def: &Definition,
+    env: &[(String, String)],
     image: String,
     mut stop: watch::Receiver<bool>,
 ) -> Stopped {
@@ -77,10 +78,10 @@ pub async fn supervise(
             serde_json::to_string(&def.entry_point).expect("strings")
         ));
     }
-    // The endpoint and credentials (AWS_*), then the task definition's environment and
-    // the overrides, as ECS layers them.
-    let aws = ctx
-        .base_env
+    // The endpoint and the task role's credentials (AWS_*, from `env`: never the
+    // runner's), then the task definition's environment and the overrides, as ECS
+    // layers them.
+    let aws = env
         .iter()
         .filter(|(k, _)| k.starts_with("AWS_") || k == "BATON_LOG_FORMAT");
     for (key, value) in aws

@@ -13,10 +13,15 @@ use crate::report::{Stopped, TaskView, event_entry, now_iso};
 pub struct Context {
     pub ecs: aws_sdk_ecs::Client,
     pub events: aws_sdk_eventbridge::Client,
+    /// The runner's STS: AssumeRole of each task's role.
+    pub sts: aws_sdk_sts::Client,
+    /// Sessions of the task roles, by role ARN.
+    pub sessions: crate::credentials::RoleSessions,
     pub worker: PathBuf,
     pub root: PathBuf,
     pub logs: PathBuf,
-    /// Passed to every task: the local endpoint and credentials.
+    /// The runner's environment a task's is made from ([`crate::credentials::task_env`]):
+    /// the local endpoint and region; its credentials are never passed on.
     pub base_env: Vec<(String, String)>,
     /// Process groups of the tasks running now, to end them with the runner.
     pub groups: std::sync::Mutex<std::collections::HashSet<i32>>,
@@ -49,6 +54,8 @@ pub struct Definition {
     pub readonly_root: bool,
     pub user: Option<String>,
     pub entry_point: Vec<String>,
+    /// The task role (`taskRoleArn`): its session's credentials are the task's.
+    pub task_role_arn: Option<String>,
 }
 
 impl Definition {
@@ -87,6 +94,10 @@ impl Definition {
             entry_point: container
                 .map(|c| c.entry_point().to_vec())
                 .unwrap_or_default(),
+            task_role_arn: def
+                .task_role_arn()
+                .filter(|r| !r.is_empty())
+                .map(String::from),
         }
     }
 }
@@ -122,5 +133,46 @@ pub async fn put_event(ctx: &Context, task: &TaskView, detail: &baton::ecs_event
         Err(e) => {
             warn!(task_arn = %task.task_arn, error = %baton::error::display_chain(&e), "PutEvents failed")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::{ContainerDefinition, Task, TaskDefinition, TaskOverride};
+
+    #[test]
+    fn the_task_role_comes_from_the_definition_or_runtasks_overrides() {
+        let container = ContainerDefinition::builder().image("local:true").build();
+        let with_role = TaskDefinition::builder()
+            .task_role_arn("arn:aws:iam::123456789012:role/job")
+            .container_definitions(container.clone())
+            .build();
+        assert_eq!(
+            Definition::from_sdk(&with_role).task_role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/job")
+        );
+        let without = TaskDefinition::builder()
+            .container_definitions(container)
+            .build();
+        assert_eq!(Definition::from_sdk(&without).task_role_arn, None);
+
+        let overridden = Task::builder()
+            .overrides(
+                TaskOverride::builder()
+                    .task_role_arn("arn:aws:iam::123456789012:role/other")
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            TaskView::from_sdk(&overridden)
+                .task_role_override
+                .as_deref(),
+            Some("arn:aws:iam::123456789012:role/other")
+        );
+        assert_eq!(
+            TaskView::from_sdk(&Task::builder().build()).task_role_override,
+            None
+        );
     }
 }

@@ -5,6 +5,7 @@
 mod cgroup;
 mod container;
 mod context;
+mod credentials;
 mod image;
 mod report;
 mod task;
@@ -74,6 +75,12 @@ async fn main() -> anyhow::Result<()> {
     let ctx = Arc::new(Context {
         ecs: aws_sdk_ecs::Client::new(&sdk),
         events: aws_sdk_eventbridge::Client::new(&sdk),
+        sts: aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(&sdk)
+                .timeout_config(baton::aws::api_timeouts())
+                .build(),
+        ),
+        sessions: Default::default(),
         worker: std::fs::canonicalize(&args.worker)
             .with_context(|| format!("worker {}", args.worker.display()))?,
         root: std::fs::canonicalize(&args.root)?,

@@ -13,6 +13,8 @@ pub struct TaskView {
     pub container_name: String,
     pub container_arn: Option<String>,
     pub overrides: Overrides,
+    /// RunTask's `overrides.taskRoleArn`: the task's role instead of the definition's.
+    pub task_role_override: Option<String>,
 }
 
 impl TaskView {
@@ -28,6 +30,11 @@ impl TaskView {
             container_name: container.and_then(|c| c.name()).unwrap_or("worker").into(),
             container_arn: container.and_then(|c| c.container_arn()).map(String::from),
             overrides: overrides.unwrap_or_default(),
+            task_role_override: task
+                .overrides()
+                .and_then(|o| o.task_role_arn())
+                .filter(|r| !r.is_empty())
+                .map(String::from),
         }
     }
 

@@ -204,11 +204,20 @@ async fn supervise(
             }
         }
     }
+    // The task role's session, as ECS provides it before the container starts: a
+    // task never runs with the runner's credentials, nor without its role's.
+    let env = match task_credentials(ctx, task, def).await {
+        Ok(credentials) => crate::credentials::task_env(&ctx.base_env, credentials.as_ref()),
+        Err(reason) => {
+            warn!(task_arn = %task.task_arn, reason = %reason, "no task role credentials");
+            return Stopped::failed_to_start(reason, now_iso());
+        }
+    };
     if let Some(containers) = &ctx.containers
         && !def.image.starts_with("local:")
     {
         return match crate::container::local_image(&def.image, containers).await {
-            Some(image) => crate::container::supervise(ctx, task, def, image, stop).await,
+            Some(image) => crate::container::supervise(ctx, task, def, &env, image, stop).await,
             None => Stopped::failed_to_start(crate::image::cannot_pull(&def.image), now_iso()),
         };
     }
@@ -226,7 +235,7 @@ async fn supervise(
     command
         .args(&args)
         .env_clear()
-        .envs(ctx.base_env.iter().cloned())
+        .envs(env)
         .envs(def.environment.iter().cloned())
         .envs(task.override_env(&task.container_name))
         .current_dir(&ctx.root)
@@ -306,6 +315,31 @@ async fn supervise(
         Err(_) => None,
     };
     Stopped::exited(exit_code, oom, user_stop)
+}
+
+/// The credentials of the task's role (RunTask's override, else the definition's):
+/// `None` for a task without a role; an error, as the task's stopped reason, when
+/// the role cannot be assumed.
+async fn task_credentials(
+    ctx: &Context,
+    task: &TaskView,
+    def: &Definition,
+) -> Result<Option<crate::credentials::Creds>, String> {
+    let Some(role) = crate::credentials::task_role(
+        task.task_role_override.as_deref(),
+        def.task_role_arn.as_deref(),
+    ) else {
+        info!(task_arn = %task.task_arn, "no task role: the task has no AWS credentials");
+        return Ok(None);
+    };
+    let session = crate::credentials::session_name(task.task_id());
+    match ctx.sessions.get(&ctx.sts, role, &session).await {
+        Ok(creds) => {
+            info!(task_arn = %task.task_arn, role, access_key_id = %creds.access_key_id, "task role session");
+            Ok(Some(creds))
+        }
+        Err(e) => Err(crate::credentials::cannot_assume(role, &e)),
+    }
 }
 
 /// Read what the log gained since `offset`; true when the marker is in it.
