@@ -200,3 +200,38 @@ def test_fixed_an_unknown_managed_policy_arn_fails_the_stack(host):
         "NoSuchEntity", f"Policy {missing} does not exist or is not attachable.")
     assert not [r for r in client(host, "iam").list_roles()["Roles"]
                 if r["RoleName"].startswith("managed-policies-missing")]
+
+
+def task_definition_template():
+    """A task definition with its roles, size and platform, as template.yaml's Task1Definition."""
+    return {"Resources": {
+        "Job": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                                                    "Action": "sts:AssumeRole"}]}}},
+        "Definition": {"Type": "AWS::ECS::TaskDefinition", "Properties": {
+            "Family": "job", "Cpu": "256", "Memory": "512", "NetworkMode": "awsvpc",
+            "RequiresCompatibilities": ["FARGATE"], "TaskRoleArn": {"Fn::GetAtt": ["Job", "Arn"]},
+            "ExecutionRoleArn": {"Fn::GetAtt": ["Job", "Arn"]},
+            "RuntimePlatform": {"CpuArchitecture": "X86_64", "OperatingSystemFamily": "LINUX"},
+            "Tags": [{"Key": "team", "Value": "data"}],
+            "ContainerDefinitions": [{"Name": "worker", "Image": "baton-worker", "Essential": True}]}},
+    }, "Outputs": {"Definition": {"Value": {"Ref": "Definition"}}, "Role": {"Value": {"Fn::GetAtt": ["Job", "Arn"]}}}}
+
+
+def test_gap_task_definitions_lose_their_roles_in_plain_moto(moto):
+    outputs = deploy(moto, "task-definition-gap", task_definition_template())
+    definition = client(moto, "ecs").describe_task_definition(taskDefinition=outputs["Definition"])["taskDefinition"]
+    assert definition.get("taskRoleArn") is None and definition.get("cpu") is None, (
+        "moto's CloudFormation now registers a task definition's roles and size: "
+        "delete compat.fix_cloudformation_task_definitions_drop_their_roles")
+
+
+def test_fixed_task_definitions_keep_their_roles_size_platform_and_tags(host):
+    outputs = deploy(host, "task-definition", task_definition_template())
+    answer = client(host, "ecs").describe_task_definition(taskDefinition=outputs["Definition"], include=["TAGS"])
+    definition = answer["taskDefinition"]
+    assert definition["taskRoleArn"] == outputs["Role"] and definition["executionRoleArn"] == outputs["Role"]
+    assert (definition["cpu"], definition["memory"], definition["networkMode"]) == ("256", "512", "awsvpc")
+    assert definition["requiresCompatibilities"] == ["FARGATE"]
+    assert definition["runtimePlatform"] == {"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"}
+    assert answer["tags"] == [{"key": "team", "value": "data"}]

@@ -17,6 +17,7 @@ from .cloudformation import (
     fix_cloudformation_roles_skip_managed_policy_arns,
     fix_cloudformation_skips_bucket_and_queue_policies,
     fix_cloudformation_state_machines_ignore_substitutions,
+    fix_cloudformation_task_definitions_drop_their_roles,
 )
 from .asl import (
     fix_asl_aws_sdk_parameter_normalisation,
@@ -116,6 +117,7 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
         fix_cloudformation_state_machines_ignore_substitutions,
         fix_cloudformation_skips_bucket_and_queue_policies,
         fix_cloudformation_roles_skip_managed_policy_arns,
+        fix_cloudformation_task_definitions_drop_their_roles,
     ]
     for fix in fixes:
         fix()

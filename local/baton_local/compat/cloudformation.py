@@ -337,3 +337,52 @@ def fix_cloudformation_roles_skip_managed_policy_arns():
     Role.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
     Role.update_from_cloudformation_json = classmethod(update_from_cloudformation_json)
     Role.delete_from_cloudformation_json = classmethod(delete_from_cloudformation_json)
+
+
+# AWS::ECS::TaskDefinition properties → register_task_definition's keyword arguments
+# (CloudFormation template reference, "AWS::ECS::TaskDefinition").
+_TASK_DEFINITION_PROPERTIES = {
+    "NetworkMode": "network_mode", "PlacementConstraints": "placement_constraints",
+    "RequiresCompatibilities": "requires_compatibilities", "Cpu": "cpu", "Memory": "memory",
+    "TaskRoleArn": "task_role_arn", "ExecutionRoleArn": "execution_role_arn",
+    "ProxyConfiguration": "proxy_configuration", "InferenceAccelerators": "inference_accelerators",
+    "RuntimePlatform": "runtime_platform", "IpcMode": "ipc_mode", "PidMode": "pid_mode",
+    "EphemeralStorage": "ephemeral_storage",
+}
+
+
+def fix_cloudformation_task_definitions_drop_their_roles():
+    """moto's CloudFormation registers an AWS::ECS::TaskDefinition with its family,
+    containers, volumes and memory only: TaskRoleArn, ExecutionRoleArn, Cpu,
+    NetworkMode, RequiresCompatibilities, RuntimePlatform, EphemeralStorage and Tags are
+    dropped. AWS registers every property (CloudFormation template reference,
+    "AWS::ECS::TaskDefinition",
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-resource-ecs-taskdefinition.html).
+    Without the task role a task gets no credentials (ECS guide, "Amazon ECS task IAM
+    role"), and RunTask's iam:PassRole check has no role to check. Register them all,
+    in the API's camelCase shapes."""
+    from moto.ecs.models import TaskDefinition, ecs_backends
+    from moto.core.utils import pascal_to_camelcase, remap_nested_keys
+    from moto.moto_api._internal import mock_random
+
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        properties = cloudformation_json["Properties"]
+        family = properties.get("Family", f"task-definition-{int(mock_random.random() * 10**6)}")
+        arguments = {
+            argument: remap_nested_keys(properties[name], pascal_to_camelcase)
+            if isinstance(properties[name], (dict, list)) else properties[name]
+            for name, argument in _TASK_DEFINITION_PROPERTIES.items() if name in properties
+        }
+        if "Tags" in properties:
+            arguments["tags"] = [{"key": t["Key"], "value": t["Value"]} for t in properties["Tags"]]
+        for size in ("cpu", "memory"):
+            if size in arguments:
+                arguments[size] = str(arguments[size])
+        return ecs_backends[account_id][region_name].register_task_definition(
+            family=family,
+            container_definitions=remap_nested_keys(properties.get("ContainerDefinitions", []), pascal_to_camelcase),
+            volumes=remap_nested_keys(properties.get("Volumes", []), pascal_to_camelcase),
+            **arguments,
+        )
+
+    TaskDefinition.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
