@@ -66,7 +66,9 @@ class Stack:
             container["stopTimeout"] = stop_timeout
         keep = ["family", "taskRoleArn", "executionRoleArn", "networkMode", "requiresCompatibilities", "cpu", "memory"]
         args = {k: base[k] for k in keep if k in base}
-        args["family"] = f"{base['family']}-variant-{uuid.uuid4().hex[:8]}"
+        # A new revision of the deployed family, as a user changing a task would
+        # register: the state machines' roles may run every revision of it, and
+        # no other family (template.yaml, RunAndWatchTasks).
         return self.ecs.register_task_definition(containerDefinitions=[container], **args)["taskDefinition"]["taskDefinitionArn"]
 
     def variant(self, task1=None, task2=None, sync=False, heartbeat_seconds=None) -> str:

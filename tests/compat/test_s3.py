@@ -10,9 +10,10 @@ from botocore.exceptions import ClientError
 from baton_local.testing import client
 
 
-def role_clients(endpoint, name, list_bucket):
+def role_clients(endpoint, name, list_bucket, prefix_condition=False):
     """An S3 client with the credentials of a fresh role, allowed GetObject on the
-    bucket `data`, and ListBucket only if `list_bucket`."""
+    bucket `data`, and ListBucket only if `list_bucket` (only for the prefix inbox/
+    with `prefix_condition`)."""
     iam, sts, s3 = client(endpoint, "iam"), client(endpoint, "sts"), client(endpoint, "s3")
     s3.create_bucket(Bucket="data")
     trust = {"Version": "2012-10-17", "Statement": [
@@ -21,7 +22,7 @@ def role_clients(endpoint, name, list_bucket):
     statements = [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::data/inbox/*"}]
     if list_bucket:
         statements.append({"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::data",
-                           "Condition": {"StringLike": {"s3:prefix": ["inbox/*"]}}})
+                           **({"Condition": {"StringLike": {"s3:prefix": ["inbox/*"]}}} if prefix_condition else {})})
     iam.put_role_policy(RoleName=name, PolicyName="read",
                         PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": statements}))
     creds = sts.assume_role(RoleArn=role, RoleSessionName="task")["Credentials"]
@@ -71,6 +72,11 @@ def test_fixed_a_missing_key_is_403_to_a_role_without_list_bucket(host):
     # S3: without s3:ListBucket a missing key is 403 AccessDenied; with it, 404.
     assert missing_key_status(role_clients(host, "fixed-no-list", list_bucket=False)) == [403, 403]
     assert missing_key_status(role_clients(host, "fixed-list", list_bucket=True)) == [404, 404]
+    # S3's documentation does not say how an s3:prefix condition applies to the
+    # ListBucket check behind a missing key; the request has no prefix, so the
+    # stricter reading holds: the condition does not match, and the answer is 403.
+    assert missing_key_status(role_clients(host, "fixed-prefix-list", list_bucket=True,
+                                           prefix_condition=True)) == [403, 403]
     assert missing_key_status(client(host, "s3")) == [404, 404], "plain keys keep moto's answer"
 
 

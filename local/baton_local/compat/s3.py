@@ -16,17 +16,14 @@ def fix_s3_missing_keys_are_404_to_everyone():
     to a caller allowed s3:ListBucket on the bucket, and 403 AccessDenied to anyone
     else (GetObject and HeadObject, "Permissions"). For callers using a role's
     credentials (sts:AssumeRole, as ECS tasks and Lambdas do), answer as S3 does from
-    the role's policies in the local IAM: 404 only when one of them allows
-    s3:ListBucket on the bucket. Conditions are not evaluated; callers with plain
-    keys (the test fixtures' `test`) keep moto's answer."""
-    import fnmatch
-
-    from moto.iam.models import iam_backends
+    the role's and the bucket's policies, evaluated by baton_local.iam (conditions
+    included): 404 only when s3:ListBucket on the bucket is allowed. Callers with
+    plain keys (the test fixtures' `test`) keep moto's answer."""
     from moto.s3.exceptions import MissingKey
     from moto.s3.responses import S3Response
     from moto.sts.models import sts_backends
 
-    def role_of(response):
+    def session_of(response):
         authorization = response.headers.get("Authorization") or ""
         if "Credential=" not in authorization:
             return None
@@ -35,33 +32,23 @@ def fix_s3_missing_keys_are_404_to_everyone():
             for _, backend in list(account.items()):
                 assumed = backend.get_assumed_role_from_access_key(access_key)
                 if assumed is not None:
-                    return assumed.role_arn
+                    return assumed
         return None
 
-    def may_list(role_arn, bucket):
-        account = role_arn.split(":")[4]
-        iam = iam_backends[account]["global"]
-        role = next((r for r in iam.roles.values() if r.arn == role_arn), None)
-        if role is None:
-            return False
-        documents = list(role.policies.values()) + [p.document for p in role.managed_policies.values()]
-        for document in documents:
-            document = json.loads(document) if isinstance(document, str) else document
-            statements = document.get("Statement", [])
-            for statement in statements if isinstance(statements, list) else [statements]:
-                actions = statement.get("Action", [])
-                resources = statement.get("Resource", [])
-                actions = actions if isinstance(actions, list) else [actions]
-                resources = resources if isinstance(resources, list) else [resources]
-                if statement.get("Effect") == "Allow" and any(
-                    fnmatch.fnmatch("s3:ListBucket", a) for a in actions
-                ) and any(fnmatch.fnmatch(f"arn:aws:s3:::{bucket}", r) for r in resources):
-                    return True
-        return False
-
     def forbidden(response, bucket):
-        role = role_of(response)
-        return role is not None and not may_list(role, bucket)
+        """True when the role session may not list the bucket: evaluated as AWS
+        evaluates it (the role's policies and the bucket's, with their conditions),
+        and recorded like any other decision."""
+        from ..iam.actions import Call
+        from ..iam.moto_hook import authorize
+
+        session = session_of(response)
+        if session is None:
+            return False
+        account = session.role_arn.split(":")[4]
+        call = Call("s3", "ListObjectsV2", {"Bucket": bucket}, response.region, account, session.partition)
+        decision, _ = authorize(call, session.arn, session.role_arn)
+        return not decision.allowed
 
     original_get = S3Response.get_object
     original_head = S3Response.head_object
