@@ -163,7 +163,7 @@ FUZZ_SECONDS ?= 600
 FUZZ_TARGET_DIR := $(CARGO_TARGET_DIR)/fuzz
 $(CARGO_FUZZ):
 	@echo "==> cargo-fuzz 0.13.2 into .tools/"
-	cargo install --quiet --locked cargo-fuzz --version 0.13.2 --root $(CURDIR)/.tools
+	CARGO_TARGET_DIR=$(CARGO_TARGET_DIR)/tools cargo install --quiet --locked cargo-fuzz --version 0.13.2 --root $(CURDIR)/.tools
 
 .PHONY: fuzz
 fuzz: $(CARGO_FUZZ) ## Every fuzz target for FUZZ_SECONDS (default 600) each, optimised; new inputs go to fuzz/corpus/
@@ -195,9 +195,32 @@ soak: venv ## The fault soak: 200 executions with faults, checked by an oracle (
 test-soak: venv ## The fault soak's short version (30 executions; in make test)
 	$(VENV)/bin/python soak/soak.py --executions 30 --concurrency 10
 
+# The end-to-end suite and the soak spend most of their time waiting (heartbeats,
+# stop timeouts, Step Functions' waits), so the checks that need CPU and no stack
+# (the compat and invoke tests, the fuzzers, the portable worker, sam build) run
+# beside them at the lowest priority: `make test` takes the time of the longer of
+# the two, not their sum. -O keeps each side's output together. The workspace's
+# binaries are built first, so the two sides only read them; the cross builds
+# (glibc 2.17 worker, sam build) use a target directory of their own, so cargo's
+# lock on this one never makes the stack wait for them.
 .PHONY: test
-test: venv lint test-docs test-iam test-rust check-portable-worker test-invoke test-compat test-e2e test-fuzz test-soak sam-build-check ## Everything CI runs
+test: venv lint test-docs test-iam test-rust build-bins ## Everything CI runs
+	@$(MAKE) --no-print-directory -j2 -O test-on-the-stack test-beside-the-stack
 	@echo "==> make test: all checks passed"
+
+.PHONY: build-bins
+build-bins:
+	cargo build --locked --workspace --bins
+
+.PHONY: test-on-the-stack
+test-on-the-stack:
+	@$(MAKE) --no-print-directory test-e2e
+	@$(MAKE) --no-print-directory test-soak
+
+.PHONY: test-beside-the-stack
+test-beside-the-stack:
+	@nice -n 19 $(MAKE) --no-print-directory test-invoke test-compat test-fuzz
+	@CARGO_TARGET_DIR=$(CARGO_TARGET_DIR)/cross nice -n 19 $(MAKE) --no-print-directory check-portable-worker sam-build-check
 
 .PHONY: build-lambdas
 build-lambdas: venv ## Release builds of the three Lambdas (x86_64) with cargo lambda

@@ -136,18 +136,20 @@ def put_csv(stack, key, size):
 TASK2_PIPELINE = "export LC_ALL=C; sed 's/.*\"name\":\"\\([^\"]*\\)\".*/\\1/' | sort -S 64M | uniq -c | sort -S 64M -k1,1nr -k2"
 
 
-def test_any_program_behind_the_wrapper_python_then_a_shell_pipeline_on_100_mib(stack):
+def test_any_program_behind_the_wrapper_python_then_a_shell_pipeline_on_24_mib(stack):
     # Task 1: a Python program that knows nothing of Baton (CSV on stdin → JSON lines
     # on stdout); task 2: a shell pipeline. Both run behind `baton-worker exec`, as
     # the container's command; the result equals the same commands run directly.
     import subprocess
 
-    csv = put_csv(stack, "inbox/e2e-100m.csv", 100 * MIB)
+    # 24 MiB: three 8 MiB parts each way, so the wrapper streams; the size limits
+    # are the 200 MiB copy's (test_callback_pipeline_200_mib) and bench/'s.
+    csv = put_csv(stack, "inbox/e2e-24m.csv", 24 * MIB)
     # The worker as a `local:` program (a host process): the worker image holds no
     # Python and no shell; a user's own image would (examples/python-program).
     task1 = stack.task_definition(1, image=WORKER, command=["exec", "--", "python3", "examples/python-program/csv_to_jsonl.py"])
     task2 = stack.task_definition(2, image=WORKER, command=["exec", "--", "sh", "-c", TASK2_PIPELINE])
-    execution = stack.start(stack.variant(task1=task1, task2=task2), f"s3://{stack.bucket}/inbox/e2e-100m.csv")
+    execution = stack.start(stack.variant(task1=task1, task2=task2), f"s3://{stack.bucket}/inbox/e2e-24m.csv")
     direct = subprocess.run(["python3", "examples/python-program/csv_to_jsonl.py"], input=csv,
                             capture_output=True, check=True).stdout
     expected = subprocess.run(["sh", "-c", TASK2_PIPELINE], input=direct, capture_output=True, check=True).stdout
