@@ -487,3 +487,26 @@ def test_twenty_executions_at_once(stack, text):
     with ThreadPoolExecutor(20) as pool:
         results = list(pool.map(lambda e: stack.wait(e, 300)["status"], executions))
     assert results == ["SUCCEEDED"] * 20
+
+
+def test_a_task_killed_mid_upload_leaves_no_upload_open(stack):
+    # The job has written 10 MiB (one 8 MiB part uploaded, the next under way) when
+    # the runner kills it: the execution fails with Baton.ContainerExited, and when it
+    # ends the watchdog aborts the multipart upload the task left open under its
+    # folder (the lifecycle rule is only the backstop, days later).
+    import io
+
+    stack.s3.upload_fileobj(io.BytesIO(os.urandom(12 * MIB)), stack.bucket, "inbox/e2e-12m.bin")
+    task1 = stack.task_definition(1, image=WORKER, command=["exec", "--", "python3", "soak/programs/soak_job.py",
+                                                             "rot13", "--pause-at-mark", "5"],
+                                  environment={"BATON_LOCAL_FAULT": "kill@soak: mark"})
+    execution = stack.start(stack.variant(task1=task1), f"s3://{stack.bucket}/inbox/e2e-12m.bin")
+    failed_with(stack, execution, "Baton.ContainerExited")
+    prefix = f"executions/{execution.rsplit(':', 1)[1]}/"
+    deadline = time.monotonic() + 30
+    while True:
+        uploads = [u for u in stack.s3.list_multipart_uploads(Bucket=stack.bucket, Prefix=prefix).get("Uploads", [])]
+        if not uploads or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert not uploads, uploads

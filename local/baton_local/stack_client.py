@@ -49,7 +49,8 @@ class Stack:
     def task_definition(self, n: int, *, image=None, command=None, job=None, memory=None, stop_timeout=None,
                         environment=None) -> str:
         """A task definition like the deployed task n, with changes."""
-        base = self.ecs.describe_task_definition(taskDefinition=self.deployed_task_definition(n))["taskDefinition"]
+        described = self.ecs.describe_task_definition(taskDefinition=self.deployed_task_definition(n), include=["TAGS"])
+        base = described["taskDefinition"]
         container = dict(base["containerDefinitions"][0])
         if image:
             container["image"] = image
@@ -69,6 +70,8 @@ class Stack:
         # A new revision of the deployed family, as a user changing a task would
         # register: the state machines' roles may run every revision of it, and
         # no other family (template.yaml, RunAndWatchTasks).
+        if described.get("tags"):
+            args["tags"] = described["tags"]
         return self.ecs.register_task_definition(containerDefinitions=[container], **args)["taskDefinition"]["taskDefinitionArn"]
 
     def variant(self, task1=None, task2=None, sync=False, heartbeat_seconds=None) -> str:

@@ -226,3 +226,18 @@ def test_template_roles_are_granted_what_they_call(baton):
 def test_the_watchdog_may_list_its_clusters_tasks(baton):
     cluster = "arn:aws:ecs:us-east-1:123456789012:cluster/baton-Cluster"
     assert ask(baton, "TaskWatchdogFunctionRole", "ecs:ListTasks", "*", ecs__cluster=cluster).allowed
+
+
+def test_aws_own_requests_are_exempt_by_name_and_everything_else_must_be_needed():
+    from baton_local.iam.mutation import Grant, Report, _note, exemption
+
+    sync_rule = Grant("arn:aws:iam::123456789012:role/baton-local-SyncStateMachineRole-X", "p", "SyncIntegrationRule",
+                      "identity")
+    same_sid_elsewhere = Grant("arn:aws:iam::123456789012:role/baton-local-TaskRole-X", "p", "SyncIntegrationRule",
+                               "identity")
+    assert "ecs-iam.html" in exemption(sync_rule) and exemption(same_sid_elsewhere) is None
+    report = Report()
+    _note(report, sync_rule, None)
+    assert report.ok and report.exempt == [sync_rule]
+    _note(report, same_sid_elsewhere, None)
+    assert not report.ok and report.unneeded == [same_sid_elsewhere]
