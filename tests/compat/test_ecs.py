@@ -11,6 +11,7 @@ from botocore.exceptions import ClientError
 
 from baton_local.testing import client
 from compat_helpers import ROLE, ecs_setup, settle
+from iam_host import iam_host  # noqa: F401 - a fixture
 
 
 def sync_machine(endpoint, name, memory="512"):
@@ -251,3 +252,37 @@ def test_fixed_list_tasks_refuses_started_by_with_another_filter(host):
     ecs = client(host, "ecs")
     assert arn in ecs.list_tasks(cluster="baton", desiredStatus="RUNNING", family="task1")["taskArns"], (
         "other filters still combine")
+
+
+def _role(iam, name, service):
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
+    return iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+
+def _run_with_task_role(endpoint, name, service):
+    iam, ecs, ec2 = client(endpoint, "iam"), client(endpoint, "ecs"), client(endpoint, "ec2")
+    role = _role(iam, name, service)
+    cluster = ecs.create_cluster(clusterName=name)["cluster"]["clusterArn"]
+    definition = ecs.register_task_definition(
+        family=name, taskRoleArn=role, requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256",
+        memory="512", containerDefinitions=[{"name": "c", "image": "local:/bin/true", "memory": 64}],
+    )["taskDefinition"]["taskDefinitionArn"]
+    subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
+    group = ec2.describe_security_groups()["SecurityGroups"][0]["GroupId"]
+    return ecs.run_task(cluster=cluster, taskDefinition=definition, launchType="FARGATE", networkConfiguration={
+        "awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}})
+
+
+def test_gap_run_task_ignores_the_task_roles_trust_in_plain_moto(moto):
+    answer = _run_with_task_role(moto, "trust-gap", "lambda.amazonaws.com")
+    assert answer["tasks"], ("moto now refuses a task role ECS may not assume: "
+                             "delete compat.fix_ecs_run_task_skips_the_task_roles_trust")
+
+
+def test_fixed_run_task_needs_a_task_role_ecs_may_assume(iam_host):
+    with pytest.raises(ClientError) as refused:
+        _run_with_task_role(iam_host.endpoint, "trust-lambda", "lambda.amazonaws.com")
+    assert refused.value.response["Error"]["Code"] == "ClientException"
+    assert "ECS was unable to assume the role" in refused.value.response["Error"]["Message"]
+    assert _run_with_task_role(iam_host.endpoint, "trust-ecs", "ecs-tasks.amazonaws.com")["tasks"]

@@ -266,3 +266,44 @@ def fix_ecs_sync_succeeds_whatever_the_exit_code():
         return checked
 
     StateTaskServiceEcs._build_sync_resolver = build_sync_resolver
+
+
+def fix_ecs_run_task_skips_the_task_roles_trust():
+    """moto's RunTask starts a task whatever its task role's trust policy says (and its
+    STS hands out a session of any role). ECS assumes the task role for the task, so
+    a role whose trust policy does not let ecs-tasks.amazonaws.com assume it makes
+    RunTask fail with ClientException "ECS was unable to assume the role '<arn>' that
+    was provided for this task. Please verify that the role being passed has the
+    proper trust relationship and permissions and that your IAM user has permissions
+    to pass this role." (ECS guide, "Amazon ECS task IAM role": the trust
+    relationship; the error as users report it, e.g.
+    aws-samples/aws-modern-application-workshop#149). While the IAM hook enforces,
+    RunTask checks the trust policy of the task role (RunTask's override, else the
+    definition's) and of the execution role, with aws:SourceAccount, as ECS's
+    confused-deputy guidance lets a trust policy require."""
+    from moto.ecs.exceptions import EcsClientException
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    from ..iam import moto_hook
+    from ..iam.evaluate import Request, evaluate
+
+    original_run_task = EC2ContainerServiceResponse.run_task
+
+    def run_task(self):
+        if moto_hook.installed():
+            definition = self.ecs_backend.describe_task_definition(self._get_param("taskDefinition"))
+            overrides = self._get_param("overrides") or {}
+            roles = [overrides.get("taskRoleArn") or getattr(definition, "task_role_arn", None),
+                     overrides.get("executionRoleArn") or getattr(definition, "execution_role_arn", None)]
+            for role in filter(None, roles):
+                trust = evaluate(Request("ecs-tasks.amazonaws.com", "sts:AssumeRole", (role,),
+                                         {"aws:SourceAccount": self.current_account}),
+                                 None, moto_hook.trust_policy(role))
+                if not trust.allowed:
+                    raise EcsClientException(
+                        f"ECS was unable to assume the role '{role}' that was provided for this task. Please "
+                        "verify that the role being passed has the proper trust relationship and permissions "
+                        "and that your IAM user has permissions to pass this role.")
+        return original_run_task(self)
+
+    EC2ContainerServiceResponse.run_task = run_task
