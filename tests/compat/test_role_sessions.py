@@ -138,3 +138,12 @@ def test_fixed_run_task_is_the_roles_and_the_description_after_it_is_not(iam_hos
     assert polled["status"] == "FAILED", polled
     assert ("assumed-role/sessions-ecs-sync/StepFunctions is not authorized to perform: ecs:DescribeTasks"
             in polled["cause"]), polled
+
+    # An aws-sdk:ecs:describeTasks state is the role's own call, whatever the ECS
+    # integration above may skip: without ecs:DescribeTasks it is refused.
+    task = json.loads(allowed["output"])["Tasks"][0]["TaskArn"]
+    sdk = run(endpoint, "sessions-ecs-sdk", role(endpoint, "sessions-ecs-sdk"), {
+        "Type": "Task", "Resource": "arn:aws:states:::aws-sdk:ecs:describeTasks",
+        "Parameters": {"Cluster": cluster, "Tasks": [task]}})
+    assert sdk["status"] == "FAILED", sdk
+    assert "assumed-role/sessions-ecs-sdk/StepFunctions is not authorized to perform: ecs:DescribeTasks" in sdk["cause"]

@@ -432,6 +432,20 @@ def fix_asl_integrations_call_with_fixed_keys():
         return
     polling = threading.local()  # .active: building an ECS .sync resolver in this thread
 
+    def in_the_ecs_integration():
+        """Is the client for an optimized ECS integration's evaluation (RunTask, then
+        the DescribeTasks moto adds), whichever fix now holds that method? An
+        aws-sdk:ecs:describeTasks state goes with the role."""
+        frame = sys._getframe(2)
+        for _ in range(4):
+            if frame is None:
+                return False
+            if "eval_service_task" in frame.f_code.co_name and isinstance(frame.f_locals.get("self"),
+                                                                          StateTaskServiceEcs):
+                return True
+            frame = frame.f_back
+        return False
+
     class DescribesAsTheService:
         """The role's ECS client, but for DescribeTasks, made with the fixed keys."""
 
@@ -449,7 +463,7 @@ def fix_asl_integrations_call_with_fixed_keys():
         if session is None:
             return original(region, service, state_credentials)
         client = role_client(region, service, session)
-        if service == "ecs" and not getattr(polling, "active", False):
+        if service == "ecs" and not getattr(polling, "active", False) and in_the_ecs_integration():
             return DescribesAsTheService(client, lambda: original(region, service, state_credentials))
         return client
 
