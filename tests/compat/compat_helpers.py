@@ -79,3 +79,12 @@ def receive_all(sqs, queue, seconds):
     while time.monotonic() < deadline:
         got += sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1, MaxNumberOfMessages=10).get("Messages", [])
     return got
+
+
+def wait_for(predicate, seconds=10, what="the condition"):
+    """The predicate's first true answer, polled every 0.1 s for `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not (found := predicate()):
+        assert time.monotonic() < deadline, f"no {what} within {seconds}s"
+        time.sleep(0.1)
+    return found

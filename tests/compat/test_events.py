@@ -9,7 +9,7 @@ import time
 import pytest
 
 from baton_local.testing import client
-from compat_helpers import FakeWatch, lambda_role, receive_all
+from compat_helpers import FakeWatch, lambda_role, receive_all, wait_for
 from iam_host import iam_host  # noqa: F401 - a fixture
 
 
@@ -67,14 +67,6 @@ def events_may_send(sqs, url, queue_arn, *rule_arns):
         "Sid": "EventBridgeDelivers", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
         "Action": "sqs:SendMessage", "Resource": queue_arn,
         "Condition": {"ArnEquals": {"aws:SourceArn": list(rule_arns)}}}]})})
-
-
-def wait_for(predicate, seconds=10, what="the condition"):
-    deadline = time.monotonic() + seconds
-    while not (found := predicate()):
-        assert time.monotonic() < deadline, f"no {what} within {seconds}s"
-        time.sleep(0.1)
-    return found
 
 
 def test_gap_eventbridge_sqs_targets_ignore_the_queue_policy_in_plain_moto(moto):

@@ -7,23 +7,13 @@ import json
 import time
 
 from baton_local.testing import client
-from compat_helpers import FakeWatch, lambda_role, receive_all
+from compat_helpers import FakeWatch, lambda_role, receive_all, wait_for
 from iam_host import iam_host  # noqa: F401 - a fixture
 
 
 def esm_queue(host, name, visibility=1, max_receives=2):
-    lam, sqs = client(host, "lambda"), client(host, "sqs")
-    dlq = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    queue = sqs.create_queue(QueueName=name, Attributes={
-        "VisibilityTimeout": str(visibility),
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receives})})["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    fn = lam.create_function(FunctionName=f"stack-EchoFunction-{name}", Runtime="provided.al2023",
-                             Role=lambda_role(host), Handler="bootstrap",
-                             Code={"ZipFile": b"PK\x05\x06" + b"\x00" * 18})["FunctionArn"]
-    lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName=fn, BatchSize=10,
-                                    FunctionResponseTypes=["ReportBatchItemFailures"])
+    """mapped_queue for a function of the compat tests' Lambda role: (sqs, queue, DLQ)."""
+    sqs, queue, _, dlq, _ = mapped_queue(host, name, lambda_role(host), visibility, max_receives)
     return sqs, queue, dlq
 
 
@@ -104,14 +94,6 @@ def depth(sqs, queue):
 
 def invoked_with(body):
     return [e for _, e in list(FakeWatch.calls) if "Records" in e for r in e["Records"] if r["body"] == body]
-
-
-def wait_for(predicate, seconds=10, what="the condition"):
-    deadline = time.monotonic() + seconds
-    while not (found := predicate()):
-        assert time.monotonic() < deadline, f"no {what} within {seconds}s"
-        time.sleep(0.1)
-    return found
 
 
 def test_gap_sqs_event_sources_receive_whatever_the_role_in_plain_moto(moto):

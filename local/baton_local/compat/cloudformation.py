@@ -117,17 +117,33 @@ def fix_cloudformation_skips_bucket_and_queue_policies():
     if getattr(parsing.get_model_map().get("AWS::S3::BucketPolicy"), "baton", False):
         return  # applied already
 
-    class BucketPolicy(CloudFormationModel):
-        baton = True
+    class StackPolicy:
+        """What the two policy resources share: no name of their own, and an update
+        that removes the old policy before it puts the new one. A mixin: moto lists
+        its models as CloudFormationModel's direct subclasses."""
 
-        def __init__(self, bucket, account_id, region_name):
-            self.bucket = bucket
+        def __init__(self, resource_name, account_id, region_name):
+            self.resource_name = resource_name
             self.account_id = account_id
             self.region_name = region_name
 
         @staticmethod
         def cloudformation_name_type():
             return ""
+
+        @classmethod
+        def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
+                                            account_id, region_name):
+            original_resource.delete(account_id, region_name)
+            return cls.create_from_cloudformation_json(original_resource.resource_name, cloudformation_json,
+                                                       account_id, region_name)
+
+    class BucketPolicy(StackPolicy, CloudFormationModel):
+        baton = True
+
+        def __init__(self, resource_name, bucket, account_id, region_name):
+            super().__init__(resource_name, account_id, region_name)
+            self.bucket = bucket
 
         @staticmethod
         def cloudformation_type():
@@ -148,30 +164,17 @@ def fix_cloudformation_skips_bucket_and_queue_policies():
             bucket = properties["Bucket"]
             backend = s3_backends[account_id][get_partition(region_name)]
             backend.put_bucket_policy(bucket, _policy_json(properties["PolicyDocument"]).encode())
-            return cls(bucket, account_id, region_name)
-
-        @classmethod
-        def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
-                                            account_id, region_name):
-            original_resource.delete(account_id, region_name)
-            return cls.create_from_cloudformation_json(new_resource_name, cloudformation_json, account_id,
-                                                       region_name)
+            return cls(resource_name, bucket, account_id, region_name)
 
         def delete(self, account_id, region_name):
             backend = s3_backends[self.account_id][get_partition(self.region_name)]
             if self.bucket in backend.buckets:
                 backend.delete_bucket_policy(self.bucket)
 
-    class QueuePolicy(CloudFormationModel):
-        def __init__(self, name, queues, account_id, region_name):
-            self.name = name
+    class QueuePolicy(StackPolicy, CloudFormationModel):
+        def __init__(self, resource_name, queues, account_id, region_name):
+            super().__init__(resource_name, account_id, region_name)
             self.queues = queues
-            self.account_id = account_id
-            self.region_name = region_name
-
-        @staticmethod
-        def cloudformation_name_type():
-            return ""
 
         @staticmethod
         def cloudformation_type():
@@ -183,13 +186,13 @@ def fix_cloudformation_skips_bucket_and_queue_policies():
 
         @property
         def physical_resource_id(self):
-            return self.name
+            return self.resource_name
 
         def get_cfn_attribute(self, attribute_name):
             from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 
             if attribute_name == "Id":
-                return self.name
+                return self.resource_name
             raise UnformattedGetAttTemplateException()
 
         @classmethod
@@ -207,13 +210,6 @@ def fix_cloudformation_skips_bucket_and_queue_policies():
                     raise QueueDoesNotExist()
                 queue.policy = policy
             return cls(resource_name, queues, account_id, region_name)
-
-        @classmethod
-        def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json,
-                                            account_id, region_name):
-            original_resource.delete(account_id, region_name)
-            return cls.create_from_cloudformation_json(original_resource.name, cloudformation_json, account_id,
-                                                       region_name)
 
         def delete(self, account_id, region_name):
             for url in self.queues:

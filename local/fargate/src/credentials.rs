@@ -213,13 +213,7 @@ async fn assume_role(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::test_util::env;
 
     fn get<'a>(env: &'a [(String, String)], key: &str) -> Vec<&'a str> {
         env.iter()

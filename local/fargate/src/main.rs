@@ -9,6 +9,8 @@ mod credentials;
 mod image;
 mod report;
 mod task;
+#[cfg(test)]
+mod test_util;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;

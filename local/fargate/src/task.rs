@@ -444,13 +444,7 @@ fn group_rss_bytes(pgid: i32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::test_util::env;
 
     #[test]
     fn faults_parse_and_typos_are_errors() {
