@@ -700,3 +700,51 @@ def test_fixed_aws_sdk_integrations_take_and_answer_pascal_case(host):
     d = described_child(host, "fixed-aws-sdk")
     assert d["status"] == "SUCCEEDED", d
     assert json.loads(d["output"]) == {"Error": "Baton.X", "Cause": "{\"why\": \"asked to\"}", "Status": "FAILED"}
+
+
+def redrivable(endpoint, name):
+    """An execution that ran a Pass state, then failed at an SQS task (its queue does
+    not exist yet): (sfn, sqs, execution, queue name)."""
+    sfn, sqs = client(endpoint, "stepfunctions"), client(endpoint, "sqs")
+    queue = f"{name}-q"
+    url = f"{endpoint}/123456789012/{queue}"
+    definition = {"StartAt": "First", "States": {
+        "First": {"Type": "Pass", "Result": {"n": 1}, "ResultPath": "$.first", "Next": "Send"},
+        "Send": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
+                 "Parameters": {"QueueUrl.$": "$.queue", "MessageBody": {
+                     "first.$": "$.first", "redrives.$": "$$.Execution.RedriveCount"}}, "End": True}}}
+    arn = sfn.create_state_machine(name=name, roleArn=ROLE, definition=json.dumps(definition))["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, name=f"{name}-1", input=json.dumps({"queue": url}))["executionArn"]
+    assert settle(sfn, execution, timeout=20)["status"] == "FAILED"
+    return sfn, sqs, execution, queue
+
+
+def test_gap_redrive_execution_is_missing_in_plain_moto(moto):
+    sfn, _, execution, _ = redrivable(moto, "gap-redrive")
+    assert error_code(lambda: sfn.redrive_execution(executionArn=execution)) is not None, (
+        "moto now implements RedriveExecution: delete compat.fix_sfn_has_no_redrive_execution if it resumes "
+        "from the failed state without running the finished ones again")
+
+
+def test_fixed_a_redrive_resumes_at_the_failed_state_and_keeps_the_history(host):
+    # AWS (RedriveExecution; "Restarting state machine executions with redrive"): the
+    # same ARN, the failed state run again with its input, the finished ones not, the
+    # history continued after an ExecutionRedriven event, the count in the context.
+    sfn, sqs, execution, queue = redrivable(host, "fixed-redrive")
+    url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    assert sfn.describe_execution(executionArn=execution)["redriveCount"] == 0
+    assert "redriveDate" in sfn.redrive_execution(executionArn=execution)
+    assert error_code(lambda: sfn.redrive_execution(executionArn=execution)) == "ExecutionNotRedrivable", \
+        "a RUNNING execution is not redrivable"
+    described = settle(sfn, execution, timeout=20)
+    assert (described["status"], described["redriveCount"]) == ("SUCCEEDED", 1), described
+    events = sfn.get_execution_history(executionArn=execution)["events"]
+    assert [e["id"] for e in events] == list(range(1, len(events) + 1)), "one history, ids continued"
+    types = [e["type"] for e in events]
+    assert types.count("PassStateEntered") == 1, "the finished Pass state is not run again"
+    assert types.count("ExecutionRedriven") == 1 and types.index("ExecutionRedriven") > types.index("ExecutionFailed")
+    assert events[types.index("ExecutionRedriven")]["executionRedrivenEventDetails"] == {"redriveCount": 1}
+    body = json.loads(sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2)["Messages"][0]["Body"])
+    assert body == {"first": {"n": 1}, "redrives": 1}, "the failed state's own input, and $$.Execution.RedriveCount"
+    assert error_code(lambda: sfn.redrive_execution(executionArn=execution)) == "ExecutionNotRedrivable", \
+        "a SUCCEEDED execution is not redrivable"

@@ -391,3 +391,177 @@ def callback_endpoint(executions, token):
         if endpoint is not None:
             return execution, endpoint
     return None
+
+
+# RedriveExecution's limits (Step Functions developer guide, "Restarting state machine
+# executions with redrive": executions that closed within the last 14 days; API
+# reference, RedriveExecution and ExecutionRedrivenEventDetails).
+REDRIVE_WINDOW_DAYS = 14
+MAX_REDRIVES = 1000
+
+
+def redrive_start(definition, events, execution_input):
+    """Where a redrive resumes: the top-level state of `definition` that was entered
+    and never exited (no `<stateType>Exited` for its `<stateType>Entered`: the
+    developer guide's rule, "Redriving Map Runs"), with the input it was entered
+    with. The last such state wins; an execution that failed before entering any state
+    resumes at StartAt with its input. Pure: tests call it on recorded histories."""
+    top = definition.get("States", {})
+    open_states = {}
+    for event in events:
+        entered = event.get("stateEnteredEventDetails")
+        exited = event.get("stateExitedEventDetails")
+        if entered and entered.get("name") in top:
+            open_states[entered["name"]] = (event["id"], entered.get("input"))
+        elif exited and exited.get("name") in top:
+            open_states.pop(exited["name"], None)
+    if not open_states:
+        return definition["StartAt"], execution_input
+    name, (_, state_input) = max(open_states.items(), key=lambda item: item[1][0])
+    return name, json.loads(state_input) if isinstance(state_input, str) else state_input
+
+
+def fix_sfn_has_no_redrive_execution():
+    """RedriveExecution restarts a FAILED, TIMED_OUT or ABORTED STANDARD execution that
+    closed within the last 14 days "from the unsuccessful step" with the input that
+    step had, keeps the execution's ARN, history and the results of the steps that
+    succeeded (they are not run again), adds an `ExecutionRedriven` event, counts the
+    redrive in `$$.Execution.RedriveCount` and DescribeExecution's `redriveCount` /
+    `redriveDate`, and refuses a RUNNING or SUCCEEDED execution with
+    ExecutionNotRedrivable (API reference, RedriveExecution, DescribeExecution and
+    ExecutionRedrivenEventDetails; developer guide, "Restarting state machine executions
+    with redrive" and "Redriving Map Runs": a state is redriven when its
+    `<stateType>Entered` event has no `<stateType>Exited`; the context object,
+    `Execution.RedriveCount`). moto answers RedriveExecution with an error (no such
+    operation). Run the same definition again from the unsuccessful top-level state,
+    in the same execution, history continued. Not reproduced: an Inline Map or
+    Parallel state is run again whole (AWS reruns only its failed iterations or
+    branches), and a Distributed Map's Map Run is not redriven."""
+    import copy
+    import datetime
+
+    from moto.stepfunctions.parser import api
+    from moto.stepfunctions.parser.api import ExecutionStatus, HistoryEventType
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventHistoryContext
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original_environment = ExecutionWorker._get_evaluation_environment
+
+    def environment(self):
+        env = original_environment(self)
+        redrive = getattr(self, "_baton_redrive", None)
+        execution = env.states.context_object.context_object_data["Execution"]
+        execution["RedriveCount"] = redrive["count"] if redrive else 0
+        if redrive:
+            execution["RedriveTime"] = redrive["date"].isoformat()
+            # The history goes on where the last attempt's ended.
+            manager = env.event_manager
+            manager._history_event_list.extend(redrive["events"])
+            manager._event_id_gen._next_id = len(redrive["events"]) + 1
+            env.event_history_context.source_event_id = len(redrive["events"])
+            env.event_history_context.last_published_event_id = len(redrive["events"])
+            env.states.reset(input_value=redrive["input"])
+        return env
+
+    ExecutionWorker._get_evaluation_environment = environment
+
+    original_entrypoint = ExecutionWorker._get_evaluation_entrypoint
+
+    def entrypoint(self):
+        redrive = getattr(self, "_baton_redrive", None)
+        if redrive is None:
+            return original_entrypoint(self)
+        definition = json.loads(self._evaluation_details.state_machine_details.definition)
+        definition["StartAt"] = redrive["start"]
+        return AmazonStateLanguageParser.parse(json.dumps(definition))[0]
+
+    ExecutionWorker._get_evaluation_entrypoint = entrypoint
+
+    original_logic = ExecutionWorker._execution_logic
+
+    def logic(self):
+        redrive = getattr(self, "_baton_redrive", None)
+        if redrive is None:
+            return original_logic(self)
+        program = self._get_evaluation_entrypoint()
+        self.env = self._get_evaluation_environment()
+        self.env.event_manager.add_event(
+            context=self.env.event_history_context,
+            event_type=HistoryEventType.ExecutionRedriven,
+            event_details=EventDetails(executionRedrivenEventDetails={"redriveCount": redrive["count"]}),
+            update_source_event_id=False,
+        )
+        program.eval(self.env)
+        self._execution_communication.terminated()
+
+    ExecutionWorker._execution_logic = logic
+
+    def not_redrivable(reason):
+        return api.ExecutionNotRedrivable(reason)
+
+    def redrive_execution(self, execution_arn, client_token=None):
+        execution = self.describe_execution(execution_arn)
+        if getattr(execution, "sm_type", None) == api.StateMachineType.EXPRESS:
+            raise not_redrivable("Execution is of type EXPRESS and cannot be redriven.")
+        status = execution.exec_status
+        if status == ExecutionStatus.RUNNING:
+            raise not_redrivable("Execution is RUNNING and cannot be redriven.")
+        if status == ExecutionStatus.SUCCEEDED:
+            raise not_redrivable("Execution is SUCCEEDED and cannot be redriven.")
+        now = datetime.datetime.now(tz=datetime.timezone.utc)
+        if execution.stop_date and now - execution.stop_date > datetime.timedelta(days=REDRIVE_WINDOW_DAYS):
+            raise not_redrivable("Execution redrivable period exceeded.")
+        count = getattr(execution, "redrive_count", 0)
+        if count >= MAX_REDRIVES:
+            raise not_redrivable("Execution has reached the maximum number of redrives.")
+        old_worker = execution.exec_worker
+        events = copy.deepcopy(old_worker.env.event_manager.get_event_history()) if old_worker.env else []
+        definition = json.loads(execution.state_machine.definition)
+        start, state_input = redrive_start(definition, events, execution.input_data)
+        execution.redrive_count = count + 1
+        execution.redrive_date = now
+        execution.exec_status = ExecutionStatus.RUNNING
+        execution.stop_date = None
+        execution.error = None
+        execution.cause = None
+        execution.output = None
+        execution._baton_ended = False  # fix_sfn_stop_execution_waits_for_the_callback's marker
+        worker = execution._get_start_execution_worker()
+        worker._baton_redrive = {"count": execution.redrive_count, "date": now, "events": events,
+                                 "start": start, "input": state_input}
+        execution.exec_worker = worker
+        worker.start()
+        return execution
+
+    StepFunctionsParserBackend.redrive_execution = redrive_execution
+
+    def redrive_response(self):
+        execution = self.stepfunction_backend.redrive_execution(
+            self._get_param("executionArn"), self._get_param("clientToken"))
+        return ActionResult({"redriveDate": execution.redrive_date})
+
+    from moto.core.responses import ActionResult
+
+    StepFunctionResponse.redrive_execution = redrive_response
+
+    original_describe = StepFunctionResponse.describe_execution
+
+    def describe_execution(self):
+        result = original_describe(self)
+        execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+        body = getattr(result, "result", None)
+        if isinstance(body, dict):
+            body["redriveCount"] = getattr(execution, "redrive_count", 0)
+            if getattr(execution, "redrive_date", None):
+                body["redriveDate"] = execution.redrive_date
+            redrivable = execution.status in ("FAILED", "TIMED_OUT", "ABORTED")
+            body["redriveStatus"] = "REDRIVABLE" if redrivable else "NOT_REDRIVABLE"
+            if not redrivable:
+                body["redriveStatusReason"] = f"Execution is {execution.status} and cannot be redriven."
+        return result
+
+    StepFunctionResponse.describe_execution = describe_execution
