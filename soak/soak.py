@@ -198,6 +198,7 @@ class Soak:
                 stack.sfn.stop_execution(executionArn=execution, error="Soak.Hung")
                 return result
             time.sleep(1)
+        d = stack.step_failure(d)  # a failed pipeline: its failed step's error
         result.seconds = (d["stopDate"] - d["startDate"]).total_seconds()
         result.status, result.error = d["status"], d.get("error")
         want = expected(plan)

@@ -42,10 +42,10 @@ def transform_step(stack, transform):
     return stack.task_definition(1, image=WORKER, command=JOB + [transform])
 
 
-def step_execution(task, execution, step):
-    """The ARN a pipeline gives a step's execution: <md5 of its own ARN>-<step>, on the
-    task state machine."""
-    return task.replace(":stateMachine:", ":execution:") + f":{hashlib.md5(execution.encode()).hexdigest()}-{step}"
+def step_execution(task, execution, step, redrives=0):
+    """The ARN a pipeline gives a step's execution: <md5 of its own ARN>-<step>-<redrive
+    count>, on the task state machine."""
+    return task.replace(":stateMachine:", ":execution:") + f":{hashlib.md5(execution.encode()).hexdigest()}-{step}-{redrives}"
 
 
 def children(stack, execution):
@@ -330,7 +330,7 @@ def test_failed_items_keep_their_error_and_execution_whatever_their_causes(stack
     assert len(json.dumps(description, default=str)) > CAUSE_LIMIT
 
 
-def test_a_stopped_step_fails_the_chain_with_baton_task_stopped(stack):
+def test_a_stopped_step_fails_the_chain_at_that_step(stack):
     uri = stack.put_text("inbox/three-step-stopped-step.txt", b"some words\n")
     sleepy = stack.task_definition(1, job="sleep", environment={"BATON_SLEEP_SECONDS": "120"})
     machine = three_step(stack, sleepy, sleepy, sleepy)
@@ -338,12 +338,11 @@ def test_a_stopped_step_fails_the_chain_with_baton_task_stopped(stack):
     child = step_execution(stack.task, execution, "extract")
     arn = started_task(stack, child)
     # Someone stops the step's own execution, not the chain: it ends ABORTED, with no
-    # error of its own for the chain to raise.
+    # error of its own; the chain fails at the step, its cause the step's description.
     stack.sfn.stop_execution(executionArn=child)
     d = stack.wait(execution, timeout=60)
-    assert (d["status"], d.get("error")) == ("FAILED", "Baton.TaskStopped"), d
-    cause = json.loads(d["cause"])
-    assert (cause["execution"], cause["status"]) == (child, "ABORTED"), cause
+    assert (d["status"], d["pipeline"]["error"], d["stepExecution"], d["stepStatus"]) == (
+        "FAILED", "States.TaskFailed", child, "ABORTED"), d
     assert children(stack, execution) == [child], "the steps after it never ran"
     deadline = time.monotonic() + 30
     while stack.ecs.describe_tasks(cluster=stack.cluster, tasks=[arn])["tasks"][0]["lastStatus"] != "STOPPED":
@@ -367,24 +366,62 @@ def test_a_stopped_item_is_reported_as_baton_task_stopped(stack):
     assert statuses == ["SUCCEEDED", "ABORTED", "SUCCEEDED"], statuses
 
 
-def test_a_step_without_an_error_of_its_own_fails_the_chain_with_a_typed_one(stack):
+def test_a_step_without_an_error_of_its_own_fails_the_chain_at_that_step(stack):
     # A step's execution that timed out (its state machine's TimeoutSeconds) or failed
-    # with a Step Functions error (States.*, which a Fail state may not raise) has no
-    # Baton.* error to raise: the chain raises Baton.TimedOut or Baton.StepFailed,
-    # naming the step's execution. Another state machine stands in for the reusable task.
+    # with a Step Functions error (States.*): the chain fails at the step with
+    # States.TaskFailed, the step's description (its status, its error if any) the
+    # cause. Another state machine stands in for the reusable task.
     role = any_pipeline_role(stack)
     cases = {
-        "Baton.TimedOut": ("TIMED_OUT", {"TimeoutSeconds": 2, "StartAt": "Wait",
-                                         "States": {"Wait": {"Type": "Wait", "Seconds": 60, "End": True}}}),
-        "Baton.StepFailed": ("FAILED", {"StartAt": "Missing",
-                                        "States": {"Missing": {"Type": "Pass", "InputPath": "$.nowhere", "End": True}}}),
+        (None, "TIMED_OUT"): {"TimeoutSeconds": 2, "StartAt": "Wait",
+                              "States": {"Wait": {"Type": "Wait", "Seconds": 60, "End": True}}},
+        ("States.Runtime", "FAILED"): {"StartAt": "Missing",
+                                       "States": {"Missing": {"Type": "Pass", "InputPath": "$.nowhere", "End": True}}},
     }
-    for error, (status, definition) in cases.items():
+    for (error, status), definition in cases.items():
         task = stack.sfn.create_state_machine(name=f"not-a-task-{os.urandom(4).hex()}", definition=json.dumps(definition),
                                               roleArn=role)["stateMachineArn"]
         machine = three_step(stack, "unused", "unused", "unused", task=task, role=role)
         execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps({"input": "s3://b/k"}))["executionArn"]
         d = stack.wait(execution, timeout=60)
-        assert (d["status"], d.get("error")) == ("FAILED", error), d
-        cause = json.loads(d["cause"])
-        assert (cause["execution"], cause["status"]) == (step_execution(task, execution, "extract"), status), cause
+        assert (d["status"], d["pipeline"]["error"], d.get("error"), d["stepStatus"]) == (
+            "FAILED", "States.TaskFailed", error, status), d
+        assert d["stepExecution"] == step_execution(task, execution, "extract"), d
+
+def test_a_failed_pipeline_is_redriven_from_its_failed_step(stack, tmp_path):
+    # RedriveExecution (AWS: a redriven Task state is scheduled and started again; the
+    # states that succeeded are not run again): step 2 fails until a flag exists;
+    # redriven, it runs again in a new execution (the redrive count in its name) and
+    # the pipeline succeeds, step 1 run once. A late event of the failed attempt
+    # (EventBridge may deliver out of order; the ARN is the same) while the new
+    # attempt's task runs must not stop it.
+    flag = tmp_path / "fixed"
+    worker = WORKER[len("local:"):]
+    flaky = stack.task_definition(2, image="local:/bin/sh", command=[
+        "-c", 'test -e "$FLAG" || exit 4; sleep "$PAUSE"; exec "$0" "$@"', worker] + JOB + ["upper"],
+        environment={"FLAG": str(flag), "PAUSE": "8"})
+    machine = stack.variant(task2=flaky)
+    uri = stack.put_text("inbox/redrive.txt", b"redrive me\n" * 100)
+    execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps({"input": uri}))["executionArn"]
+    d = stack.wait(execution, timeout=120)
+    failed_step = step_execution(stack.task, execution, "task2")
+    assert (d["status"], d["pipeline"]["error"], d["error"], d["stepExecution"]) == (
+        "FAILED", "States.TaskFailed", "Baton.ContainerExited", failed_step), d
+    late = {"executionArn": execution, "stateMachineArn": machine, "name": d["name"], "status": "FAILED",
+            "startDate": int(d["startDate"].timestamp() * 1000), "stopDate": int(d["stopDate"].timestamp() * 1000),
+            "input": d["input"], "redriveCount": 0}
+
+    flag.touch()
+    stack.sfn.redrive_execution(executionArn=execution)
+    arn = started_task(stack, step_execution(stack.task, execution, "task2", redrives=1))
+    stack.events.put_events(Entries=[{"Source": "aws.states", "DetailType": "Step Functions Execution Status Change",
+                                      "Detail": json.dumps(late), "Resources": [execution]}])
+    time.sleep(4)
+    assert stack.ecs.describe_tasks(cluster=stack.cluster, tasks=[arn])["tasks"][0]["desiredStatus"] == "RUNNING", \
+        "the failed attempt's late event stopped the redriven attempt's task"
+
+    d = stack.wait(execution, timeout=120)
+    assert (d["status"], d["redriveCount"]) == ("SUCCEEDED", 1), d
+    assert children(stack, execution) == [step_execution(stack.task, execution, "task1"), failed_step,
+                                          step_execution(stack.task, execution, "task2", redrives=1)]
+    assert json.loads(d["output"]) == {"inline": "ME\t100\nREDRIVE\t100\n"}, "task 1's word counts, upper-cased"

@@ -111,9 +111,10 @@ def run(sfn, machine, execution_input, timeout=600):
     return d, [event for page in pages for event in page["events"]]
 
 
-def child_execution(child, parent, step):
-    """The ARN the fan-out gives a step's execution: <md5 of its own ARN>-<step>."""
-    name = f"{hashlib.md5(parent.encode()).hexdigest()}-{step}"
+def child_execution(child, parent, step, redrives=0):
+    """The ARN the fan-out gives a step's execution: <md5 of its own ARN>-<step>-<redrive
+    count>."""
+    name = f"{hashlib.md5(parent.encode()).hexdigest()}-{step}-{redrives}"
     return child.replace(":stateMachine:", ":execution:") + ":" + name
 
 

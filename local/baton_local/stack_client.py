@@ -127,6 +127,27 @@ class Stack:
                 "aws:SourceArn": rule.rsplit("/", 1)[0] + "/*-ended"}}})
             sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
         self.events.put_targets(Rule=name, Targets=[{"Id": "watchdog-queue", "Arn": arn}])
+        # Before it stops an ended execution's tasks the watchdog reads whether it was
+        # redriven since (template.yaml's WatchdogReadsRedrives, for the stack's own
+        # state machines): the same grant for these, one statement for them all.
+        iam = boto3.client("iam", endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.env["AWS_REGION"],
+                           aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+                           aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"])
+        if not hasattr(self, "_watchdog_role"):
+            self._watchdog_role = next(r["PhysicalResourceId"]
+                                       for page in cfn.get_paginator("list_stack_resources").paginate(StackName="baton-local")
+                                       for r in page["StackResourceSummaries"]
+                                       if r["LogicalResourceId"] == "TaskWatchdogFunctionRole")
+        try:
+            document = iam.get_role_policy(RoleName=self._watchdog_role, PolicyName="TestMachinesRedrives")["PolicyDocument"]
+            watched = json.loads(document)["Statement"][0]["Resource"] if isinstance(document, str) \
+                else document["Statement"][0]["Resource"]
+        except iam.exceptions.NoSuchEntityException:
+            watched = []
+        watched = [*watched, machine.replace(":stateMachine:", ":execution:") + ":*"]
+        iam.put_role_policy(RoleName=self._watchdog_role, PolicyName="TestMachinesRedrives", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Sid": "ReadRedrivesOfTestMachines", "Effect": "Allow",
+                                                   "Action": "states:DescribeExecution", "Resource": watched}]}))
 
     def start(self, machine: str, input_uri: str, name: str = None) -> str:
         name = name or f"e2e-{uuid.uuid4().hex[:10]}"
@@ -134,14 +155,40 @@ class Stack:
                                         input=json.dumps({"input": input_uri}))["executionArn"]
 
     def wait(self, execution: str, timeout: float = 120) -> dict:
+        """The execution's description once it has ended, a failed pipeline's read as
+        its failed step's ([`StackClient.step_failure`])."""
         deadline = time.monotonic() + timeout
         while True:
             d = self.sfn.describe_execution(executionArn=execution)
             if d["status"] != "RUNNING":
-                return d
+                return self.step_failure(d)
             if time.monotonic() > deadline:
                 raise AssertionError(f"{execution} still RUNNING after {timeout}s")
             time.sleep(0.2)
+
+    def step_failure(self, d: dict) -> dict:
+        """A pipeline that failed at a step (a `startExecution.sync:2` state, not caught:
+        so that RedriveExecution resumes there) fails with States.TaskFailed, and its
+        cause is the step's execution description: read as the user reads it (`baton`
+        does the same), `error` and `cause` become the step's own, and `pipeline` keeps
+        the pipeline's. A step's execution that ended without an error of its own
+        (stopped, timed out) gives `error` None and its `stepStatus`. A cause that AWS
+        cut at 32,768 characters is read from the step's execution itself."""
+        if d.get("error") != "States.TaskFailed" or not d.get("cause"):
+            return d
+        try:
+            step = json.loads(d["cause"])
+        except ValueError:
+            found = re.search(r'"ExecutionArn"\s*:\s*"(arn:[^"]+)"', d["cause"])
+            if not found:
+                return d
+            described = self.sfn.describe_execution(executionArn=found.group(1))
+            step = {"ExecutionArn": described["executionArn"], "Status": described["status"],
+                    "Error": described.get("error"), "Cause": described.get("cause")}
+        if not isinstance(step, dict) or "ExecutionArn" not in step:
+            return d
+        return {**d, "pipeline": {"error": d["error"], "cause": d["cause"]}, "error": step.get("Error"),
+                "cause": step.get("Cause"), "stepExecution": step["ExecutionArn"], "stepStatus": step.get("Status")}
 
     def history(self, execution: str) -> list:
         events, token = [], None

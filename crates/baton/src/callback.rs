@@ -138,6 +138,11 @@ impl CallbackClient {
         }
     }
 
+    /// The Step Functions client underneath (for the calls that are not callbacks).
+    pub fn sfn(&self) -> &aws_sdk_sfn::Client {
+        &self.sfn
+    }
+
     /// How long one call may take in all, if bounded.
     pub fn budget(&self) -> Option<Duration> {
         self.sfn

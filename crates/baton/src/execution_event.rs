@@ -26,6 +26,55 @@ pub struct ExecutionStatusChange {
     /// The execution's input as JSON text, when the event carries it (`inputDetails`
     /// says whether it was included): read leniently, any JSON value is kept.
     pub input: Option<serde_json::Value>,
+    /// How many times the execution had been redriven when this event was sent
+    /// (RedriveExecution keeps the execution's ARN: a late event of an earlier
+    /// attempt has a lower count). Absent from events of before redrive existed;
+    /// read leniently (a number or a numeric string), like the rest.
+    #[serde(deserialize_with = "lenient_count")]
+    pub redrive_count: Option<i64>,
+}
+
+fn lenient_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let value = serde_json::Value::deserialize(d)?;
+    Ok(match value {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => s.parse().ok(),
+        _ => None,
+    })
+}
+
+/// The key a step's input carries its parent execution's ARN under: what the
+/// `startExecution` integration's docs name for `$$.Execution.Id` (Step Functions
+/// guide, "Start workflow executions from a task state"), and what Baton's pipelines
+/// pass to their steps.
+pub const STARTED_BY_KEY: &str = "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID";
+
+/// The redrive that superseded an ended execution's attempt, if any: the redrive
+/// date of the execution (or of the pipeline it is a step of), read after the event,
+/// when that redrive came after the event's stop (or the event's own redrive count
+/// is lower than the execution's). Tasks created from that date on are the new
+/// attempt's, and its end is not theirs to stop.
+pub fn superseding_redrive(
+    stopped_at: &DateTime,
+    event_redrive_count: Option<i64>,
+    redrive_date: Option<DateTime>,
+    redrive_count: i64,
+) -> Option<DateTime> {
+    let date = redrive_date?;
+    let later = date.as_secs_f64() > stopped_at.as_secs_f64()
+        || event_redrive_count.is_some_and(|c| redrive_count > c);
+    later.then_some(date)
+}
+
+/// Was this task the ended attempt's? Always, unless a later redrive superseded the
+/// attempt: then only a task created before that redrive was (one with no creation
+/// time is left alone: its token is closed, so its own worker stops at its next
+/// heartbeat).
+pub fn task_of_ended_attempt(created_at: Option<&DateTime>, redrive: Option<&DateTime>) -> bool {
+    match redrive {
+        None => true,
+        Some(redrive) => created_at.is_some_and(|c| c.as_secs_f64() < redrive.as_secs_f64()),
+    }
 }
 
 /// Is this EventBridge event an execution status change?
@@ -105,12 +154,24 @@ impl ExecutionStatusChange {
         scopes
     }
 
+    /// The execution this one is a step of ([`STARTED_BY_KEY`] in its input), when the
+    /// event carries the input.
+    pub fn started_by(&self) -> Option<String> {
+        let input = self.input_value()?;
+        let arn = input.get(STARTED_BY_KEY)?.as_str()?;
+        arn.starts_with("arn:").then(|| arn.to_string())
+    }
+
+    fn input_value(&self) -> Option<serde_json::Value> {
+        match self.input.as_ref()? {
+            serde_json::Value::String(text) => serde_json::from_str(text).ok(),
+            other => Some(other.clone()),
+        }
+    }
+
     /// `"execution"` and `"step"` of the input (JSON text), when both are valid names.
     fn input_folder(&self) -> Option<(String, String)> {
-        let input: serde_json::Value = match self.input.as_ref()? {
-            serde_json::Value::String(text) => serde_json::from_str(text).ok()?,
-            other => other.clone(),
-        };
+        let input = self.input_value()?;
         let execution = input.get("execution")?.as_str()?;
         let step = input.get("step")?.as_str()?;
         crate::handoff::validate_execution_name(execution).ok()?;
@@ -220,6 +281,77 @@ mod tests {
         .unwrap();
         assert!(detail.has_ended());
         assert_eq!(detail.stopped_at(), Some(DateTime::from_millis(1)));
+    }
+
+    #[test]
+    fn a_later_redrive_supersedes_an_ended_attempt_and_keeps_its_new_tasks() {
+        let stopped = DateTime::from_secs(1_000);
+        let at = DateTime::from_secs;
+        // Never redriven, or redriven before this attempt ended: this event is current.
+        assert_eq!(superseding_redrive(&stopped, Some(0), None, 0), None);
+        assert_eq!(
+            superseding_redrive(&stopped, Some(1), Some(at(900)), 1),
+            None
+        );
+        // Redriven after it ended (the late event of the failed attempt).
+        assert_eq!(
+            superseding_redrive(&stopped, Some(0), Some(at(1_005)), 1),
+            Some(at(1_005))
+        );
+        assert_eq!(
+            superseding_redrive(&stopped, None, Some(at(1_005)), 1),
+            Some(at(1_005))
+        );
+        // A lower count in the event says so even with clocks a little apart.
+        assert_eq!(
+            superseding_redrive(&stopped, Some(0), Some(at(999)), 1),
+            Some(at(999))
+        );
+        let redrive = at(1_005);
+        assert!(task_of_ended_attempt(Some(&at(990)), None));
+        assert!(task_of_ended_attempt(None, None));
+        assert!(
+            task_of_ended_attempt(Some(&at(1_001)), Some(&redrive)),
+            "created before the redrive"
+        );
+        assert!(
+            !task_of_ended_attempt(Some(&at(1_006)), Some(&redrive)),
+            "the redriven attempt's"
+        );
+        assert!(
+            !task_of_ended_attempt(None, Some(&redrive)),
+            "unknown: left to its own heartbeat"
+        );
+    }
+
+    #[test]
+    fn a_step_names_the_execution_it_belongs_to() {
+        let mut step = ended("FAILED", "0b6c-task1-0");
+        step.input = Some(
+            r#"{"execution": "demo-7", "step": "task1", "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": "arn:aws:states:us-east-1:1:execution:p:demo-7"}"#
+                .into(),
+        );
+        assert_eq!(
+            step.started_by().as_deref(),
+            Some("arn:aws:states:us-east-1:1:execution:p:demo-7")
+        );
+        assert_eq!(ended("FAILED", "run-1").started_by(), None);
+        let detail: ExecutionStatusChange = serde_json::from_value(serde_json::json!({
+            "name": "n", "status": "FAILED", "stopDate": 1, "redriveCount": 2, "redriveStatus": "REDRIVABLE"
+        }))
+        .unwrap();
+        assert_eq!(detail.redrive_count, Some(2));
+        for odd in [
+            serde_json::json!("3"),
+            serde_json::json!(null),
+            serde_json::json!({"n": 1}),
+        ] {
+            let detail: ExecutionStatusChange = serde_json::from_value(serde_json::json!({
+                "name": "n", "status": "FAILED", "stopDate": 1, "redriveCount": odd
+            }))
+            .unwrap();
+            assert!(detail.has_ended(), "an odd count does not hide the end");
+        }
     }
 
     #[test]

@@ -2,12 +2,84 @@
 //! Status Change"): the tasks it left running are stopped, and the multipart
 //! uploads left open under its folder are aborted.
 
+use aws_smithy_types::DateTime;
 use baton::Error;
-use baton::execution_event::ExecutionStatusChange;
+use baton::execution_event::{self, ExecutionStatusChange};
 
 use crate::handler::{Outcome, Watchdog};
 
 impl Watchdog {
+    /// The redrive that superseded the ended attempt this event is about, if any
+    /// ([`execution_event::superseding_redrive`]): RedriveExecution keeps the
+    /// execution's ARN, and EventBridge may deliver the failed attempt's event late,
+    /// after the redriven attempt started tasks in the same folder. Read from
+    /// DescribeExecution (`redriveDate`, `redriveCount`) of the execution and, for a
+    /// pipeline's step, of the pipeline (a redriven pipeline starts its step again in
+    /// a new execution, in the same folder). The execution is one of the stack's
+    /// (ExecutionEndedRule): a failure to read it is an error, and the event comes
+    /// again. A pipeline that is not the stack's may not be readable by the
+    /// watchdog's role: then it is taken as not redriven, and logged.
+    async fn superseding_redrive(
+        &self,
+        detail: &ExecutionStatusChange,
+        stopped_at: &DateTime,
+    ) -> Result<Option<DateTime>, Error> {
+        let mut latest: Option<DateTime> = None;
+        let arns = detail
+            .execution_arn
+            .iter()
+            .map(|arn| (arn.clone(), true))
+            .chain(detail.started_by().map(|arn| (arn, false)));
+        for (arn, own) in arns {
+            let described = match self
+                .callbacks
+                .sfn()
+                .describe_execution()
+                .execution_arn(&arn)
+                .send()
+                .await
+            {
+                Ok(described) => described,
+                Err(e) => {
+                    let gone = e
+                        .as_service_error()
+                        .is_some_and(|e| e.is_execution_does_not_exist());
+                    let message = baton::error::display_chain(&e);
+                    if own && !gone {
+                        return Err(Error::Service {
+                            service: "states",
+                            operation: "DescribeExecution",
+                            message,
+                        });
+                    }
+                    tracing::warn!(
+                        execution = arn.as_str(),
+                        error = message.as_str(),
+                        "could not read whether the execution was redriven; taken as not redriven"
+                    );
+                    continue;
+                }
+            };
+            let redrive = execution_event::superseding_redrive(
+                stopped_at,
+                detail.redrive_count.filter(|_| own),
+                described.redrive_date().cloned(),
+                described.redrive_count().unwrap_or(0).into(),
+            );
+            if let Some(date) = redrive
+                && latest
+                    .as_ref()
+                    .is_none_or(|l| l.as_secs_f64() < date.as_secs_f64())
+            {
+                latest = Some(date);
+            }
+        }
+        if let Some(date) = &latest {
+            tracing::info!(execution = detail.execution_arn.as_deref(), redriven_at = %date, "the ended attempt was superseded by a redrive: the new attempt's tasks are kept");
+        }
+        Ok(latest)
+    }
+
     /// An execution ended: stop its tasks still running, then abort the multipart
     /// uploads under its prefix begun before it stopped.
     ///
@@ -60,7 +132,11 @@ impl Watchdog {
                     _ => format!("Baton: execution {name} ended ({status})"),
                 };
                 let scopes = detail.tasks_scopes(handoff);
-                match self.stop_tasks(cluster, &scopes, reason).await {
+                let redrive = self.superseding_redrive(&detail, &stopped_at).await?;
+                let ours = |task: &aws_sdk_ecs::types::Task| {
+                    execution_event::task_of_ended_attempt(task.created_at(), redrive.as_ref())
+                };
+                match self.stop_tasks(cluster, &scopes, reason, ours).await {
                     Ok(report) => (
                         format!(
                             "{} (of {} running in the cluster; {} ListTasks, {} DescribeTasks calls)",

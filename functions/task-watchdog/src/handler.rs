@@ -185,11 +185,14 @@ impl Watchdog {
     /// cluster: ceil(N/100) ListTasks, ceil(N/100) DescribeTasks, one StopTask a
     /// task of the scope. Idempotent: a task already stopping is not listed, or
     /// stops again harmlessly. The first refused or failed call is the error.
+    /// `ours` narrows the scope further: a redriven execution keeps the tasks of its
+    /// new attempt ([`baton::execution_event::task_of_ended_attempt`]).
     pub async fn stop_tasks(
         &self,
         cluster: &str,
         scopes: &[baton::payload::S3Location],
         reason: impl Fn(Option<&str>) -> String,
+        ours: impl Fn(&aws_sdk_ecs::types::Task) -> bool,
     ) -> Result<TasksStopped, Error> {
         let service = |operation: &'static str| {
             move |e: String| Error::Service {
@@ -212,7 +215,7 @@ impl Watchdog {
                 overrides: task.overrides().map(baton::ecs_event::Overrides::from_sdk),
                 ..Default::default()
             };
-            let in_scope = scopes.iter().any(|scope| detail.output_under(scope));
+            let in_scope = scopes.iter().any(|scope| detail.output_under(scope)) && ours(task);
             let stopping = task.desired_status() == Some("STOPPED");
             let Some(arn) = task.task_arn().filter(|_| in_scope && !stopping) else {
                 continue;

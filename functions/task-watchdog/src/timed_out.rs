@@ -124,7 +124,7 @@ impl Watchdog {
                         state.error()
                     )
                 };
-                match self.stop_tasks(cluster, &[scope], reason).await {
+                match self.stop_tasks(cluster, &[scope], reason, |_| true).await {
                     Ok(report) => Stopping::Stopped(report.stopped),
                     Err(e) => Stopping::Failed(e.to_string()),
                 }

@@ -188,6 +188,8 @@ def fix_sfn_emits_no_execution_status_change_events():
             "output": json.dumps(execution.output) if execution.output is not None else None,
             "error": getattr(execution, "error", None),
             "cause": getattr(execution, "cause", None),
+            # Since RedriveExecution (which keeps the ARN): which attempt ended.
+            "redriveCount": getattr(execution, "redrive_count", 0),
         }
         try:
             events_backends[execution.account_id][execution.region_name].put_events([{
