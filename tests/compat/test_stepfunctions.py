@@ -748,3 +748,40 @@ def test_fixed_a_redrive_resumes_at_the_failed_state_and_keeps_the_history(host)
     assert body == {"first": {"n": 1}, "redrives": 1}, "the failed state's own input, and $$.Execution.RedriveCount"
     assert error_code(lambda: sfn.redrive_execution(executionArn=execution)) == "ExecutionNotRedrivable", \
         "a SUCCEEDED execution is not redrivable"
+
+
+def short_history(endpoint, name):
+    """A finished execution of two Pass states (6 history events): (sfn, execution)."""
+    sfn = client(endpoint, "stepfunctions")
+    arn = sfn.create_state_machine(name=name, roleArn=ROLE, definition=json.dumps({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=arn, name=f"{name}-1", input="{}")["executionArn"]
+    assert settle(sfn, execution)["status"] == "SUCCEEDED"
+    return sfn, execution
+
+
+def test_gap_execution_history_is_never_paged_in_plain_moto(moto):
+    sfn, execution = short_history(moto, "gap-history")
+    page = sfn.get_execution_history(executionArn=execution, maxResults=2)
+    assert len(page["events"]) > 2 and "nextToken" not in page, (
+        "moto now pages GetExecutionHistory: delete compat.fix_sfn_execution_history_is_never_paged")
+
+
+def test_fixed_execution_history_comes_in_pages(host):
+    # AWS (GetExecutionHistory): maxResults events a page (100 by default, 1000 at
+    # most), nextToken for the rest, reverseOrder newest first.
+    sfn, execution = short_history(host, "fixed-history")
+    whole = sfn.get_execution_history(executionArn=execution)
+    assert "nextToken" not in whole and len(whole["events"]) == 6
+    pages, token = [], None
+    while True:
+        page = sfn.get_execution_history(executionArn=execution, maxResults=4, **({"nextToken": token} if token else {}))
+        pages.append([e["id"] for e in page["events"]])
+        token = page.get("nextToken")
+        if not token:
+            break
+    assert pages == [[1, 2, 3, 4], [5, 6]]
+    newest = sfn.get_execution_history(executionArn=execution, maxResults=2, reverseOrder=True)
+    assert [e["id"] for e in newest["events"]] == [6, 5] and newest["nextToken"]
+    assert error_code(lambda: sfn.get_execution_history(executionArn=execution, nextToken="not-a-token")) == "InvalidToken"
+    assert error_code(lambda: sfn.get_execution_history(executionArn=execution, maxResults=1001)) == "ValidationException"

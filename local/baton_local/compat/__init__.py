@@ -56,6 +56,7 @@ from .stepfunctions import (  # noqa: F401  (callback_endpoint, LOCAL_TASK_TOKEN
     fix_retried_callback_states_reuse_their_token,
     fix_send_task_failure_drops_cause,
     fix_sfn_emits_no_execution_status_change_events,
+    fix_sfn_execution_history_is_never_paged,
     fix_sfn_has_no_redrive_execution,
     fix_sfn_heartbeat_timeouts_never_match_states_heartbeat_timeout,
     fix_sfn_parser_errors_have_no_code,
@@ -74,7 +75,8 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
     # fix_sfn_emits_no_execution_status_change_events and before
     # fix_sfn_stopped_parents_leave_sync_children_running; and
     # fix_sfn_requests_skip_length_constraints wraps the Step Functions response methods,
-    # so it comes after fix_send_task_failure_drops_cause, which replaces one; and
+    # so it comes after fix_send_task_failure_drops_cause, fix_sfn_has_no_redrive_execution
+    # and fix_sfn_execution_history_is_never_paged, which add or replace some; and
     # fix_eventbridge_sqs_targets_skip_the_queue_policy wraps the Rule.send_to_targets
     # that fix_eventbridge_lambda_and_states_targets replaces, so it comes after it.
     # fix_asl_integrations_call_with_fixed_keys replaces the interpreter's client
@@ -83,6 +85,8 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
     # Keep the order when moving fixes.
     fixes = [
         fix_send_task_failure_drops_cause,
+        fix_sfn_has_no_redrive_execution,
+        fix_sfn_execution_history_is_never_paged,
         fix_sfn_requests_skip_length_constraints,
         fix_sfn_parser_errors_have_no_code,
         fix_task_tokens_are_short_uuids,
@@ -112,7 +116,6 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
         fix_sfn_emits_no_execution_status_change_events,
         fix_sfn_stop_execution_waits_for_the_callback,
         fix_sfn_stopped_parents_leave_sync_children_running,
-        fix_sfn_has_no_redrive_execution,
         fix_sfn_heartbeat_timeouts_never_match_states_heartbeat_timeout,
         fix_ecs_sync_succeeds_whatever_the_exit_code,
         fix_eventbridge_lambda_and_states_targets,

@@ -567,3 +567,71 @@ def fix_sfn_has_no_redrive_execution():
         return result
 
     StepFunctionResponse.describe_execution = describe_execution
+
+
+# GetExecutionHistory's pages (API reference, GetExecutionHistory: maxResults "The
+# default is 100 and the maximum allowed page size is 1000. A value of 0 uses the
+# default"; nextToken "expires after 24 hours").
+HISTORY_PAGE_DEFAULT = 100
+HISTORY_PAGE_MAX = 1000
+
+
+def history_page(events, max_results=0, next_token=None, reverse_order=False):
+    """One page of an execution's history as GetExecutionHistory answers it: at most
+    `max_results` events (0 or none: 100; over 1000 is a ValidationException), newest
+    first with `reverse_order`, and a `nextToken` while more remain. A token is the
+    offset it resumes at; one that does not parse is an InvalidToken. Pure."""
+    import base64
+
+    size = max_results or HISTORY_PAGE_DEFAULT
+    if not 0 < size <= HISTORY_PAGE_MAX:
+        raise ValueError(f"1 validation error detected: Value '{max_results}' at 'maxResults' failed to satisfy "
+                         f"constraint: Member must have value less than or equal to {HISTORY_PAGE_MAX}")
+    offset = 0
+    if next_token:
+        try:
+            offset = int(json.loads(base64.b64decode(next_token))["offset"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise LookupError(f"Invalid Token: {e}") from None
+    ordered = list(reversed(events)) if reverse_order else list(events)
+    page = ordered[offset:offset + size]
+    token = None
+    if offset + size < len(ordered):
+        token = base64.b64encode(json.dumps({"offset": offset + size}).encode()).decode()
+    return page, token
+
+
+def fix_sfn_execution_history_is_never_paged():
+    """GetExecutionHistory answers at most `maxResults` events a call (100 by default,
+    1000 at most) with a `nextToken` for the rest, in `reverseOrder` if asked (API
+    reference, GetExecutionHistory). moto answers the whole history at once whatever
+    is asked, so a client that reads only the first page, or pages wrongly, passes
+    here and misses events on AWS once a history passes 100 events (a pipeline with
+    a few retries does). Page it as AWS does."""
+    from moto.core.exceptions import AWSError
+    from moto.core.responses import ActionResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    class InvalidToken(AWSError):
+        TYPE = "InvalidToken"
+        STATUS = 400
+
+    class ValidationException(AWSError):
+        TYPE = "ValidationException"
+        STATUS = 400
+
+    def get_execution_history(self):
+        history = self.stepfunction_backend.get_execution_history(self._get_param("executionArn"))
+        try:
+            page, token = history_page(history["events"], self._get_int_param("maxResults") or 0,
+                                       self._get_param("nextToken"), bool(self._get_param("reverseOrder")))
+        except ValueError as e:
+            raise ValidationException(str(e)) from None
+        except LookupError as e:
+            raise InvalidToken(str(e)) from None
+        body = {"events": page}
+        if token:
+            body["nextToken"] = token
+        return ActionResult(body)
+
+    StepFunctionResponse.get_execution_history = get_execution_history
