@@ -18,9 +18,11 @@ INVENTORY = (ROOT / "docs/aws-inventory.md").read_text()
 # The components' source: not the local stack (local/fargate) nor test support.
 SOURCES = ["crates/baton/src", "crates/baton-cli/src", "functions", "worker-image/src"]
 # The SDK crates Baton uses, as botocore names the services.
-SERVICES = {"ecs": "ecs", "s3": "s3", "sfn": "stepfunctions", "eventbridge": "events"}
+SERVICES = {"ecs": "ecs", "s3": "s3", "sfn": "stepfunctions", "eventbridge": "events", "cloudformation": "cloudformation",
+            "cloudwatchlogs": "logs"}
 # IAM prefixes of those services, for the inventory's `prefix:Operation` names.
-IAM_PREFIX = {"ecs": "ecs", "s3": "s3", "stepfunctions": "states", "events": "events"}
+IAM_PREFIX = {"ecs": "ecs", "s3": "s3", "stepfunctions": "states", "events": "events", "cloudformation": "cloudformation",
+              "logs": "logs"}
 # Builder calls that are not request parameters.
 NOT_PARAMETERS = {"into_paginator", "customize", "config_override", "items", "page_size"}
 

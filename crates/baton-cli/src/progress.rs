@@ -3,6 +3,8 @@
 use aws_sdk_sfn::types::{HistoryEvent, HistoryEventType};
 use serde_json::Value;
 
+use crate::term::{Glyphs, UNICODE};
+
 /// Follows one execution's history, one event at a time.
 pub struct Progress {
     started: Option<f64>,
@@ -17,6 +19,8 @@ pub struct Progress {
     logs_template: Option<String>,
     /// Put after the time column: a nested execution's lines are indented.
     indent: String,
+    /// ▶ ✓ ✗, or their ASCII stand-ins.
+    glyphs: Glyphs,
 }
 
 impl Progress {
@@ -29,7 +33,15 @@ impl Progress {
             map: None,
             logs_template,
             indent: String::new(),
+            glyphs: UNICODE,
         }
+    }
+
+    /// The same, with other marks ([`crate::term::ASCII`] where the terminal cannot
+    /// show ▶ ✓ ✗); nested executions' progress keeps them.
+    pub fn with_glyphs(mut self, glyphs: Glyphs) -> Progress {
+        self.glyphs = glyphs;
+        self
     }
 
     /// The progress of an execution this one started (a nested workflow): the same
@@ -43,6 +55,7 @@ impl Progress {
             map: None,
             logs_template: self.logs_template.clone(),
             indent: format!("{}    ", self.indent),
+            glyphs: self.glyphs,
         }
     }
 
@@ -78,7 +91,15 @@ impl Progress {
 
     /// Lines to print for `event`.
     pub fn observe(&mut self, event: &HistoryEvent) -> Vec<String> {
-        let lines = self.lines(event);
+        let mut lines = self.lines(event);
+        if self.glyphs.ellipsis != UNICODE.ellipsis {
+            // What was cut short, and a sha256's head (describe_output).
+            for line in lines.iter_mut() {
+                if line.contains(UNICODE.ellipsis) {
+                    *line = line.replace(UNICODE.ellipsis, self.glyphs.ellipsis);
+                }
+            }
+        }
         if self.indent.is_empty() {
             return lines;
         }
@@ -132,7 +153,7 @@ impl Progress {
                     self.failed.remove(&name);
                     self.last_task = Some(name.clone());
                 }
-                vec![format!("{at}  ▶ {name}")]
+                vec![format!("{at}  {} {name}", self.glyphs.enter)]
             }
             HistoryEventType::TaskStateExited | HistoryEventType::MapStateExited => {
                 let name = event
@@ -141,9 +162,9 @@ impl Progress {
                     .unwrap_or("?");
                 let took = self.entered.get(name).map(|s| t - s).unwrap_or(0.0);
                 let mark = if self.failed.remove(name) {
-                    "✗"
+                    self.glyphs.fail
                 } else {
-                    "✓"
+                    self.glyphs.ok
                 };
                 vec![format!("{at}  {mark} {name} ({took:.1} s)")]
             }
@@ -230,7 +251,10 @@ impl Progress {
                     let name = child["Name"].as_str().unwrap_or("?");
                     let status = child["Status"].as_str().unwrap_or("FAILED");
                     return vec![
-                        format!("{at}  ✗ {child_error} (nested execution {name} {status})"),
+                        format!(
+                            "{at}  {} {child_error} (nested execution {name} {status})",
+                            self.glyphs.fail
+                        ),
                         format!(
                             "           cause: {}",
                             short(child["Cause"].as_str().unwrap_or(""))
@@ -238,7 +262,7 @@ impl Progress {
                     ];
                 }
                 vec![
-                    format!("{at}  ✗ {error}"),
+                    format!("{at}  {} {error}", self.glyphs.fail),
                     format!("           cause: {}", short(cause)),
                 ]
             }
@@ -248,7 +272,7 @@ impl Progress {
                     .task_timed_out_event_details()
                     .and_then(|d| d.error())
                     .unwrap_or("States.Timeout");
-                vec![format!("{at}  ✗ {error}")]
+                vec![format!("{at}  {} {error}", self.glyphs.fail)]
             }
             _ => vec![],
         }
@@ -614,6 +638,61 @@ mod tests {
         p.observe(&failed);
         p.observe(&event(HistoryEventType::TaskSucceeded, 3).build().unwrap());
         assert_eq!(p.observe(&exited(3)), vec!["    3.0s  ✓ Task1 (3.0 s)"]);
+    }
+
+    #[test]
+    fn ascii_marks_where_the_terminal_cannot_show_them() {
+        let mut p = Progress::new(None).with_glyphs(crate::term::ASCII);
+        let entered = event(HistoryEventType::TaskStateEntered, 0)
+            .state_entered_event_details(
+                StateEnteredEventDetails::builder()
+                    .name("Task1")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        assert_eq!(p.observe(&entered), vec!["    0.0s  > Task1"]);
+        let failed = event(HistoryEventType::TaskFailed, 1)
+            .task_failed_event_details(
+                TaskFailedEventDetails::builder()
+                    .resource_type("ecs")
+                    .resource("runTask")
+                    .error("Baton.OutOfMemory")
+                    .cause("c".repeat(500))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        let lines = p.observe(&failed);
+        assert_eq!(lines[0], "    1.0s  x Baton.OutOfMemory");
+        assert!(lines[1].ends_with("c..."), "{}", lines[1]);
+        let exited = event(HistoryEventType::TaskStateExited, 2)
+            .state_exited_event_details(
+                StateExitedEventDetails::builder()
+                    .name("Task1")
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap();
+        assert_eq!(p.observe(&exited), vec!["    2.0s  x Task1 (2.0 s)"]);
+        // A step's progress keeps them.
+        let mut step = p.nested();
+        assert_eq!(step.observe(&entered), vec!["    0.0s      > Task1"]);
+        step.observe(&event(HistoryEventType::TaskSucceeded, 3).build().unwrap());
+        assert_eq!(
+            step.observe(&exited),
+            vec!["    2.0s      ok Task1 (2.0 s)"]
+        );
+        for line in p
+            .observe(&failed)
+            .iter()
+            .chain(step.observe(&exited).iter())
+        {
+            assert!(line.is_ascii(), "{line}");
+        }
     }
 
     #[test]
