@@ -339,7 +339,7 @@ def test_duplicate_and_late_events_change_nothing(stack, text):
     for _ in range(2):
         stack.events.put_events(Entries=list(reversed(replays)))
     time.sleep(3)
-    again = stack.sfn.describe_execution(executionArn=failed)
+    again = stack.step_failure(stack.sfn.describe_execution(executionArn=failed))
     assert (again["status"], again["error"]) == ("FAILED", "Baton.ContainerExited")
     assert stack.sfn.describe_execution(executionArn=done)["status"] == "SUCCEEDED"
 
@@ -436,7 +436,7 @@ def test_late_and_duplicated_status_events_change_nothing(stack, text):
     time.sleep(3)
     assert stack.ecs.describe_tasks(cluster=stack.cluster, tasks=[arn])["tasks"][0]["desiredStatus"] == "RUNNING"
     assert stack.wait(running)["status"] == "SUCCEEDED"
-    again = stack.sfn.describe_execution(executionArn=ended)
+    again = stack.step_failure(stack.sfn.describe_execution(executionArn=ended))
     assert (again["status"], again["error"]) == ("FAILED", "Baton.ContainerExited")
 
 
