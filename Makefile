@@ -37,6 +37,16 @@ $(VENV_STAMP): local/requirements.txt local/pyproject.toml
 .PHONY: venv
 venv: $(VENV_STAMP) ## Install the pinned Python tools and the local stack's package (editable) into .venv
 
+# The AWS CLI (make deploy drives AWS through it) in its own virtualenv, for the tests
+# that run make deploy and make destroy against the local stack.
+VENV_AWSCLI := $(CURDIR)/.venv-awscli
+VENV_AWSCLI_STAMP := $(VENV_AWSCLI)/.installed
+$(VENV_AWSCLI_STAMP): local/requirements-awscli.txt
+	@echo "==> the AWS CLI into .venv-awscli, pinned by local/requirements-awscli.txt"
+	$(PYTHON) -m venv $(VENV_AWSCLI)
+	$(VENV_AWSCLI)/bin/pip install --quiet --disable-pip-version-check --require-virtualenv -r local/requirements-awscli.txt
+	touch $@
+
 # The benchmarks' Python peers (awslambdaric) in their own virtualenv.
 $(VENV_BENCH_STAMP): local/requirements-bench.txt
 	@echo "==> benchmark peers into .venv-bench, pinned by local/requirements-bench.txt"
@@ -131,9 +141,9 @@ test-compat: venv ## The local stack's moto fixes: each gap still there, each fi
 # request (the template's IAM, mutation-tested: baton_local.iam.mutation).
 IAM_RECORD := $(CURDIR)/.local/iam-e2e.jsonl
 .PHONY: test-e2e
-test-e2e: venv ## End to end on the local stack (IAM enforced by role), tasks in real containers, then the IAM mutation check over what it recorded
+test-e2e: venv $(VENV_AWSCLI_STAMP) ## End to end on the local stack (IAM enforced by role), tasks in real containers, the CLI, make deploy/destroy, then the IAM mutation check over what it recorded
 	@mkdir -p $(dir $(IAM_RECORD)) && rm -f $(IAM_RECORD) $(IAM_RECORD).policies.json
-	BATON_LOCAL_IAM_RECORD=$(IAM_RECORD) $(VENV)/bin/python -m pytest tests/test_containers.py tests/test_local_e2e.py tests/test_pipelines_e2e.py tests/test_state_sizes.py tests/test_cli.py
+	PATH=$(VENV_AWSCLI)/bin:$(PATH) BATON_LOCAL_IAM_RECORD=$(IAM_RECORD) $(VENV)/bin/python -m pytest tests/test_containers.py tests/test_local_e2e.py tests/test_pipelines_e2e.py tests/test_state_sizes.py tests/test_cli.py tests/test_observability.py tests/test_deploy.py
 	$(VENV)/bin/python -m baton_local.iam.mutation --record $(IAM_RECORD) --policies $(IAM_RECORD).policies.json --role-prefix baton-local
 
 .PHONY: image
@@ -153,6 +163,23 @@ local-down: ## Stop exactly what local-up started
 .PHONY: demo
 demo: venv ## The pipeline on this machine with live progress, then a crash the watchdog catches
 	$(VENV)/bin/python -m baton_local.demo
+
+# Your AWS account (docs/deploy.md): deploy/baton_deploy.py, Python's standard library
+# over the AWS CLI, SAM CLI (.venv) and docker, podman or finch. Settings from make's
+# command line or the environment: STACK, REGION, PARAMS='Key=Value …' (over
+# samconfig.toml's), CONFIG_ENV, REPOSITORY, CONTAINER_TOOL, IMAGE_DRY_RUN=yes,
+# DRY_RUN=yes, CONFIRM=yes; destroy: EMPTY_BUCKET=yes, BUCKET. The region this Makefile
+# sets for SAM's offline validation is not passed on: yours applies (REGION, AWS_REGION,
+# or your profile's).
+DEPLOY_ENV := $(if $(filter file,$(origin AWS_DEFAULT_REGION)),env -u AWS_DEFAULT_REGION)
+
+.PHONY: deploy
+deploy: venv ## Worker image to ECR (content tag), sam build, sam deploy; STACK, REGION, PARAMS='K=V …'
+	$(DEPLOY_ENV) $(VENV)/bin/python deploy/baton_deploy.py deploy
+
+.PHONY: destroy
+destroy: ## Delete the stack; the data bucket is kept unless EMPTY_BUCKET=yes
+	$(DEPLOY_ENV) $(PYTHON) deploy/baton_deploy.py destroy
 
 # cargo-fuzz (libFuzzer) for the fuzz targets in fuzz/ (their own workspace and lock
 # file). It builds on stable Rust with `-s none` (no sanitizer): the targets assert
@@ -216,6 +243,11 @@ build-bins:
 test-on-the-stack:
 	@$(MAKE) --no-print-directory test-e2e
 	@$(MAKE) --no-print-directory test-soak
+	@$(MAKE) --no-print-directory test-demo-fallback
+
+.PHONY: test-demo-fallback
+test-demo-fallback: venv ## make demo where containers cannot run: the process backend, said in one line (its own stack)
+	$(VENV)/bin/python -m pytest tests/test_demo_fallback.py
 
 .PHONY: test-beside-the-stack
 test-beside-the-stack:
@@ -279,4 +311,4 @@ bench-exec: venv build-worker ## The exec wrapper (stdin/stdout and file mode) a
 .PHONY: clean
 clean: ## Remove build output and the virtualenv
 	cargo clean
-	rm -rf $(VENV) $(VENV_CHECKOV) $(VENV_BENCH) .tools .aws-sam .local .local-soak tests/asl/node_modules local/*.egg-info
+	rm -rf $(VENV) $(VENV_CHECKOV) $(VENV_BENCH) $(VENV_AWSCLI) .tools .aws-sam .local .local-soak tests/asl/node_modules local/*.egg-info

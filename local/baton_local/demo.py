@@ -60,7 +60,7 @@ def main() -> None:
         env = dict(os.environ, **stack_client.read_env())
         stack = stack_client.Stack(stack_client.read_env())
         with phase(f"generate and upload a {SIZE_MIB} MiB text"):
-            text = ROOT / ".local" / "demo.txt"
+            text = stack_client.ENV_FILE.parent / "demo.txt"  # beside stack.env (BATON_LOCAL_STATE)
             sample_text(text, SIZE_MIB * 1024 * 1024)
             stack.s3.upload_file(str(text), stack.bucket, "inbox/demo.txt")
             print(f"s3://{stack.bucket}/inbox/demo.txt ({text.stat().st_size:,} bytes)")
@@ -77,7 +77,7 @@ def main() -> None:
             task = stack.ecs.describe_tasks(cluster=stack.cluster, tasks=[stack.task_arns(execution)[0]])["tasks"][0]
             print(f"container stopped at {task['stoppedAt']:%H:%M:%S.%f}, execution {d['status']} at {d['stopDate']:%H:%M:%S.%f}: "
                   f"{(d['stopDate'] - task['stoppedAt']).total_seconds():.2f} s from death to FAILED")
-            if code == 0 or d.get("error") != "Baton.ContainerExited":
+            if code == 0 or stack.step_failure(d).get("error") != "Baton.ContainerExited":
                 sys.exit("expected the watchdog to fail the execution with Baton.ContainerExited")
     finally:
         with phase("stop the local stack"):

@@ -43,6 +43,22 @@ def env() -> dict:
     return {"CONTAINERS_CONF": str(CONF), "CONTAINERS_STORAGE_CONF": str(storage)}
 
 
+def containers_unavailable() -> str:
+    """Why tasks cannot run as containers here, or '' when they can: podman (with
+    buildah and runc) is missing and cannot be installed, because this is not root or
+    there is no apt-get. BATON_LOCAL_NO_CONTAINERS=1 says they cannot, whatever the
+    machine (the fallback's test)."""
+    if os.environ.get("BATON_LOCAL_NO_CONTAINERS", "") not in ("", "0"):
+        return "BATON_LOCAL_NO_CONTAINERS is set"
+    if all(shutil.which(p) for p in ("podman", "buildah", "runc")):
+        return ""
+    if os.geteuid() != 0:
+        return "podman is not installed and this is not root"
+    if not shutil.which("apt-get"):
+        return "podman is not installed and there is no apt-get"
+    return ""
+
+
 def ensure_installed() -> None:
     """podman, buildah and runc from Debian's packages, once (idempotent)."""
     if all(shutil.which(p) for p in ("podman", "buildah", "runc")):

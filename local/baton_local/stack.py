@@ -63,8 +63,11 @@ HOP_ENDPOINT = f"http://127.0.0.1:{HOP_PORT}"
 # Order matters for `down`: the runner first (its tasks end with it), moto last.
 PROCESSES = ["fargate", *(f"lambda-watch-{f}" for f in FUNCTIONS), "fault-hop", "moto"]
 # Tasks of images that are not `local:` run as real containers (podman), or, with
-# BATON_LOCAL_BACKEND=process, as processes.
-BACKEND = os.environ.get("BATON_LOCAL_BACKEND", "container")
+# BATON_LOCAL_BACKEND=process, as processes. Unset: containers where they can run,
+# processes where they cannot (no podman, and no root or no apt-get to install it),
+# said in one line (fall_back_to_processes).
+REQUESTED_BACKEND = os.environ.get("BATON_LOCAL_BACKEND", "")
+BACKEND = REQUESTED_BACKEND or "container"
 if BACKEND not in ("container", "process"):
     sys.exit(f"BATON_LOCAL_BACKEND must be container or process, not {BACKEND!r}")
 
@@ -150,11 +153,22 @@ def invoke(function: str, event: dict) -> None:
         pass  # a function error still means the function is built and answering
 
 
+def fall_back_to_processes() -> None:
+    """No BATON_LOCAL_BACKEND and containers cannot run here: the process backend, in one line."""
+    global BACKEND
+    reason = "" if REQUESTED_BACKEND else local_image.containers_unavailable()
+    if reason:
+        BACKEND = "process"
+        say(f"containers cannot run here ({reason}): tasks run as host processes instead, "
+            "without the containers' limits (BATON_LOCAL_BACKEND=process)")
+
+
 def up() -> None:
     if pid_of("moto"):
         say(f"the local stack is already running ({ENV_FILE})")
         print(ENV_FILE.read_text() if ENV_FILE.exists() else "")
         return
+    fall_back_to_processes()
     ports = [(PORT, "moto", "BATON_LOCAL_PORT")]
     ports += [(LAMBDA_PORT + i, f"cargo lambda watch ({f})", "BATON_LAMBDA_PORT") for i, f in enumerate(FUNCTIONS)]
     if FAULTS:
