@@ -27,7 +27,8 @@ TASK_TOKEN_MAX_CHARS = 2048
 # stage anything bigger in S3, so a pointer Payload is the most that must fit.
 POINTER_PAYLOAD_ROOM = 1024
 # Longest values the state machines put in the other variables.
-DYNAMIC_VALUE_MAX = {"TASK_TOKEN": TASK_TOKEN_MAX_CHARS, "BATON_OUTPUT": 256, "S3_KEY": 256, "BATON_INPUT": 0}
+DYNAMIC_VALUE_MAX = {"TASK_TOKEN": TASK_TOKEN_MAX_CHARS, "BATON_OUTPUT": 256, "S3_KEY": 256, "BATON_INPUT": 0,
+                     "BATON_EXECUTION": 256}
 
 # Actions that AWS does not let a policy scope to a resource, and why each is needed.
 UNSCOPED_ACTIONS = {

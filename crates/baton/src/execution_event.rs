@@ -49,32 +49,54 @@ fn lenient_count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, 
 /// pass to their steps.
 pub const STARTED_BY_KEY: &str = "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID";
 
-/// The redrive that superseded an ended execution's attempt, if any: the redrive
-/// date of the execution (or of the pipeline it is a step of), read after the event,
-/// when that redrive came after the event's stop (or the event's own redrive count
-/// is lower than the execution's). Tasks created from that date on are the new
-/// attempt's, and its end is not theirs to stop.
+/// Since when tasks of the ended execution's folder belong to a newer attempt of it,
+/// if any: RedriveExecution keeps the execution's ARN, and EventBridge may deliver
+/// the failed attempt's end late. Read after the event (DescribeExecution): the
+/// execution's `status`, `redriveDate` and `redriveCount`. Superseded when it was
+/// redriven after the event's stop (or the event's own redrive count is lower), or
+/// when it runs again or waits to be redriven (`RUNNING`, `PENDING_REDRIVE`): then
+/// from the redrive date, or the event's stop while that date is not yet newer.
 pub fn superseding_redrive(
     stopped_at: &DateTime,
     event_redrive_count: Option<i64>,
+    status: Option<&str>,
     redrive_date: Option<DateTime>,
     redrive_count: i64,
 ) -> Option<DateTime> {
-    let date = redrive_date?;
-    let later = date.as_secs_f64() > stopped_at.as_secs_f64()
-        || event_redrive_count.is_some_and(|c| redrive_count > c);
-    later.then_some(date)
+    let later = redrive_date.filter(|date| {
+        date.as_secs_f64() > stopped_at.as_secs_f64()
+            || event_redrive_count.is_some_and(|c| redrive_count > c)
+    });
+    let again = matches!(status, Some("RUNNING" | "PENDING_REDRIVE"));
+    match (later, again) {
+        (Some(date), _) => Some(date),
+        (None, true) => Some(*stopped_at),
+        (None, false) => None,
+    }
 }
 
-/// Was this task the ended attempt's? Always, unless a later redrive superseded the
-/// attempt: then only a task created before that redrive was (one with no creation
-/// time is left alone: its token is closed, so its own worker stops at its next
-/// heartbeat).
-pub fn task_of_ended_attempt(created_at: Option<&DateTime>, redrive: Option<&DateTime>) -> bool {
-    match redrive {
+/// Was this task the ended attempt's? A task that names its execution
+/// (`BATON_EXECUTION`, set by the task state machine) and is in the folder of a
+/// pipeline's step must name the ended one: a redriven pipeline runs its step again
+/// as a new execution in the same folder. And unless a later attempt superseded
+/// this one, any task of the folder was; then only one created before that (one with
+/// no creation time is left alone: its token is closed, so its own worker stops at
+/// its next heartbeat).
+pub fn task_of_ended_attempt(
+    created_at: Option<&DateTime>,
+    superseded_from: Option<&DateTime>,
+    task_execution: Option<&str>,
+    step_of: Option<&str>,
+) -> bool {
+    let same_step_attempt = match (step_of, task_execution) {
+        (Some(ended), Some(task)) => task == ended,
+        _ => true,
+    };
+    let before = match superseded_from {
         None => true,
-        Some(redrive) => created_at.is_some_and(|c| c.as_secs_f64() < redrive.as_secs_f64()),
-    }
+        Some(from) => created_at.is_some_and(|c| c.as_secs_f64() < from.as_secs_f64()),
+    };
+    same_step_attempt && before
 }
 
 /// Is this EventBridge event an execution status change?
@@ -287,41 +309,70 @@ mod tests {
     fn a_later_redrive_supersedes_an_ended_attempt_and_keeps_its_new_tasks() {
         let stopped = DateTime::from_secs(1_000);
         let at = DateTime::from_secs;
+        let failed = Some("FAILED");
         // Never redriven, or redriven before this attempt ended: this event is current.
-        assert_eq!(superseding_redrive(&stopped, Some(0), None, 0), None);
         assert_eq!(
-            superseding_redrive(&stopped, Some(1), Some(at(900)), 1),
+            superseding_redrive(&stopped, Some(0), failed, None, 0),
+            None
+        );
+        assert_eq!(
+            superseding_redrive(&stopped, Some(1), failed, Some(at(900)), 1),
             None
         );
         // Redriven after it ended (the late event of the failed attempt).
         assert_eq!(
-            superseding_redrive(&stopped, Some(0), Some(at(1_005)), 1),
+            superseding_redrive(&stopped, Some(0), Some("RUNNING"), Some(at(1_005)), 1),
             Some(at(1_005))
         );
         assert_eq!(
-            superseding_redrive(&stopped, None, Some(at(1_005)), 1),
+            superseding_redrive(&stopped, None, failed, Some(at(1_005)), 1),
             Some(at(1_005))
         );
         // A lower count in the event says so even with clocks a little apart.
         assert_eq!(
-            superseding_redrive(&stopped, Some(0), Some(at(999)), 1),
+            superseding_redrive(&stopped, Some(0), failed, Some(at(999)), 1),
             Some(at(999))
         );
+        // Running again, or waiting to be, before its redrive date is newer: from the stop.
+        assert_eq!(
+            superseding_redrive(&stopped, Some(0), Some("PENDING_REDRIVE"), None, 0),
+            Some(stopped)
+        );
+        assert_eq!(
+            superseding_redrive(&stopped, Some(1), Some("RUNNING"), Some(at(900)), 1),
+            Some(stopped)
+        );
         let redrive = at(1_005);
-        assert!(task_of_ended_attempt(Some(&at(990)), None));
-        assert!(task_of_ended_attempt(None, None));
+        assert!(task_of_ended_attempt(Some(&at(990)), None, None, None));
+        assert!(task_of_ended_attempt(None, None, None, None));
         assert!(
-            task_of_ended_attempt(Some(&at(1_001)), Some(&redrive)),
+            task_of_ended_attempt(Some(&at(1_001)), Some(&redrive), None, None),
             "created before the redrive"
         );
         assert!(
-            !task_of_ended_attempt(Some(&at(1_006)), Some(&redrive)),
+            !task_of_ended_attempt(Some(&at(1_006)), Some(&redrive), None, None),
             "the redriven attempt's"
         );
         assert!(
-            !task_of_ended_attempt(None, Some(&redrive)),
+            !task_of_ended_attempt(None, Some(&redrive), None, None),
             "unknown: left to its own heartbeat"
         );
+        // A step's end: only the tasks of that step's execution, not the next attempt's
+        // (a redriven pipeline's new execution of the step, in the same folder).
+        let step = Some("arn:aws:states:us-east-1:1:execution:task:abc-task1-0");
+        assert!(task_of_ended_attempt(Some(&at(990)), None, step, step));
+        assert!(!task_of_ended_attempt(
+            Some(&at(990)),
+            None,
+            Some("arn:aws:states:us-east-1:1:execution:task:abc-task1-1"),
+            step
+        ));
+        assert!(
+            task_of_ended_attempt(Some(&at(990)), None, None, step),
+            "a task of before BATON_EXECUTION"
+        );
+        // A pipeline's end: its steps' tasks name the steps, not the pipeline.
+        assert!(task_of_ended_attempt(Some(&at(990)), None, step, None));
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod fanin;
 pub mod handoff;
 pub mod limits;
 pub mod logs;
+pub mod metrics;
 pub mod payload;
 pub mod store;
 

@@ -9,6 +9,11 @@ pub const ECS_OVERRIDES_MAX_CHARS: usize = 8_192;
 /// rejected client-side for its length, the service decides.
 pub const TASK_TOKEN_MAX_CHARS: usize = 2_048;
 
+/// An execution ARN: up to 256 characters (DescribeExecution API reference,
+/// `executionArn`). The task state machine hands its own to the task
+/// (`BATON_EXECUTION`), so the watchdog can tell a step's attempts apart.
+pub const EXECUTION_ARN_MAX_CHARS: usize = 256;
+
 /// `SendTaskSuccess.output` and any state input/output: 262,144 characters
 /// (SFN service model `SensitiveData`; Step Functions quotas page).
 pub const SFN_PAYLOAD_MAX_CHARS: usize = 262_144;

@@ -189,15 +189,27 @@ pub struct EnvEntry<'a> {
     pub value: &'a str,
 }
 
+/// The variable the task state machine sets to its own execution's ARN
+/// (`$$.Execution.Id`, in statemachine/task.asl.json's RunTask overrides).
+pub const EXECUTION_VARIABLE: &str = "BATON_EXECUTION";
+
 /// Characters the ECS `overrides` object takes, as Step Functions sends it, for one
-/// container override whose environment is `TASK_TOKEN` (at its longest) plus
-/// `env`. JSON formatting and string escaping are counted, in [`aws_len`] units.
+/// container override whose environment is `TASK_TOKEN` and `BATON_EXECUTION` (each
+/// at its longest) plus `env`. JSON formatting and string escaping are counted, in
+/// [`aws_len`] units.
 pub fn override_chars(container: &str, env: &[EnvEntry<'_>]) -> usize {
     let token = "T".repeat(TASK_TOKEN_MAX_CHARS);
-    let mut environment = vec![EnvEntry {
-        name: "TASK_TOKEN",
-        value: &token,
-    }];
+    let execution = "E".repeat(crate::limits::EXECUTION_ARN_MAX_CHARS);
+    let mut environment = vec![
+        EnvEntry {
+            name: "TASK_TOKEN",
+            value: &token,
+        },
+        EnvEntry {
+            name: EXECUTION_VARIABLE,
+            value: &execution,
+        },
+    ];
     environment.extend(env.iter().cloned());
     let overrides = serde_json::json!({
         "containerOverrides": [{ "name": container, "environment": environment }]
@@ -371,8 +383,12 @@ mod tests {
     #[test]
     fn override_size_counts_token_and_escaping() {
         let empty = override_chars("worker", &[]);
-        // {"containerOverrides":[{"name":"worker","environment":[{"name":"TASK_TOKEN","value":"T…"}]}]}
-        assert_eq!(empty, 91 + TASK_TOKEN_MAX_CHARS);
+        // {"containerOverrides":[{"name":"worker","environment":[{"name":"TASK_TOKEN","value":"T…"},
+        //   {"name":"BATON_EXECUTION","value":"E…"}]}]}
+        assert_eq!(
+            empty,
+            91 + TASK_TOKEN_MAX_CHARS + 38 + crate::limits::EXECUTION_ARN_MAX_CHARS
+        );
         let with_quote = override_chars(
             "worker",
             &[EnvEntry {

@@ -9,75 +9,69 @@ use baton::execution_event::{self, ExecutionStatusChange};
 use crate::handler::{Outcome, Watchdog};
 
 impl Watchdog {
-    /// The redrive that superseded the ended attempt this event is about, if any
-    /// ([`execution_event::superseding_redrive`]): RedriveExecution keeps the
-    /// execution's ARN, and EventBridge may deliver the failed attempt's event late,
-    /// after the redriven attempt started tasks in the same folder. Read from
-    /// DescribeExecution (`redriveDate`, `redriveCount`) of the execution and, for a
-    /// pipeline's step, of the pipeline (a redriven pipeline starts its step again in
-    /// a new execution, in the same folder). The execution is one of the stack's
-    /// (ExecutionEndedRule): a failure to read it is an error, and the event comes
-    /// again. A pipeline that is not the stack's may not be readable by the
-    /// watchdog's role: then it is taken as not redriven, and logged.
-    async fn superseding_redrive(
+    /// Since when the tasks of the ended execution's folders belong to a newer attempt
+    /// of it, if any ([`execution_event::superseding_redrive`]): RedriveExecution
+    /// keeps the execution's ARN, and EventBridge may deliver the failed attempt's
+    /// event late, after the redriven attempt started tasks in the same folder. Read
+    /// from DescribeExecution, not for a SUCCEEDED execution (never redriven). A step
+    /// of a redriven pipeline needs no reading of the pipeline: its next attempt is
+    /// another execution, and each task names its own (`BATON_EXECUTION`,
+    /// [`execution_event::task_of_ended_attempt`]). An execution the watchdog's role
+    /// may not read (a user's own pipeline whose ends a rule of theirs routes here,
+    /// without the grant docs/pipelines.md names) is taken as not redriven, and
+    /// logged; any other failure to read is an `Err`, and the event comes again.
+    async fn superseded_from(
         &self,
         detail: &ExecutionStatusChange,
         stopped_at: &DateTime,
     ) -> Result<Option<DateTime>, Error> {
-        let mut latest: Option<DateTime> = None;
-        let arns = detail
-            .execution_arn
-            .iter()
-            .map(|arn| (arn.clone(), true))
-            .chain(detail.started_by().map(|arn| (arn, false)));
-        for (arn, own) in arns {
-            let described = match self
-                .callbacks
-                .sfn()
-                .describe_execution()
-                .execution_arn(&arn)
-                .send()
-                .await
-            {
-                Ok(described) => described,
-                Err(e) => {
-                    let gone = e
-                        .as_service_error()
-                        .is_some_and(|e| e.is_execution_does_not_exist());
-                    let message = baton::error::display_chain(&e);
-                    if own && !gone {
-                        return Err(Error::Service {
-                            service: "states",
-                            operation: "DescribeExecution",
-                            message,
-                        });
-                    }
+        let Some(arn) = detail.execution_arn.as_deref() else {
+            return Ok(None);
+        };
+        if detail.status.as_deref() == Some("SUCCEEDED") {
+            return Ok(None);
+        }
+        let described = match self
+            .callbacks
+            .sfn()
+            .describe_execution()
+            .execution_arn(arn)
+            .send()
+            .await
+        {
+            Ok(described) => described,
+            Err(e) => {
+                let code = e.as_service_error().and_then(|e| e.meta().code());
+                let message = baton::error::display_chain(&e);
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_execution_does_not_exist())
+                    || code == Some("AccessDeniedException")
+                {
                     tracing::warn!(
-                        execution = arn.as_str(),
+                        execution = arn,
                         error = message.as_str(),
                         "could not read whether the execution was redriven; taken as not redriven"
                     );
-                    continue;
+                    return Ok(None);
                 }
-            };
-            let redrive = execution_event::superseding_redrive(
-                stopped_at,
-                detail.redrive_count.filter(|_| own),
-                described.redrive_date().cloned(),
-                described.redrive_count().unwrap_or(0).into(),
-            );
-            if let Some(date) = redrive
-                && latest
-                    .as_ref()
-                    .is_none_or(|l| l.as_secs_f64() < date.as_secs_f64())
-            {
-                latest = Some(date);
+                return Err(Error::Service {
+                    service: "states",
+                    operation: "DescribeExecution",
+                    message,
+                });
             }
+        };
+        let from = execution_event::superseding_redrive(
+            stopped_at,
+            detail.redrive_count,
+            Some(described.status().as_str()),
+            described.redrive_date().copied(),
+            described.redrive_count().unwrap_or(0).into(),
+        );
+        if let Some(from) = &from {
+            tracing::info!(execution = arn, superseded_from = %from, "the ended attempt was superseded by a redrive: the new attempt's tasks are kept");
         }
-        if let Some(date) = &latest {
-            tracing::info!(execution = detail.execution_arn.as_deref(), redriven_at = %date, "the ended attempt was superseded by a redrive: the new attempt's tasks are kept");
-        }
-        Ok(latest)
+        Ok(from)
     }
 
     /// An execution ended: stop its tasks still running, then abort the multipart
@@ -132,22 +126,39 @@ impl Watchdog {
                     _ => format!("Baton: execution {name} ended ({status})"),
                 };
                 let scopes = detail.tasks_scopes(handoff);
-                let redrive = self.superseding_redrive(&detail, &stopped_at).await?;
-                let ours = |task: &aws_sdk_ecs::types::Task| {
-                    execution_event::task_of_ended_attempt(task.created_at(), redrive.as_ref())
-                };
-                match self.stop_tasks(cluster, &scopes, reason, ours).await {
-                    Ok(report) => (
-                        format!(
-                            "{} (of {} running in the cluster; {} ListTasks, {} DescribeTasks calls)",
-                            report.stopped.len(),
-                            report.running,
-                            report.list_calls,
-                            report.describe_calls
-                        ),
-                        None,
-                    ),
+                // A step's tasks name the step's execution: only its own are its.
+                let step_of = detail.started_by().and(detail.execution_arn.as_deref());
+                match self.superseded_from(&detail, &stopped_at).await {
                     Err(e) => ("unknown".into(), Some(e)),
+                    Ok(from) => {
+                        let ours = |task: &aws_sdk_ecs::types::Task| {
+                            let overrides =
+                                task.overrides().map(baton::ecs_event::Overrides::from_sdk);
+                            let execution = baton::ecs_event::TaskStateChange {
+                                overrides,
+                                ..Default::default()
+                            };
+                            execution_event::task_of_ended_attempt(
+                                task.created_at(),
+                                from.as_ref(),
+                                execution.override_variable(baton::payload::EXECUTION_VARIABLE),
+                                step_of,
+                            )
+                        };
+                        match self.stop_tasks(cluster, &scopes, reason, ours).await {
+                            Ok(report) => (
+                                format!(
+                                    "{} (of {} running in the cluster; {} ListTasks, {} DescribeTasks calls)",
+                                    report.stopped.len(),
+                                    report.running,
+                                    report.list_calls,
+                                    report.describe_calls
+                                ),
+                                None,
+                            ),
+                            Err(e) => ("unknown".into(), Some(e)),
+                        }
+                    }
                 }
             }
             None => ("none looked for (BATON_CLUSTER unset)".into(), None),

@@ -154,6 +154,19 @@ impl Watchdog {
                 response.batch_item_failures.push(failure);
             }
         }
+        // Lambda's own Errors metric never sees these (the invocation succeeds with
+        // a partial batch response): count them, for the alarm.
+        let retried = response.batch_item_failures.len();
+        if retried > 0 {
+            baton::metrics::MetricSet::baton()
+                .metric(
+                    baton::metrics::names::WATCHDOG_EVENTS_RETRIED,
+                    baton::metrics::Unit::Count,
+                    retried as f64,
+                )
+                .property("function", "task-watchdog")
+                .emit();
+        }
         serde_json::to_value(response).expect("a batch response serialises")
     }
 
@@ -169,7 +182,7 @@ impl Watchdog {
     /// execution ended ([`crate::execution_ended`]).
     pub async fn handle_event(&self, event: Event) -> Result<Outcome, Error> {
         match event {
-            Event::ExecutionEnded(detail) => self.execution_ended(detail).await,
+            Event::ExecutionEnded(detail) => self.execution_ended(*detail).await,
             Event::TaskStopped(event) => self.task_stopped(*event).await,
         }
     }

@@ -38,7 +38,7 @@ pub enum Event {
     TaskStopped(Box<TaskStateChangeEvent>),
     /// "Step Functions Execution Status Change": its `detail`
     /// ([`crate::execution_ended`]).
-    ExecutionEnded(ExecutionStatusChange),
+    ExecutionEnded(Box<ExecutionStatusChange>),
 }
 
 impl Invocation {
@@ -78,7 +78,7 @@ impl Event {
             let detail: ExecutionStatusChange =
                 serde_json::from_value(event.get("detail").cloned().unwrap_or_default())
                     .unwrap_or_default();
-            return Ok(Event::ExecutionEnded(detail));
+            return Ok(Event::ExecutionEnded(Box::new(detail)));
         }
         let event = ecs_event::parse_event(event)?;
         Ok(Event::TaskStopped(Box::new(event)))
@@ -276,7 +276,7 @@ mod tests {
         let odd = json!({"detail-type": execution_event::DETAIL_TYPE, "detail": 5});
         assert_eq!(
             Invocation::from_value(odd).unwrap(),
-            Invocation::Event(Event::ExecutionEnded(ExecutionStatusChange::default()))
+            Invocation::Event(Event::ExecutionEnded(Box::default()))
         );
     }
 }

@@ -20,5 +20,11 @@ pub fn answer(cause: &str) -> Value {
         retryable = verdict.retryable,
         "a .sync task failed"
     );
+    // The .sync pipeline decides the step's Baton.* error here: count it as the
+    // watchdog counts the tokens it fails.
+    baton::metrics::MetricSet::failure(verdict.error)
+        .property("function", "task-watchdog")
+        .property("retryable", verdict.retryable)
+        .emit();
     serde_json::to_value(verdict).expect("a verdict serialises")
 }

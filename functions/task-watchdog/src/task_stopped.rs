@@ -4,9 +4,46 @@
 //! are aborted.
 
 use baton::ecs_event::{self, Overrides, TaskStateChange, TaskStateChangeEvent, Verdict};
+use baton::metrics::{MetricSet, Unit};
 use baton::{CallbackOutcome, Error};
+use std::time::SystemTime;
 
 use crate::handler::{Outcome, Watchdog};
+
+/// The metrics of a token failed for a stopped task: one `Failures` for its error,
+/// and `StopToFailLatency`, from the task's `stoppedAt` to `now` (when
+/// SendTaskFailure returned), when the event says when it stopped. `folder` is the
+/// execution and step of its `BATON_OUTPUT`, properties like the task's ARN: never
+/// dimensions.
+pub fn failure_metrics(
+    detail: &TaskStateChange,
+    error: &str,
+    folder: Option<(String, String)>,
+    now: SystemTime,
+) -> MetricSet {
+    let mut metrics = MetricSet::failure(error)
+        .property("function", "task-watchdog")
+        .property("taskArn", detail.task_arn.clone())
+        .property("stopCode", detail.stop_code.clone())
+        .property("stoppedAt", detail.stopped_at.clone());
+    if let Some((execution, step)) = folder {
+        metrics = metrics
+            .property("execution", execution)
+            .property("step", step);
+    }
+    match detail
+        .stopped_at
+        .as_deref()
+        .and_then(|at| baton::metrics::millis_since(at, now))
+    {
+        Some(ms) => metrics.metric(
+            baton::metrics::names::STOP_TO_FAIL_LATENCY,
+            Unit::Milliseconds,
+            ms.round(),
+        ),
+        None => metrics,
+    }
+}
 
 impl Watchdog {
     /// Decide and act. An `Err` means the event must be delivered again: returned
@@ -57,6 +94,10 @@ impl Watchdog {
             } => match self.callbacks.failure(&token, error, &cause).await? {
                 CallbackOutcome::Delivered => {
                     tracing::warn!(task_arn = task_arn.as_deref(), token = %token, error, cause, "task stopped without calling back; failed its token");
+                    let folder = detail
+                        .override_variable("BATON_OUTPUT")
+                        .and_then(|o| self.handoff.as_ref()?.folder_of(o));
+                    failure_metrics(detail, error, folder, SystemTime::now()).emit();
                     Ok(Outcome {
                         action: "failed",
                         reason: "the task stopped without calling back".into(),
@@ -130,5 +171,63 @@ impl Watchdog {
             .and_then(|t| t.overrides())
             .map(Overrides::from_sdk)
             .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use baton::error::names;
+    use serde_json::json;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    fn detail(stopped_at: Option<&str>) -> TaskStateChange {
+        TaskStateChange {
+            task_arn: Some("arn:aws:ecs:us-east-1:1:task/baton/2d3c".into()),
+            stop_code: Some("EssentialContainerExited".into()),
+            stopped_at: stopped_at.map(String::from),
+            last_status: Some("STOPPED".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_failed_token_counts_its_error_and_the_time_since_the_stop() {
+        // 2024-11-13T21:23:11.984Z is 1_731_532_991_984 ms after the epoch.
+        let now = UNIX_EPOCH + Duration::from_millis(1_731_532_991_984 + 640);
+        let folder = Some(("demo-1".to_string(), "task1".to_string()));
+        let doc = failure_metrics(
+            &detail(Some("2024-11-13T21:23:11.984Z")),
+            names::CONTAINER_EXITED,
+            folder,
+            now,
+        )
+        .to_value();
+        assert_eq!(doc["Error"], "Baton.ContainerExited");
+        assert_eq!(doc["Failures"], 1);
+        assert_eq!(doc["StopToFailLatency"], 640);
+        assert_eq!(doc["execution"], "demo-1");
+        assert_eq!(doc["taskArn"], "arn:aws:ecs:us-east-1:1:task/baton/2d3c");
+        let directive = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(
+            directive["Dimensions"],
+            json!([["Stack", "Error"], ["Stack"]])
+        );
+        assert_eq!(
+            directive["Metrics"],
+            json!([
+                {"Name": "Failures", "Unit": "Count"},
+                {"Name": "StopToFailLatency", "Unit": "Milliseconds"},
+            ])
+        );
+    }
+
+    #[test]
+    fn without_a_stop_time_only_the_failure_is_counted() {
+        let doc =
+            failure_metrics(&detail(None), names::TASK_STOPPED, None, SystemTime::now()).to_value();
+        assert_eq!(doc["Failures"], 1);
+        assert!(doc.get("StopToFailLatency").is_none());
+        assert!(doc.get("execution").is_none());
     }
 }

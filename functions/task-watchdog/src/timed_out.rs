@@ -131,6 +131,19 @@ impl Watchdog {
             }
         };
         let answer = answer(state, &stopping);
+        // The execution's ARN and the state are properties, never dimensions.
+        baton::metrics::MetricSet::failure(state.error())
+            .property("function", "task-watchdog")
+            .property("executionArn", state.execution_arn.as_str())
+            .property("state", state.state.as_str())
+            .property(
+                "tasksStopped",
+                match &stopping {
+                    Stopping::Stopped(arns) => arns.len(),
+                    _ => 0,
+                },
+            )
+            .emit();
         tracing::warn!(
             execution = state.execution_arn,
             state = state.state,
