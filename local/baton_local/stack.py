@@ -209,7 +209,8 @@ def up() -> None:
     outputs = deployed["outputs"]
 
     function_env = dict(AWS_ENDPOINT_URL=components_endpoint, AWS_REGION=REGION, BATON_BUCKET=outputs["BucketName"],
-                        BATON_CLUSTER=outputs["ClusterArn"], BATON_TASK_LOGS=str(LOGS / "{task_id}.log"))
+                        BATON_CLUSTER=outputs["ClusterArn"], BATON_TASK_LOGS=str(LOGS / "{task_id}.log"),
+                        BATON_STACK=STACK)
     # Nothing of the harness's own credentials reaches a function: only its role's.
     watch_env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     watch_env.update(PATH=f"{VENV_BIN}:{os.environ['PATH']}", CARGO_TARGET_DIR=str(TARGET))
