@@ -143,7 +143,7 @@ IAM_RECORD := $(CURDIR)/.local/iam-e2e.jsonl
 .PHONY: test-e2e
 test-e2e: venv $(VENV_AWSCLI_STAMP) ## End to end on the local stack (IAM enforced by role), tasks in real containers, the CLI, make deploy/destroy, then the IAM mutation check over what it recorded
 	@mkdir -p $(dir $(IAM_RECORD)) && rm -f $(IAM_RECORD) $(IAM_RECORD).policies.json
-	PATH=$(VENV_AWSCLI)/bin:$(PATH) BATON_LOCAL_IAM_RECORD=$(IAM_RECORD) $(VENV)/bin/python -m pytest tests/test_containers.py tests/test_local_e2e.py tests/test_pipelines_e2e.py tests/test_state_sizes.py tests/test_cli.py tests/test_observability.py tests/test_deploy.py
+	PATH=$(VENV_AWSCLI)/bin:$(PATH) BATON_LOCAL_IAM_RECORD=$(IAM_RECORD) $(VENV)/bin/python -m pytest tests/test_containers.py tests/test_local_e2e.py tests/test_pipelines_e2e.py tests/test_state_sizes.py tests/test_worker_runtime.py tests/test_cli.py tests/test_observability.py tests/test_deploy.py
 	$(VENV)/bin/python -m baton_local.iam.mutation --record $(IAM_RECORD) --policies $(IAM_RECORD).policies.json --role-prefix baton-local
 
 .PHONY: image

@@ -1,7 +1,8 @@
 """The worker image, built here from worker-image/Dockerfile (`make image`), run as
-real containers by the local Fargate runner: what only a container shows — the
-worker as PID 1, a read-only root filesystem, the non-root user, the task's memory
-limit enforced by the kernel, StopTask as SIGTERM then SIGKILL after stopTimeout.
+real containers by the local Fargate runner: what only a container shows — ECS's
+init process as PID 1 (the template's initProcessEnabled) with the worker as its
+child, a read-only root filesystem, the non-root user, the task's memory limit
+enforced by the kernel, StopTask as SIGTERM then SIGKILL after stopTimeout.
 
 The rest of the end-to-end suite (tests/test_local_e2e.py) runs in the same mode:
 every task whose image is not `local:` is a container."""
@@ -72,7 +73,7 @@ def test_the_image_is_built_non_root_with_the_worker_as_entrypoint(stack):
     print(f"image {image['Size'] / 1e6:.1f} MB; a container starts and exits in {took:.2f} s")
 
 
-def test_a_task_runs_as_pid_1_read_only_as_65532_with_its_memory_limit(stack, text):
+def test_a_task_runs_under_an_init_process_read_only_as_65532_with_its_memory_limit(stack, text):
     task1 = stack.task_definition(1, job="sleep", memory=256, environment={"BATON_SLEEP_SECONDS": "4"})
     execution = stack.start(stack.variant(task1=task1, task2=stack.task_definition(2, job="copy")), text)
     name = container_of(stack.wait_for_task(execution))
@@ -80,9 +81,12 @@ def test_a_task_runs_as_pid_1_read_only_as_65532_with_its_memory_limit(stack, te
     assert state["HostConfig"]["ReadonlyRootfs"] is True
     assert state["HostConfig"]["Memory"] == 256 * MIB
     assert state["Config"]["User"] == "65532:65532"
-    top = podman("top", name, "pid", "user", "args").stdout.splitlines()[1:]
-    first = top[0].split()
-    assert (first[0], first[-1]) == ("1", "/usr/local/bin/baton-worker"), top
+    # PID 1 is the init process (initProcessEnabled: podman's --init, catatonit at
+    # /run/podman-init), the worker its only child.
+    assert state["Config"]["CreateCommand"].count("--init") == 1
+    top = [line.split() for line in podman("top", name, "pid", "ppid", "args").stdout.splitlines()[1:]]
+    assert (top[0][0], top[0][2]) == ("1", "/run/podman-init"), top
+    assert [(t[1], t[2:]) for t in top[1:]] == [("1", ["/usr/local/bin/baton-worker"])], top
     # Nothing written outside the tmpfs: the only changes are podman's own mount points
     # (/etc/hosts and resolv.conf, the read-only tmpfs at /var/tmp).
     changed = {line.split()[1] for line in podman("diff", name).stdout.splitlines() if line.strip()}
@@ -121,9 +125,10 @@ def test_a_sigkill_that_is_not_an_oom_kill_is_a_crash(stack, text):
     assert not (cause["containers"][0].get("reason") or "").startswith("OutOfMemoryError"), cause
 
 
-def test_exec_as_pid_1_forwards_stop_task_to_its_child(stack, text):
-    # The wrapper is PID 1; its child here is another baton-worker (the image has no
-    # shell), running the sleep job. StopTask → SIGTERM to PID 1 → the child's group.
+def test_exec_under_the_init_process_forwards_stop_task_to_its_child(stack, text):
+    # The init process is PID 1 and the wrapper its child; the wrapper's child here is
+    # another baton-worker (the image has no shell), running the sleep job. StopTask →
+    # SIGTERM to PID 1 → forwarded to the wrapper → the child's group.
     task1 = stack.task_definition(1, command=["exec", "--", "/usr/local/bin/baton-worker"],
                                   environment={"BATON_JOB": "sleep", "BATON_SLEEP_SECONDS": "120",
                                                "BATON_STOP_GRACE_SECONDS": "5"})
@@ -132,10 +137,11 @@ def test_exec_as_pid_1_forwards_stop_task_to_its_child(stack, text):
     name = container_of(arn)
     wait_running(name)
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and len(podman("top", name, "pid").stdout.splitlines()) < 3:
+    while time.monotonic() < deadline and len(podman("top", name, "pid").stdout.splitlines()) < 4:
         time.sleep(0.2)
     processes = podman("top", name, "pid", "ppid", "args").stdout.splitlines()[1:]
-    assert len(processes) == 2, processes
+    assert len(processes) == 3, processes
+    assert processes[0].split()[2] == "/run/podman-init", processes
     stopped = time.monotonic()
     stack.ecs.stop_task(cluster=stack.cluster, task=arn, reason="e2e test")
     d = stack.wait(execution, 60)

@@ -35,6 +35,8 @@ def test_containers_unavailable(monkeypatch, tools, root, apt, reason):
     present = tools | ({"apt-get"} if apt else set())
     monkeypatch.setattr(image.shutil, "which", lambda name: f"/usr/bin/{name}" if name in present else None)
     monkeypatch.setattr(image.os, "geteuid", lambda: 0 if root else 1000)
+    # podman's init (catatonit) comes with the tools in these cases.
+    monkeypatch.setattr(image, "CATATONIT", ROOT if "podman" in tools else ROOT / "no-such-file")
     assert image.containers_unavailable() == reason
 
 

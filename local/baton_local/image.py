@@ -27,7 +27,14 @@ STATE = ROOT / ".local" / "containers"
 CONF = ROOT / "local" / "containers" / "containers.conf"
 IMAGE = "localhost/baton-worker:local"
 BASE = "localhost/baton-base:local"
-PACKAGES = ["podman", "buildah", "runc", "conmon"]
+PACKAGES = ["podman", "buildah", "runc", "conmon", "catatonit"]
+# podman's --init (ECS's initProcessEnabled) runs this as the container's PID 1.
+CATATONIT = Path("/usr/libexec/podman/catatonit")
+
+
+def installed() -> bool:
+    """podman, buildah, runc and the init process podman's --init runs."""
+    return all(shutil.which(p) for p in ("podman", "buildah", "runc")) and CATATONIT.exists()
 # What the base holds, from the host's Debian packages (libc6, libgcc-s1, ca-certificates).
 LIBRARIES = ["libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1", "libgcc_s.so.1"]
 
@@ -50,7 +57,7 @@ def containers_unavailable() -> str:
     machine (the fallback's test)."""
     if os.environ.get("BATON_LOCAL_NO_CONTAINERS", "") not in ("", "0"):
         return "BATON_LOCAL_NO_CONTAINERS is set"
-    if all(shutil.which(p) for p in ("podman", "buildah", "runc")):
+    if installed():
         return ""
     if os.geteuid() != 0:
         return "podman is not installed and this is not root"
@@ -60,8 +67,8 @@ def containers_unavailable() -> str:
 
 
 def ensure_installed() -> None:
-    """podman, buildah and runc from Debian's packages, once (idempotent)."""
-    if all(shutil.which(p) for p in ("podman", "buildah", "runc")):
+    """podman, buildah, runc and catatonit from Debian's packages, once (idempotent)."""
+    if installed():
         return
     if os.geteuid() != 0:
         sys.exit("podman is not installed and this is not root: apt-get install " + " ".join(PACKAGES))

@@ -20,14 +20,13 @@ pub const DEFAULT_READ_IDLE: Duration = Duration::from_secs(30);
 pub const DEFAULT_STALL: Duration = Duration::from_secs(900);
 
 /// A size in bytes from `name`: a number with an optional unit (`160MiB`, `1GiB`,
-/// `512KiB`, or bytes); `default` when unset.
+/// `512KiB`, or bytes); `None` when unset.
 fn bytes_setting(
     get: &impl Fn(&str) -> Option<String>,
     name: &'static str,
-    default: usize,
-) -> Result<usize, ConfigError> {
+) -> Result<Option<usize>, ConfigError> {
     let Some(text) = get(name).filter(|s| !s.trim().is_empty()) else {
-        return Ok(default);
+        return Ok(None);
     };
     let trimmed = text.trim();
     let digits = trimmed.trim_end_matches(|c: char| c.is_ascii_alphabetic());
@@ -40,7 +39,7 @@ fn bytes_setting(
         _ => 0,
     };
     match digits.trim().parse::<usize>() {
-        Ok(n) if scale > 0 => n.checked_mul(scale).ok_or_else(|| {
+        Ok(n) if scale > 0 => n.checked_mul(scale).map(Some).ok_or_else(|| {
             config_error(
                 name,
                 format!("{text:?} is more bytes than this machine can address"),
@@ -97,9 +96,12 @@ pub struct WorkerConfig {
     /// No byte read or written by the job for this long: the worker gives up and
     /// reports it (`BATON_STALL_SECONDS`; `None` when 0).
     pub stall: Option<Duration>,
-    /// Bytes of transfer buffers, both directions together
-    /// (`BATON_TRANSFER_MEMORY`, default 160 MiB).
-    pub transfer_memory: usize,
+    /// Bytes of transfer buffers, both directions together, when
+    /// `BATON_TRANSFER_MEMORY` sets them; `None`: they follow the memory limit
+    /// ([`crate::memory::transfer_budget`]).
+    pub transfer_memory: Option<usize>,
+    /// `BATON_STACK`: the stack's name, a dimension of the run's metrics.
+    pub stack: Option<String>,
 }
 
 impl std::fmt::Debug for WorkerConfig {
@@ -168,11 +170,8 @@ impl WorkerConfig {
         let read_idle = seconds(&get, "BATON_READ_IDLE_SECONDS", DEFAULT_READ_IDLE)?
             .unwrap_or(DEFAULT_READ_IDLE);
         let stall = seconds(&get, "BATON_STALL_SECONDS", DEFAULT_STALL)?;
-        let transfer_memory = bytes_setting(
-            &get,
-            "BATON_TRANSFER_MEMORY",
-            baton::store::DEFAULT_TRANSFER_MEMORY,
-        )?;
+        let transfer_memory = bytes_setting(&get, "BATON_TRANSFER_MEMORY")?;
+        let stack = get("BATON_STACK").filter(|s| !s.trim().is_empty());
         Ok(WorkerConfig {
             token,
             input,
@@ -183,6 +182,7 @@ impl WorkerConfig {
             read_idle,
             stall,
             transfer_memory,
+            stack,
         })
     }
 
@@ -192,6 +192,29 @@ impl WorkerConfig {
         let mut parts = self.output.key.trim_end_matches('/').rsplit('/');
         parts.next()?;
         parts.next()
+    }
+
+    /// The step, when the output prefix follows Baton's layout
+    /// (`executions/<execution>/<step>/`), as a metric dimension: a Map's numbered
+    /// steps (`item-17`) share one value (`item-*`), so the dimension stays bounded.
+    pub fn step(&self) -> Option<String> {
+        let parts: Vec<&str> = self.output.key.trim_end_matches('/').split('/').collect();
+        let ["executions", execution, step] = parts.as_slice() else {
+            return None;
+        };
+        if execution.is_empty() || step.is_empty() {
+            return None;
+        }
+        Some(match step.rsplit_once('-') {
+            Some((name, index))
+                if !name.is_empty()
+                    && index.bytes().all(|b| b.is_ascii_digit())
+                    && !index.is_empty() =>
+            {
+                format!("{name}-*")
+            }
+            _ => (*step).to_string(),
+        })
     }
 
     /// Key of the output object: `<prefix>output`.
@@ -285,7 +308,38 @@ mod tests {
         assert_eq!(c.output_key(), "executions/run-7/task1/output");
         assert_eq!(c.execution(), Some("run-7"));
         assert_eq!(c.heartbeat, Some(DEFAULT_HEARTBEAT));
-        assert_eq!(c.transfer_memory, baton::store::DEFAULT_TRANSFER_MEMORY);
+        assert_eq!(c.transfer_memory, None);
+        assert_eq!(c.step().as_deref(), Some("task1"));
+        assert_eq!(c.stack, None);
+    }
+
+    #[test]
+    fn the_step_dimension_is_bounded() {
+        let step = |output: &str| {
+            let mut pairs = BASE.to_vec();
+            pairs.retain(|(k, _)| *k != "BATON_OUTPUT");
+            pairs.push(("BATON_OUTPUT", output));
+            pairs.push(("BATON_STACK", "baton"));
+            let c = WorkerConfig::from_lookup(lookup(&pairs), &jobs::builtin(), None).unwrap();
+            assert_eq!(c.stack.as_deref(), Some("baton"));
+            c.step()
+        };
+        assert_eq!(
+            step("s3://b/executions/run-7/task2/").as_deref(),
+            Some("task2")
+        );
+        assert_eq!(
+            step("s3://b/executions/run-7/item-17/").as_deref(),
+            Some("item-*")
+        );
+        assert_eq!(
+            step("s3://b/executions/run-7/top-words/").as_deref(),
+            Some("top-words")
+        );
+        // Not Baton's layout: no step, rather than an unbounded value.
+        assert_eq!(step("s3://b/out/"), None);
+        assert_eq!(step("s3://b/runs/7f3a/x/"), None);
+        assert_eq!(step("s3://b/executions/run-7/task1/extra/"), None);
     }
 
     #[test]
@@ -302,7 +356,7 @@ mod tests {
             ("2g", 2 << 30),
             ("1000", 1000),
         ] {
-            assert_eq!(with(text).unwrap().transfer_memory, bytes, "{text}");
+            assert_eq!(with(text).unwrap().transfer_memory, Some(bytes), "{text}");
         }
         for bad in ["lots", "64MB", "-1MiB", "99999999999999999999GiB"] {
             let err = with(bad).unwrap_err();

@@ -10,7 +10,9 @@
 pub mod config;
 pub mod exec;
 pub mod jobs;
+pub mod memory;
 pub mod metadata;
+pub mod metrics;
 pub mod pipe;
 pub mod progress;
 pub mod run;

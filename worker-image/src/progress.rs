@@ -20,7 +20,9 @@ pub struct Progress {
     started: Instant,
     /// Milliseconds after `started` of the last byte moved.
     last_ms: Arc<AtomicU64>,
-    bytes: Arc<AtomicU64>,
+    /// Bytes read by the job, and bytes taken by the upload.
+    read: Arc<AtomicU64>,
+    written: Arc<AtomicU64>,
 }
 
 impl Default for Progress {
@@ -28,15 +30,16 @@ impl Default for Progress {
         Progress {
             started: Instant::now(),
             last_ms: Arc::new(AtomicU64::new(0)),
-            bytes: Arc::new(AtomicU64::new(0)),
+            read: Arc::new(AtomicU64::new(0)),
+            written: Arc::new(AtomicU64::new(0)),
         }
     }
 }
 
 impl Progress {
-    pub fn moved(&self, n: usize) {
+    fn moved(&self, counter: &AtomicU64, n: usize) {
         if n > 0 {
-            self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            counter.fetch_add(n as u64, Ordering::Relaxed);
             let now = self.started.elapsed().as_millis() as u64;
             self.last_ms.fetch_max(now, Ordering::Relaxed);
         }
@@ -48,15 +51,36 @@ impl Progress {
         Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
     }
 
+    /// Bytes moved, both ways.
     pub fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
+        self.bytes_read() + self.bytes_written()
     }
 
-    /// `inner`, counting what is read through it.
-    pub fn count<R>(&self, inner: R) -> Counted<R> {
+    /// Bytes the job read of its input.
+    pub fn bytes_read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of output the upload took.
+    pub fn bytes_written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// `inner` (the input), counting what the job reads through it.
+    pub fn reading<R>(&self, inner: R) -> Counted<R> {
         Counted {
             inner,
             progress: self.clone(),
+            output: false,
+        }
+    }
+
+    /// `inner` (the output pipe), counting what the upload reads through it.
+    pub fn writing<R>(&self, inner: R) -> Counted<R> {
+        Counted {
+            inner,
+            progress: self.clone(),
+            output: true,
         }
     }
 }
@@ -64,6 +88,7 @@ impl Progress {
 pub struct Counted<R> {
     inner: R,
     progress: Progress,
+    output: bool,
 }
 
 impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
@@ -75,7 +100,12 @@ impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = polled {
-            self.progress.moved(buf.filled().len() - before);
+            let counter = if self.output {
+                &self.progress.written
+            } else {
+                &self.progress.read
+            };
+            self.progress.moved(counter, buf.filled().len() - before);
         }
         polled
     }
@@ -91,10 +121,13 @@ mod tests {
         let progress = Progress::default();
         tokio::time::sleep(Duration::from_millis(30)).await;
         assert!(progress.idle() >= Duration::from_millis(30));
-        let mut reader = progress.count(&b"hello"[..]);
+        let mut reader = progress.reading(&b"hello"[..]);
         let mut out = Vec::new();
         reader.read_to_end(&mut out).await.unwrap();
         assert_eq!(progress.bytes(), 5);
+        let mut writer = progress.writing(&b"out"[..]);
+        writer.read_to_end(&mut out).await.unwrap();
+        assert_eq!((progress.bytes_read(), progress.bytes_written()), (5, 3));
         assert!(progress.idle() < Duration::from_millis(30));
     }
 }

@@ -13,6 +13,8 @@ use tracing::{Instrument, error, info, warn};
 
 use crate::config::{InputSource, WorkerConfig, token_from};
 use crate::jobs::{InputMeta, JobEntry, JobIo};
+use crate::memory;
+use crate::metrics::{RunContext, RunMetrics};
 use crate::pipe::pipe;
 use crate::progress::Progress;
 
@@ -119,7 +121,8 @@ pub async fn main(jobs: &[JobEntry], command: Option<Vec<String>>) -> ExitStatus
             return ExitStatus::BadConfig;
         }
     };
-    let task_arn = crate::metadata::task_arn().await;
+    let task = crate::metadata::task().await;
+    let task_arn = task.task_arn;
     let span = tracing::info_span!(
         "worker",
         job = %config.job_name,
@@ -127,12 +130,23 @@ pub async fn main(jobs: &[JobEntry], command: Option<Vec<String>>) -> ExitStatus
         task_arn = task_arn.as_deref().unwrap_or(""),
         token = %config.token.as_ref().map(TaskToken::short_hash).unwrap_or_default(),
     );
+    // The container's limit: its cgroup's, or the task's from ECS (on Fargate a
+    // container without a memory of its own may show no cgroup limit).
+    let limit = memory::MemoryLimit::tighter(memory::own_cgroup_limit(), task.memory_limit);
+    let budget = memory::transfer_budget(config.transfer_memory, limit);
     let store = Store::new(baton::aws::s3_client(&sdk))
         .with_read_resume(config.read_idle, baton::store::DEFAULT_MAX_RESUMES)
-        .with_memory(TransferMemory::split(config.transfer_memory));
-    span.in_scope(
-        || info!(transfer = %store.describe(), "transfer memory (BATON_TRANSFER_MEMORY)"),
-    );
+        .with_memory(TransferMemory::split(budget.bytes));
+    span.in_scope(|| {
+        info!(
+            transfer_memory_bytes = budget.bytes as u64,
+            chosen_by = budget.chosen_by,
+            memory_limit_bytes = budget.limit.map(|l| l.bytes),
+            memory_limit_source = budget.limit.map(|l| l.source),
+            transfer = %store.describe(),
+            "transfer memory (BATON_TRANSFER_MEMORY)"
+        )
+    });
     let worker = Worker {
         store,
         callbacks: config.token.as_ref().map(|_| CallbackClient::new(&sdk)),
@@ -186,13 +200,38 @@ impl Worker {
             task.abort();
         }
         let status = self.report(outcome).await;
+        let seconds = started.elapsed().as_secs_f64();
         info!(
             exit_code = status.code(),
-            seconds = started.elapsed().as_secs_f64(),
+            seconds,
             peak_rss_bytes = peak_rss_bytes(),
             "worker finished"
         );
+        self.print_metrics(&progress, seconds, status);
         status
+    }
+
+    /// The run's metrics, as one EMF line on stdout (the task's log).
+    fn print_metrics(&self, progress: &Progress, seconds: f64, status: ExitStatus) {
+        let run = RunMetrics {
+            bytes_read: progress.bytes_read(),
+            bytes_written: progress.bytes_written(),
+            seconds,
+            peak_memory: memory::peak_memory(),
+        };
+        let at = RunContext {
+            stack: self.config.stack.clone(),
+            step: self.config.step(),
+            execution: self.config.execution().map(String::from),
+            job: self.config.job_name.clone(),
+            task_arn: self.task_arn.clone(),
+        };
+        crate::metrics::print(&crate::metrics::emf(
+            &run,
+            &at,
+            status.code(),
+            crate::metrics::now_ms(),
+        ));
     }
 
     /// Give up when the job moved no byte, in or out, for `BATON_STALL_SECONDS`.
@@ -293,7 +332,7 @@ impl Worker {
         };
         info!(input = %meta.source, bytes = meta.size, "reading input");
         let mut reader = match self.store.read_payload(&payload).await {
-            Ok(r) => progress.count(r),
+            Ok(r) => progress.reading(r),
             Err(e) => return Outcome::Failed(e.into()),
         };
         let (mut writer, pipe_reader) = pipe(PIPE_BYTES);
@@ -353,7 +392,7 @@ impl Worker {
         let put = self.store.put(
             &self.config.output.bucket,
             &key,
-            progress.count(pipe_reader),
+            progress.writing(pipe_reader),
             Some(self.config.job.content_type()),
         );
         let (job_result, put_result) = tokio::join!(job, put);

@@ -182,6 +182,30 @@ async fn copy_of_256_mib_succeeds_in_bounded_memory() {
         chose.starts_with("16 MiB to read: 1 ranges of 8 MiB"),
         "{chose}"
     );
+    let budget = logs(&output)
+        .into_iter()
+        .find(|l| l["transfer"].is_string())
+        .unwrap();
+    assert_eq!(budget["chosen_by"], "BATON_TRANSFER_MEMORY", "{budget}");
+    // The run's metrics: one EMF line on stdout, the bytes each way and the step.
+    let emf: Vec<Value> = logs(&output)
+        .into_iter()
+        .filter(|l| l.get("_aws").is_some())
+        .collect();
+    assert_eq!(emf.len(), 1, "{emf:?}");
+    assert_eq!(
+        (
+            emf[0]["BytesRead"].as_u64(),
+            emf[0]["BytesWritten"].as_u64()
+        ),
+        (Some(len), Some(len))
+    );
+    assert_eq!(emf[0]["Step"], "task1");
+    assert_eq!(
+        emf[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        serde_json::json!([["Step"]]),
+        "no BATON_STACK: per step only"
+    );
     assert!(peak < (32 + 40) * MIB, "worker peak RSS {} MiB", peak / MIB);
 }
 

@@ -1,5 +1,6 @@
 //! One ECS task as a real container (podman, daemonless, runc): what only a container
-//! shows — the program as PID 1, a read-only root filesystem, the non-root user, the
+//! shows — the program as PID 1 (or ECS's init process before it, with
+//! `initProcessEnabled`), a read-only root filesystem, the non-root user, the
 //! memory limit enforced by the kernel, StopTask as SIGTERM then SIGKILL after the
 //! container's stopTimeout — as ECS runs it. Networking is the host's (awsvpc is out of
 //! scope). The container's output goes to the task's log file, as a process's does.
@@ -15,8 +16,13 @@ use crate::context::{Containers, Context, Definition, put_event};
 use crate::report::{Stopped, TaskView, now_iso, running_detail};
 
 /// Which local image runs a task definition's image: the worker image for the
-/// Baton worker's repository, else the image itself if it is in local storage.
-pub async fn local_image(image: &str, containers: &Containers) -> Option<String> {
+/// Baton worker's repository, else the image itself if it is in local storage (the
+/// project's storage, through `podman_env`, where `make image` builds).
+pub async fn local_image(
+    image: &str,
+    containers: &Containers,
+    podman_env: &[(String, String)],
+) -> Option<String> {
     let repository = image.rsplit('/').next().unwrap_or(image);
     let repository = repository.split(['@', ':']).next().unwrap_or(repository);
     if repository == "baton-worker" {
@@ -24,6 +30,10 @@ pub async fn local_image(image: &str, containers: &Containers) -> Option<String>
     }
     let exists = Command::new("podman")
         .args(["image", "exists", image])
+        .env_clear()
+        .envs(podman_env.iter().cloned())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .await
         .is_ok_and(|s| s.success());
@@ -71,6 +81,12 @@ pub async fn supervise(
     }
     if let Some(user) = &def.user {
         command.arg(format!("--user={user}"));
+    }
+    if def.init_process {
+        // ECS's initProcessEnabled is docker run's --init; podman's is the same
+        // option: catatonit (containers.conf's init_path) as PID 1, forwarding
+        // signals to the entrypoint and reaping every orphan.
+        command.arg("--init");
     }
     if !def.entry_point.is_empty() {
         command.arg(format!(

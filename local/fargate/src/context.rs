@@ -56,6 +56,9 @@ pub struct Definition {
     pub entry_point: Vec<String>,
     /// The task role (`taskRoleArn`): its session's credentials are the task's.
     pub task_role_arn: Option<String>,
+    /// `linuxParameters.initProcessEnabled`: an init process as the container's PID 1
+    /// that forwards signals and reaps orphaned processes (`--init`).
+    pub init_process: bool,
 }
 
 impl Definition {
@@ -98,6 +101,10 @@ impl Definition {
                 .task_role_arn()
                 .filter(|r| !r.is_empty())
                 .map(String::from),
+            init_process: container
+                .and_then(|c| c.linux_parameters())
+                .and_then(|l| l.init_process_enabled())
+                .unwrap_or(false),
         }
     }
 }
@@ -140,6 +147,35 @@ pub async fn put_event(ctx: &Context, task: &TaskView, detail: &baton::ecs_event
 mod tests {
     use super::*;
     use aws_sdk_ecs::types::{ContainerDefinition, Task, TaskDefinition, TaskOverride};
+
+    #[test]
+    fn the_init_process_comes_from_the_containers_linux_parameters() {
+        use aws_sdk_ecs::types::LinuxParameters;
+        let with = |params: Option<LinuxParameters>| {
+            let container = ContainerDefinition::builder()
+                .image("baton-worker")
+                .set_linux_parameters(params)
+                .build();
+            Definition::from_sdk(
+                &TaskDefinition::builder()
+                    .container_definitions(container)
+                    .build(),
+            )
+            .init_process
+        };
+        assert!(with(Some(
+            LinuxParameters::builder()
+                .init_process_enabled(true)
+                .build()
+        )));
+        assert!(!with(Some(
+            LinuxParameters::builder()
+                .init_process_enabled(false)
+                .build()
+        )));
+        assert!(!with(Some(LinuxParameters::builder().build())));
+        assert!(!with(None));
+    }
 
     #[test]
     fn the_task_role_comes_from_the_definition_or_runtasks_overrides() {

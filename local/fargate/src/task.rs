@@ -175,10 +175,15 @@ async fn supervise(
     def: &Definition,
     mut stop: watch::Receiver<bool>,
 ) -> Stopped {
-    let (program, args) = match launch_for(&def.image, &def.command, &ctx.worker, &ctx.root) {
-        Launch::CannotPull { reason } => return Stopped::failed_to_start(reason, now_iso()),
-        Launch::Exec { program, args } => (program, args),
-    };
+    // In containers, any image in local storage runs (crate::container::local_image
+    // decides); as processes, only the worker image and `local:` programs do.
+    let in_container = ctx.containers.is_some() && !def.image.starts_with("local:");
+    let launch = launch_for(&def.image, &def.command, &ctx.worker, &ctx.root);
+    if let Launch::CannotPull { reason } = &launch
+        && !in_container
+    {
+        return Stopped::failed_to_start(reason.clone(), now_iso());
+    }
     // Provisioning: on Fargate the ENI and the image pull take tens of seconds, all
     // of it inside the state's heartbeat window. A StopTask meanwhile stops the task
     // before its container ever starts.
@@ -213,14 +218,15 @@ async fn supervise(
             return Stopped::failed_to_start(reason, now_iso());
         }
     };
-    if let Some(containers) = &ctx.containers
-        && !def.image.starts_with("local:")
-    {
-        return match crate::container::local_image(&def.image, containers).await {
+    if let Some(containers) = ctx.containers.as_ref().filter(|_| in_container) {
+        return match crate::container::local_image(&def.image, containers, &ctx.podman_env).await {
             Some(image) => crate::container::supervise(ctx, task, def, &env, image, stop).await,
             None => Stopped::failed_to_start(crate::image::cannot_pull(&def.image), now_iso()),
         };
     }
+    let Launch::Exec { program, args } = launch else {
+        unreachable!("a process task's image that cannot be pulled has returned above");
+    };
     let crash = match crash(&def.environment) {
         Ok(crash) => crash,
         Err(e) => {
