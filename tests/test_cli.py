@@ -154,6 +154,10 @@ def test_a_failing_run_its_exit_code_its_error_in_ls_its_logs_and_its_redrive(st
     assert redriven.returncode == FAILED, redriven.stderr
     assert document(redriven)["stepError"] == "Baton.ContainerExited"
     assert "redriven" in redriven.stderr
+    # A step's own execution is not redriven on its own: the pipeline is.
+    step = stack.step_failure(stack.sfn.describe_execution(executionArn=doc["executionArn"]))["stepExecution"]
+    refused = baton("redrive", step, env=env, check_code=LOCAL_ERROR)
+    assert f"is a step of {doc['executionArn']}: redrive the pipeline" in refused.stderr, refused.stderr
 
 
 def test_stop_a_followed_run_exits_aborted_with_ascii_marks(stack, env, small_text):

@@ -557,3 +557,30 @@ mod tests {
         assert_eq!(duration(10.0, None, 11.0), 1.0);
     }
 }
+
+/// The execution this one is a step of: the ARN its input carries under
+/// `AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID` (what Baton's pipelines pass their
+/// steps), if any.
+pub fn started_by(input: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(input).ok()?;
+    let arn = value
+        .get(baton::execution_event::STARTED_BY_KEY)?
+        .as_str()?;
+    arn.starts_with("arn:").then(|| arn.to_string())
+}
+
+#[cfg(test)]
+mod started_by_tests {
+    use super::started_by;
+
+    #[test]
+    fn a_step_names_its_pipeline() {
+        let input = r#"{"step": "task1", "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": "arn:aws:states:us-east-1:1:execution:p:run-1"}"#;
+        assert_eq!(
+            started_by(input).as_deref(),
+            Some("arn:aws:states:us-east-1:1:execution:p:run-1")
+        );
+        assert_eq!(started_by(r#"{"input": "s3://b/k"}"#), None);
+        assert_eq!(started_by("not json"), None);
+    }
+}

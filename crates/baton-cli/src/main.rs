@@ -108,6 +108,10 @@ enum Command {
         /// Redrive it and print its ARN, without following it.
         #[arg(long)]
         detach: bool,
+        /// Redrive a pipeline's step on its own (the pipeline stays failed, and a later
+        /// redrive of the pipeline runs the step again beside it): refused without this.
+        #[arg(long)]
+        step: bool,
     },
 }
 
@@ -218,8 +222,12 @@ async fn main() -> ExitCode {
             Ok(arn) => stop(&ctx, &arn, cause.clone()).await,
             Err(e) => Err(e),
         },
-        Command::Redrive { execution, detach } => match ctx.execution_arn(execution).await {
-            Ok(arn) => redrive(&ctx, &arn, *detach).await,
+        Command::Redrive {
+            execution,
+            detach,
+            step,
+        } => match ctx.execution_arn(execution).await {
+            Ok(arn) => redrive(&ctx, &arn, *detach, *step).await,
             Err(e) => Err(e),
         },
     };
@@ -1038,7 +1046,18 @@ async fn stop(ctx: &Ctx, arn: &str, cause: Option<String>) -> Result<Outcome, Fa
     })
 }
 
-async fn redrive(ctx: &Ctx, arn: &str, detach: bool) -> Result<Outcome, Failure> {
+async fn redrive(ctx: &Ctx, arn: &str, detach: bool, step: bool) -> Result<Outcome, Failure> {
+    if !step {
+        let described = call("DescribeExecution", || {
+            ctx.sfn.describe_execution().execution_arn(arn).send()
+        })
+        .await?;
+        if let Some(pipeline) = baton_cli::history::started_by(described.input().unwrap_or("")) {
+            return Err(Failure::local(format!(
+                "{arn} is a step of {pipeline}: redrive the pipeline (baton redrive {pipeline}), which runs its failed step again; --step redrives the step alone"
+            )));
+        }
+    }
     // Where its history stands: the redrive is followed from there.
     let before = whole_history(ctx, arn).await?;
     let last_id = before.last().map(|e| e.id()).unwrap_or(0);
