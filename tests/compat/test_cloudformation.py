@@ -235,3 +235,30 @@ def test_fixed_task_definitions_keep_their_roles_size_platform_and_tags(host):
     assert definition["requiresCompatibilities"] == ["FARGATE"]
     assert definition["runtimePlatform"] == {"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"}
     assert answer["tags"] == [{"key": "team", "value": "data"}]
+
+
+def change_set_outputs(endpoint, name):
+    """A stack created by executing a change set of a queue and an output naming it:
+    (its Outputs as DescribeStacks answers them, the queue's URL)."""
+    cfn = client(endpoint, "cloudformation")
+    body = json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+                       "Outputs": {"QueueUrl": {"Value": {"Ref": "Queue"}}}})
+    cfn.create_change_set(StackName=name, ChangeSetName="create", ChangeSetType="CREATE", TemplateBody=body)
+    cfn.execute_change_set(StackName=name, ChangeSetName="create")
+    stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    queues = client(endpoint, "sqs").list_queues(QueueNamePrefix=name).get("QueueUrls", [])
+    return stack.get("Outputs", []), queues
+
+
+def test_gap_change_sets_leave_no_outputs_in_plain_moto(moto):
+    outputs, _ = change_set_outputs(moto, "gap-change-set")
+    assert outputs == [], "moto now gives a change set's stack its outputs: delete " \
+                          "compat.fix_cloudformation_change_sets_leave_no_outputs"
+
+
+def test_fixed_a_change_sets_stack_answers_its_outputs(host):
+    # AWS (ExecuteChangeSet, DescribeStacks): the stack a change set creates has the
+    # template's outputs, resolved (sam deploy creates stacks this way).
+    outputs, queues = change_set_outputs(host, "fixed-change-set")
+    assert [(o["OutputKey"], o["OutputValue"].rsplit("/", 1)[1]) for o in outputs] == [
+        ("QueueUrl", queues[0].rsplit("/", 1)[1])], (outputs, queues)

@@ -13,6 +13,7 @@ their gap checks name them.
 
 from ._shared import LOG
 from .cloudformation import (
+    fix_cloudformation_change_sets_leave_no_outputs,
     fix_cloudformation_ignores_sam_transform,
     fix_cloudformation_roles_skip_managed_policy_arns,
     fix_cloudformation_skips_bucket_and_queue_policies,
@@ -125,6 +126,7 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
         fix_cloudformation_skips_bucket_and_queue_policies,
         fix_cloudformation_roles_skip_managed_policy_arns,
         fix_cloudformation_task_definitions_drop_their_roles,
+        fix_cloudformation_change_sets_leave_no_outputs,
     ]
     for fix in fixes:
         fix()

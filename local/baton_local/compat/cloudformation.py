@@ -382,3 +382,25 @@ def fix_cloudformation_task_definitions_drop_their_roles():
         )
 
     TaskDefinition.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+
+def fix_cloudformation_change_sets_leave_no_outputs():
+    """A stack created or updated by executing a change set (what `sam deploy` does)
+    has the template's `Outputs`, resolved against its resources, and DescribeStacks
+    answers them (CloudFormation API reference, ExecuteChangeSet and DescribeStacks
+    `Outputs`; the user guide, "Outputs"). moto applies the change set's resources
+    but keeps the outputs of the template the stack had before (none, for a stack the
+    change set creates), so `make deploy` would print no outputs here. Rebuild the
+    outputs from the change set's template when it is applied."""
+    from moto.cloudformation.models import ChangeSet
+
+    original = ChangeSet.apply
+
+    def apply(self):
+        original(self)
+        stack = self.stack
+        stack.template = self.template
+        stack.template_dict = self.template_dict
+        stack.output_map = stack._create_output_map()
+
+    ChangeSet.apply = apply
