@@ -149,6 +149,19 @@ impl MetricSet {
             .metric(names::FAILURES, Unit::Count, 1.0)
     }
 
+    /// A Lambda's typed failure, counted as [`MetricSet::failure`] with the function
+    /// and the execution its request named (its `execution`) as properties: what
+    /// prepare-input and offload-output emit when they answer a `Baton.*` error.
+    pub fn lambda_failure(function: &str, request: &Value, error: &str) -> MetricSet {
+        let execution = request
+            .get("execution")
+            .and_then(Value::as_str)
+            .map(String::from);
+        MetricSet::failure(error)
+            .property("function", function)
+            .property("execution", execution)
+    }
+
     /// Add a dimension (replacing one of the same name). Its value must come from a
     /// bounded set: never an execution's name, a task's ARN or anything a user
     /// chooses freely. A value CloudWatch would refuse (empty, non-ASCII, control
@@ -354,6 +367,20 @@ fn clean_name(name: &str) -> String {
 
 fn clean_dimension_value(value: &str) -> String {
     clean(value, MAX_DIMENSION_VALUE, "unknown")
+}
+
+/// A Lambda's answer to `request`, its `Baton.*` failure counted on the way
+/// ([`MetricSet::lambda_failure`], best effort): prepare-input's and offload-output's.
+pub async fn counted<T>(
+    function: &str,
+    request: &Value,
+    answer: impl std::future::Future<Output = Result<T, crate::Error>>,
+) -> Result<T, crate::Error> {
+    let answer = answer.await;
+    if let Err(e) = &answer {
+        MetricSet::lambda_failure(function, request, e.name()).emit();
+    }
+    answer
 }
 
 #[cfg(test)]

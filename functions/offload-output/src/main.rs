@@ -14,18 +14,8 @@ async fn main() -> Result<(), Error> {
     let handler = OffloadOutput::new(Store::new(baton::aws::s3_client(&sdk)), config);
     let handler = &handler;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let execution = event
-            .payload
-            .get("execution")
-            .and_then(Value::as_str)
-            .map(String::from);
-        handler.handle(event.payload).await.inspect_err(|e| {
-            // Best effort: the Baton.* error counted, the execution a property.
-            baton::metrics::MetricSet::failure(e.name())
-                .property("function", "offload-output")
-                .property("execution", execution)
-                .emit();
-        })
+        let request = event.payload;
+        baton::metrics::counted("offload-output", &request.clone(), handler.handle(request)).await
     }))
     .await
 }
