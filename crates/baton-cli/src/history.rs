@@ -308,17 +308,11 @@ pub fn duration(start: f64, stop: Option<f64>, now: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_sfn::types::{
-        StateEnteredEventDetails, TaskFailedEventDetails, TaskScheduledEventDetails,
-        TaskSubmittedEventDetails,
-    };
-    use aws_smithy_types::DateTime;
+    use crate::fixtures::{ecs_task_submitted, event, state_entered, step_failed, step_started};
+    use aws_sdk_sfn::types::TaskScheduledEventDetails;
 
     fn ev(id: i64) -> HistoryEvent {
-        HistoryEvent::builder()
-            .id(id)
-            .r#type(HistoryEventType::PassStateEntered)
-            .timestamp(DateTime::from_secs(id))
+        event(HistoryEventType::PassStateEntered, id)
             .build()
             .unwrap()
     }
@@ -426,21 +420,7 @@ mod tests {
             Some("States.Runtime")
         );
         assert_eq!(step_error(None, None, &[]), None);
-        let failed = HistoryEvent::builder()
-            .id(3)
-            .r#type(HistoryEventType::TaskFailed)
-            .timestamp(DateTime::from_secs(3))
-            .task_failed_event_details(
-                TaskFailedEventDetails::builder()
-                    .resource_type("states")
-                    .resource("startExecution.sync:2")
-                    .error("States.TaskFailed")
-                    .cause(child)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
+        let failed = step_failed(3, child);
         assert_eq!(
             step_error(None, None, &task_failures(&[ev(1), failed])).as_deref(),
             Some("Baton.ContainerExited")
@@ -449,24 +429,9 @@ mod tests {
 
     #[test]
     fn tasks_and_steps_are_found_in_a_history() {
-        let at = |id| {
-            HistoryEvent::builder()
-                .id(id)
-                .timestamp(DateTime::from_secs(id))
-        };
         let events = vec![
-            at(1)
-                .r#type(HistoryEventType::TaskStateEntered)
-                .state_entered_event_details(
-                    StateEnteredEventDetails::builder()
-                        .name("RunTask")
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-            at(2)
-                .r#type(HistoryEventType::TaskScheduled)
+            state_entered(1, "RunTask"),
+            event(HistoryEventType::TaskScheduled, 2)
                 .task_scheduled_event_details(
                     TaskScheduledEventDetails::builder()
                         .resource_type("ecs")
@@ -478,32 +443,8 @@ mod tests {
                 )
                 .build()
                 .unwrap(),
-            at(3)
-                .r#type(HistoryEventType::TaskSubmitted)
-                .task_submitted_event_details(
-                    TaskSubmittedEventDetails::builder()
-                        .resource_type("ecs")
-                        .resource("runTask.waitForTaskToken")
-                        .output(r#"{"Tasks":[{"TaskArn":"arn:aws:ecs:us-east-1:1:task/c/abc"}]}"#)
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-            at(4)
-                .r#type(HistoryEventType::TaskSubmitted)
-                .task_submitted_event_details(
-                    TaskSubmittedEventDetails::builder()
-                        .resource_type("states")
-                        .resource("startExecution.sync:2")
-                        .output(
-                            r#"{"ExecutionArn":"arn:aws:states:us-east-1:1:execution:task:c-1"}"#,
-                        )
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
+            ecs_task_submitted(3, "abc"),
+            step_started(4),
         ];
         let found = started(&events);
         assert_eq!(
@@ -519,19 +460,7 @@ mod tests {
             found.executions,
             vec!["arn:aws:states:us-east-1:1:execution:task:c-1"]
         );
-        let done = at(5)
-            .r#type(HistoryEventType::TaskFailed)
-            .task_failed_event_details(
-                TaskFailedEventDetails::builder()
-                    .resource_type("states")
-                    .resource("startExecution.sync:2")
-                    .error("States.TaskFailed")
-                    .cause(r#"{"ExecutionArn":"arn:c-1","Error":"Baton.X"}"#)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
+        let done = step_failed(5, r#"{"ExecutionArn":"arn:c-1","Error":"Baton.X"}"#);
         assert_eq!(step_ended(&done).as_deref(), Some("arn:c-1"));
         assert_eq!(step_ended(&events[3]), None);
     }

@@ -4,3 +4,6 @@ pub mod exit;
 pub mod history;
 pub mod progress;
 pub mod term;
+
+#[cfg(test)]
+mod fixtures;

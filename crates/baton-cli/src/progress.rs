@@ -359,62 +359,31 @@ pub fn describe_output(output: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_sfn::types::{
-        StateEnteredEventDetails, StateExitedEventDetails, TaskFailedEventDetails,
-        TaskSubmittedEventDetails, TaskSucceededEventDetails,
+    use crate::fixtures::{
+        ecs_task_submitted, event, state_entered, state_exited, step_failed, step_started,
+        task_failed,
     };
-    use aws_smithy_types::DateTime;
-
-    fn event(
-        kind: HistoryEventType,
-        secs: i64,
-    ) -> aws_sdk_sfn::types::builders::HistoryEventBuilder {
-        HistoryEvent::builder()
-            .r#type(kind)
-            .id(secs)
-            .timestamp(DateTime::from_secs(1_700_000_000 + secs))
-    }
+    use aws_sdk_sfn::types::{TaskSubmittedEventDetails, TaskSucceededEventDetails};
 
     #[test]
     fn states_tasks_and_failures_become_lines() {
         let mut p = Progress::new(Some(".local/logs/{task_id}.log".into()));
-        let entered = event(HistoryEventType::TaskStateEntered, 0)
-            .state_entered_event_details(
-                StateEnteredEventDetails::builder()
-                    .name("RunTask1")
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
+        let entered = state_entered(0, "RunTask1");
         assert_eq!(p.observe(&entered), vec!["    0.0s  ▶ RunTask1"]);
         let submitted = ecs_task_submitted(1, "abc123");
         assert_eq!(
             p.observe(&submitted),
             vec!["    1.0s    ECS task abc123 started; logs: .local/logs/abc123.log"]
         );
-        let failed = event(HistoryEventType::TaskFailed, 3)
-            .task_failed_event_details(
-                TaskFailedEventDetails::builder()
-                    .resource_type("ecs")
-                    .resource("runTask")
-                    .error("Baton.OutOfMemory")
-                    .cause("{\"exitCode\":137}")
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
+        let failed = task_failed(
+            3,
+            "ecs",
+            "runTask",
+            "Baton.OutOfMemory",
+            "{\"exitCode\":137}",
+        );
         assert_eq!(p.observe(&failed)[0], "    3.0s  ✗ Baton.OutOfMemory");
-        let exited = event(HistoryEventType::TaskStateExited, 4)
-            .state_exited_event_details(
-                StateExitedEventDetails::builder()
-                    .name("RunTask1")
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
+        let exited = state_exited(4, "RunTask1");
         // Its failure caught (a Catch): the state exits failed.
         assert_eq!(p.observe(&exited), vec!["    4.0s  ✗ RunTask1 (4.0 s)"]);
     }
@@ -459,36 +428,6 @@ mod tests {
         assert!(line[0].starts_with("    1.0s    called back: "), "{line:?}");
     }
 
-    fn ecs_task_submitted(secs: i64, task_id: &str) -> HistoryEvent {
-        event(HistoryEventType::TaskSubmitted, secs)
-            .task_submitted_event_details(
-                TaskSubmittedEventDetails::builder()
-                    .resource_type("ecs")
-                    .resource("runTask.waitForTaskToken")
-                    .output(format!(
-                        r#"{{"Tasks":[{{"TaskArn":"arn:aws:ecs:us-east-1:1:task/c/{task_id}"}}]}}"#
-                    ))
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap()
-    }
-
-    fn nested_started(secs: i64) -> HistoryEvent {
-        event(HistoryEventType::TaskSubmitted, secs)
-            .task_submitted_event_details(
-                TaskSubmittedEventDetails::builder()
-                    .resource_type("states")
-                    .resource("startExecution.sync:2")
-                    .output(r#"{"ExecutionArn":"arn:aws:states:us-east-1:1:execution:task:c-1","StartDate":1}"#)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap()
-    }
-
     #[test]
     fn a_chains_steps_are_followed_indented_and_a_maps_items_are_not() {
         let mut p = Progress::new(Some("logs/{task_id}.log".into()));
@@ -497,7 +436,7 @@ mod tests {
                 .build()
                 .unwrap(),
         );
-        let child = p.nested_to_follow(&nested_started(11));
+        let child = p.nested_to_follow(&step_started(11));
         assert_eq!(
             child.as_deref(),
             Some("arn:aws:states:us-east-1:1:execution:task:c-1")
@@ -532,14 +471,14 @@ mod tests {
                 .build()
                 .unwrap(),
         );
-        assert_eq!(fan_out.nested_to_follow(&nested_started(1)), None);
+        assert_eq!(fan_out.nested_to_follow(&step_started(1)), None);
         fan_out.observe(
             &event(HistoryEventType::MapIterationSucceeded, 2)
                 .build()
                 .unwrap(),
         );
         assert!(
-            fan_out.nested_to_follow(&nested_started(3)).is_some(),
+            fan_out.nested_to_follow(&step_started(3)).is_some(),
             "a step after the Map"
         );
     }
@@ -567,7 +506,7 @@ mod tests {
             vec!["    3.0s    items: 1 done, 1 failed, 0 running, of 3"]
         );
         assert_eq!(
-            p.observe(&nested_started(4)),
+            p.observe(&step_started(4)),
             vec!["    4.0s    nested execution c-1 started"]
         );
         let done = event(HistoryEventType::TaskSucceeded, 5)
@@ -591,40 +530,11 @@ mod tests {
     #[test]
     fn a_caught_failure_exits_its_state_with_a_cross_and_a_steps_own_error_is_shown() {
         let mut p = Progress::new(None);
-        let entered = event(HistoryEventType::TaskStateEntered, 0)
-            .state_entered_event_details(
-                StateEnteredEventDetails::builder()
-                    .name("Task1")
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
-        let exited = |secs| {
-            event(HistoryEventType::TaskStateExited, secs)
-                .state_exited_event_details(
-                    StateExitedEventDetails::builder()
-                        .name("Task1")
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap()
-        };
+        let entered = state_entered(0, "Task1");
+        let exited = |secs| state_exited(secs, "Task1");
         p.observe(&entered);
         let child = r#"{"Name":"c-1","Status":"FAILED","Error":"Baton.ContainerExited","Cause":"{\"stopCode\":\"EssentialContainerExited\"}"}"#;
-        let failed = event(HistoryEventType::TaskFailed, 2)
-            .task_failed_event_details(
-                TaskFailedEventDetails::builder()
-                    .resource_type("states")
-                    .resource("startExecution.sync:2")
-                    .error("States.TaskFailed")
-                    .cause(child)
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
+        let failed = step_failed(2, child);
         assert_eq!(
             p.observe(&failed),
             vec![
@@ -643,40 +553,13 @@ mod tests {
     #[test]
     fn ascii_marks_where_the_terminal_cannot_show_them() {
         let mut p = Progress::new(None).with_glyphs(crate::term::ASCII);
-        let entered = event(HistoryEventType::TaskStateEntered, 0)
-            .state_entered_event_details(
-                StateEnteredEventDetails::builder()
-                    .name("Task1")
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
+        let entered = state_entered(0, "Task1");
         assert_eq!(p.observe(&entered), vec!["    0.0s  > Task1"]);
-        let failed = event(HistoryEventType::TaskFailed, 1)
-            .task_failed_event_details(
-                TaskFailedEventDetails::builder()
-                    .resource_type("ecs")
-                    .resource("runTask")
-                    .error("Baton.OutOfMemory")
-                    .cause("c".repeat(500))
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
+        let failed = task_failed(1, "ecs", "runTask", "Baton.OutOfMemory", &"c".repeat(500));
         let lines = p.observe(&failed);
         assert_eq!(lines[0], "    1.0s  x Baton.OutOfMemory");
         assert!(lines[1].ends_with("c..."), "{}", lines[1]);
-        let exited = event(HistoryEventType::TaskStateExited, 2)
-            .state_exited_event_details(
-                StateExitedEventDetails::builder()
-                    .name("Task1")
-                    .build()
-                    .unwrap(),
-            )
-            .build()
-            .unwrap();
+        let exited = state_exited(2, "Task1");
         assert_eq!(p.observe(&exited), vec!["    2.0s  x Task1 (2.0 s)"]);
         // A step's progress keeps them.
         let mut step = p.nested();
