@@ -9,13 +9,28 @@
 //! Fargate the metrics need no agent or sidecar.
 //!
 //! Dimensions stay bounded: `Stack` (`BATON_STACK`, the CloudFormation stack) and
-//! `Step` (the step folder of `BATON_OUTPUT`), never the execution, which is a
-//! plain property of the event (searchable in Logs Insights, not a metric).
+//! `Step` (the step folder of `BATON_OUTPUT`, a Map item's index folded), never the
+//! execution, which is a plain property of the event (searchable in Logs Insights,
+//! not a metric). The line is a [`baton::metrics::MetricSet`], as the Lambdas'
+//! are, with the same convention: without a stack name, no `Stack` dimension.
 
-use serde_json::{Map, Value, json};
+use baton::metrics::{MetricSet, NAMESPACE, Unit, dimensions};
 
-/// The CloudWatch namespace of Baton's metrics.
-pub const NAMESPACE: &str = "Baton";
+/// The metrics of a run (the names the dashboard and the alarms use).
+pub mod names {
+    /// Bytes of input the job read (bytes).
+    pub const BYTES_READ: &str = "BytesRead";
+    /// Bytes of output the upload took (bytes).
+    pub const BYTES_WRITTEN: &str = "BytesWritten";
+    /// Bytes read per second of the run (bytes/second).
+    pub const READ_THROUGHPUT: &str = "ReadThroughput";
+    /// Bytes written per second of the run (bytes/second).
+    pub const WRITE_THROUGHPUT: &str = "WriteThroughput";
+    /// From the worker's start to its report (seconds).
+    pub const DURATION: &str = "Duration";
+    /// Peak memory, when it could be read (bytes).
+    pub const PEAK_MEMORY: &str = "PeakMemory";
+}
 
 /// What a run measured.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -42,9 +57,10 @@ pub struct RunContext {
     pub task_arn: Option<String>,
 }
 
-/// The EMF document for one run ending with `exit_code`, at `timestamp_ms`
-/// (milliseconds since the epoch).
-pub fn emf(run: &RunMetrics, at: &RunContext, exit_code: u8, timestamp_ms: u64) -> Value {
+/// The EMF line of one run ending with `exit_code`, stamped now
+/// ([`MetricSet::at`] to stamp it otherwise); [`MetricSet::emit`] prints it on
+/// stdout, where the worker's log lines go.
+pub fn metric_set(run: &RunMetrics, at: &RunContext, exit_code: u8) -> MetricSet {
     let seconds = run.seconds.max(0.0);
     let per_second = |bytes: u64| {
         if seconds > 0.0 {
@@ -53,93 +69,54 @@ pub fn emf(run: &RunMetrics, at: &RunContext, exit_code: u8, timestamp_ms: u64) 
             0.0
         }
     };
-    let mut metrics = vec![
-        ("BytesRead", "Bytes", json!(run.bytes_read)),
-        ("BytesWritten", "Bytes", json!(run.bytes_written)),
-        (
-            "ReadThroughput",
-            "Bytes/Second",
-            json!(per_second(run.bytes_read)),
-        ),
-        (
-            "WriteThroughput",
-            "Bytes/Second",
-            json!(per_second(run.bytes_written)),
-        ),
-        ("Duration", "Seconds", json!(seconds)),
-    ];
-    if let Some((bytes, _)) = run.peak_memory {
-        metrics.push(("PeakMemory", "Bytes", json!(bytes)));
-    }
-    let dimensions: Vec<&str> = [
-        at.stack.as_ref().map(|_| "Stack"),
-        at.step.as_ref().map(|_| "Step"),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    // Per stack, and per step within it; without a stack, per step alone.
-    let sets: Vec<Vec<&str>> = match dimensions.as_slice() {
-        ["Stack", "Step"] => vec![vec!["Stack"], vec!["Stack", "Step"]],
-        [] => vec![vec![]],
-        one => vec![one.to_vec()],
-    };
-    let mut doc = Map::new();
-    doc.insert(
-        "_aws".into(),
-        json!({
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": NAMESPACE,
-                "Dimensions": sets,
-                "Metrics": metrics
-                    .iter()
-                    .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
-                    .collect::<Vec<_>>(),
-            }],
-        }),
-    );
-    if let Some(stack) = &at.stack {
-        doc.insert("Stack".into(), json!(stack));
-    }
+    let mut set = MetricSet::new(NAMESPACE).stack(at.stack.as_deref());
     if let Some(step) = &at.step {
-        doc.insert("Step".into(), json!(step));
+        set = set.dimension(dimensions::STEP, step);
     }
-    for (name, _, value) in metrics {
-        doc.insert(name.into(), value);
+    // Per stack, and per step within it; without a stack, per step alone (all the
+    // dimensions: the fallback of `dimension_sets`); with neither, no dimension.
+    set = set
+        .dimension_sets(&[&[dimensions::STACK], &[dimensions::STACK, dimensions::STEP]])
+        .metric(names::BYTES_READ, Unit::Bytes, run.bytes_read as f64)
+        .metric(names::BYTES_WRITTEN, Unit::Bytes, run.bytes_written as f64)
+        .metric(
+            names::READ_THROUGHPUT,
+            Unit::BytesPerSecond,
+            per_second(run.bytes_read),
+        )
+        .metric(
+            names::WRITE_THROUGHPUT,
+            Unit::BytesPerSecond,
+            per_second(run.bytes_written),
+        )
+        .metric(names::DURATION, Unit::Seconds, seconds);
+    if let Some((bytes, _)) = run.peak_memory {
+        set = set.metric(names::PEAK_MEMORY, Unit::Bytes, bytes as f64);
     }
     // Properties: in the log event, not metrics or dimensions.
-    doc.insert("Execution".into(), json!(at.execution));
-    doc.insert("Job".into(), json!(at.job));
-    doc.insert("TaskArn".into(), json!(at.task_arn));
-    doc.insert("ExitCode".into(), json!(exit_code));
-    if let Some((_, source)) = run.peak_memory {
-        doc.insert("PeakMemorySource".into(), json!(source));
-    }
-    doc.insert("message".into(), json!("worker metrics"));
-    Value::Object(doc)
-}
-
-/// Milliseconds since the epoch, now.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// Print the document as one line on stdout, where the worker's log lines go.
-pub fn print(doc: &Value) {
-    use std::io::Write;
-    let line = format!("{doc}\n");
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(line.as_bytes());
-    let _ = out.flush();
+    set.property("Execution", at.execution.clone())
+        .property("Job", at.job.clone())
+        .property("TaskArn", at.task_arn.clone())
+        .property("ExitCode", exit_code)
+        .property(
+            "PeakMemorySource",
+            run.peak_memory.map(|(_, source)| source),
+        )
+        .property("message", "worker metrics")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
+    use std::time::{Duration, UNIX_EPOCH};
+
+    /// The document of one run, stamped `timestamp_ms` after the epoch.
+    fn emf(run: &RunMetrics, at: &RunContext, exit_code: u8, timestamp_ms: u64) -> Value {
+        metric_set(run, at, exit_code)
+            .at(UNIX_EPOCH + Duration::from_millis(timestamp_ms))
+            .to_value()
+    }
 
     fn run() -> RunMetrics {
         RunMetrics {
@@ -242,6 +219,40 @@ mod tests {
         assert_eq!(doc["Execution"], "run-7");
         assert!(!directive["Dimensions"].to_string().contains("Execution"));
         assert!(!doc.to_string().contains('\n'));
+        assert_eq!(
+            (
+                &doc["Job"],
+                &doc["TaskArn"],
+                &doc["ExitCode"],
+                &doc["PeakMemorySource"],
+                &doc["message"]
+            ),
+            (
+                &json!("exec"),
+                &json!("arn:aws:ecs:eu-west-1:123456789012:task/c/abc"),
+                &json!(0),
+                &json!("cgroup v2 memory.peak"),
+                &json!("worker metrics")
+            )
+        );
+        let line = metric_set(&run(), &context(Some("baton"), Some("task1")), 0).to_line();
+        assert!(line.starts_with('{') && line.ends_with("}\n") && line.matches('\n').count() == 1);
+    }
+
+    #[test]
+    fn a_blank_stack_is_no_stack_and_an_unknown_execution_no_member() {
+        let mut at = context(Some("  "), Some("item-*"));
+        at.execution = None;
+        at.task_arn = None;
+        let doc = emf(&run(), &at, 0, 1);
+        assert_valid_emf(&doc);
+        assert!(doc.get("Stack").is_none(), "{doc}");
+        assert_eq!(doc["Step"], "item-*");
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Step"]])
+        );
+        assert!(doc.get("Execution").is_none() && doc.get("TaskArn").is_none());
     }
 
     #[test]

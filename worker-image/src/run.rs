@@ -226,12 +226,7 @@ impl Worker {
             job: self.config.job_name.clone(),
             task_arn: self.task_arn.clone(),
         };
-        crate::metrics::print(&crate::metrics::emf(
-            &run,
-            &at,
-            status.code(),
-            crate::metrics::now_ms(),
-        ));
+        crate::metrics::metric_set(&run, &at, status.code()).emit();
     }
 
     /// Give up when the job moved no byte, in or out, for `BATON_STALL_SECONDS`.

@@ -21,7 +21,11 @@
 //! ```
 //!
 //! Dimensions keep the number of metrics bounded, so the cost too: `Stack` (the
-//! stack's name, [`STACK_VARIABLE`]) and `Error` (a `Baton.*` name, a closed set).
+//! stack's name, [`STACK_VARIABLE`]), `Error` (a `Baton.*` name, a closed set) and,
+//! for the worker's run metrics, `Step` (a step's folder, its item index folded).
+//! Without a stack name (the variable unset or blank) the `Stack` dimension is left
+//! out, and so is every dimension set that names it: the Lambdas and the worker
+//! follow the same convention.
 //! An execution's name or a task's ARN is never a dimension, only a property: a
 //! top-level member CloudWatch keeps in the log event, searchable with Logs
 //! Insights, that creates no metric.
@@ -41,10 +45,9 @@ use crate::limits::truncate_chars;
 /// Baton's namespace in CloudWatch.
 pub const NAMESPACE: &str = "Baton";
 /// The environment variable that names the stack (the template sets it to
-/// `AWS::StackName` on every function); the `Stack` dimension's value.
+/// `AWS::StackName` on every function and on the worker); the `Stack` dimension's
+/// value. Unset or blank: no `Stack` dimension.
 pub const STACK_VARIABLE: &str = "BATON_STACK";
-/// The `Stack` dimension's value when [`STACK_VARIABLE`] is unset or empty.
-pub const UNKNOWN_STACK: &str = "unknown";
 
 /// Dimension names (bounded value sets only).
 pub mod dimensions {
@@ -52,6 +55,9 @@ pub mod dimensions {
     pub const STACK: &str = "Stack";
     /// A `Baton.*` error name (`crate::error::names`).
     pub const ERROR: &str = "Error";
+    /// A step's folder in `BATON_OUTPUT` (`executions/<execution>/<step>/`), a
+    /// Map item's index folded (`item-7` is `item-*`): the worker's run metrics.
+    pub const STEP: &str = "Step";
 }
 
 /// The metrics the Lambdas report.
@@ -113,10 +119,15 @@ const METADATA: &str = "_aws";
 pub struct MetricSet {
     namespace: String,
     timestamp_ms: u64,
-    /// In the order given: the first dimension set is all of them.
+    /// In the order given: unless `only_rollups`, the first dimension set is all
+    /// of them.
     dimensions: Vec<(String, String)>,
-    /// More dimension sets, each a subset of `dimensions` (a rollup).
+    /// More dimension sets, as asked for; one that names a dimension the set does
+    /// not have is left out when the document is built.
     rollups: Vec<Vec<String>>,
+    /// [`MetricSet::dimension_sets`]: the rollups alone, without the set of all
+    /// the dimensions first (unless no rollup is left).
+    only_rollups: bool,
     metrics: Vec<(String, Unit, f64)>,
     properties: Map<String, Value>,
 }
@@ -129,19 +140,30 @@ impl MetricSet {
             timestamp_ms: millis(SystemTime::now()),
             dimensions: Vec::new(),
             rollups: Vec::new(),
+            only_rollups: false,
             metrics: Vec::new(),
             properties: Map::new(),
         }
     }
 
     /// An empty set in Baton's namespace with the `Stack` dimension
-    /// ([`stack_name`]).
+    /// ([`stack_name`]); without a stack name, without it.
     pub fn baton() -> MetricSet {
-        MetricSet::new(NAMESPACE).dimension(dimensions::STACK, &stack_name())
+        MetricSet::new(NAMESPACE).stack(stack_name().as_deref())
+    }
+
+    /// Add the `Stack` dimension when there is a stack name (not blank); leave it
+    /// out otherwise, never inventing one.
+    pub fn stack(self, stack: Option<&str>) -> MetricSet {
+        match stack.filter(|s| !s.trim().is_empty()) {
+            Some(stack) => self.dimension(dimensions::STACK, stack),
+            None => self,
+        }
     }
 
     /// One failure with a `Baton.*` error: `Failures` = 1, by `Stack` and `Error`,
-    /// and by `Stack` alone (every error's sum, for one graph or alarm).
+    /// and by `Stack` alone (every error's sum, for one graph or alarm). Without a
+    /// stack name, by `Error` alone.
     pub fn failure(error: &str) -> MetricSet {
         MetricSet::baton()
             .dimension(dimensions::ERROR, error)
@@ -178,18 +200,54 @@ impl MetricSet {
         self
     }
 
-    /// Also aggregate by these dimensions alone (an extra dimension set); names
-    /// that are not dimensions of the set are left out.
+    /// Also aggregate by these dimensions alone (an extra dimension set; `&[]`:
+    /// the empty set, every value together). A set that names a dimension the
+    /// metric set does not have when it is written is left out, as a whole (no
+    /// `Stack` dimension without a stack name: no set by `Stack`).
     pub fn rollup(mut self, names: &[&str]) -> MetricSet {
-        let set: Vec<String> = names
-            .iter()
-            .map(|n| clean_name(n))
-            .filter(|n| self.dimensions.iter().any(|(d, _)| d == n))
-            .collect();
+        let mut set: Vec<String> = Vec::with_capacity(names.len());
+        for name in names.iter().map(|n| clean_name(n)) {
+            if !set.contains(&name) {
+                set.push(name);
+            }
+        }
         if !self.rollups.contains(&set) {
             self.rollups.push(set);
         }
         self
+    }
+
+    /// Aggregate by exactly these dimension sets, in this order, instead of all
+    /// the dimensions followed by the rollups. Each is a [`MetricSet::rollup`]: a
+    /// set naming a dimension the metric set lacks is left out; when none is
+    /// left, the set of all the dimensions (empty without any) is the one, so
+    /// that the metrics are always published.
+    pub fn dimension_sets(mut self, sets: &[&[&str]]) -> MetricSet {
+        self.rollups.clear();
+        self.only_rollups = true;
+        for set in sets {
+            self = self.rollup(set);
+        }
+        self
+    }
+
+    /// The dimension sets, as written: see [`MetricSet::rollup`] and
+    /// [`MetricSet::dimension_sets`].
+    fn dimension_set_names(&self) -> Vec<Vec<String>> {
+        let all: Vec<String> = self.dimensions.iter().map(|(n, _)| n.clone()).collect();
+        let mut sets = Vec::new();
+        if !self.only_rollups {
+            sets.push(all.clone());
+        }
+        for rollup in &self.rollups {
+            if rollup.iter().all(|n| all.contains(n)) && !sets.contains(rollup) {
+                sets.push(rollup.clone());
+            }
+        }
+        if sets.is_empty() {
+            sets.push(all);
+        }
+        sets
     }
 
     /// Add a metric (replacing one of the same name). A value that is not finite
@@ -237,17 +295,7 @@ impl MetricSet {
 
     /// The EMF document.
     pub fn to_value(&self) -> Value {
-        let mut sets = vec![
-            self.dimensions
-                .iter()
-                .map(|(n, _)| n.clone())
-                .collect::<Vec<_>>(),
-        ];
-        for rollup in &self.rollups {
-            if !sets.contains(rollup) {
-                sets.push(rollup.clone());
-            }
-        }
+        let sets = self.dimension_set_names();
         let definitions: Vec<Value> = self
             .metrics
             .iter()
@@ -302,15 +350,14 @@ impl MetricSet {
     }
 }
 
-/// The stack's name, from [`STACK_VARIABLE`]; [`UNKNOWN_STACK`] without it.
-pub fn stack_name() -> String {
-    stack_or_unknown(std::env::var(STACK_VARIABLE).ok())
+/// The stack's name, from [`STACK_VARIABLE`]; `None` when it is unset or blank
+/// (then no metric has a `Stack` dimension).
+pub fn stack_name() -> Option<String> {
+    stack_or_none(std::env::var(STACK_VARIABLE).ok())
 }
 
-fn stack_or_unknown(value: Option<String>) -> String {
-    value
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| UNKNOWN_STACK.into())
+fn stack_or_none(value: Option<String>) -> Option<String> {
+    value.filter(|s| !s.trim().is_empty())
 }
 
 /// Milliseconds from `since` (an RFC 3339 time, as ECS events carry them) to `now`;
@@ -521,14 +568,108 @@ mod tests {
         assert_valid_emf(&doc);
         assert_eq!(doc["Error"], "Baton.OutOfMemory");
         assert_eq!(doc["Failures"], 1);
-        assert!(doc["Stack"].is_string());
+        assert_eq!(
+            doc.get("Stack").and_then(Value::as_str),
+            stack_name().as_deref(),
+            "the Stack dimension is BATON_STACK, or absent without it"
+        );
     }
 
     #[test]
-    fn the_stack_is_never_empty() {
-        assert_eq!(stack_or_unknown(None), UNKNOWN_STACK);
-        assert_eq!(stack_or_unknown(Some("  ".into())), UNKNOWN_STACK);
-        assert_eq!(stack_or_unknown(Some("baton-prod".into())), "baton-prod");
+    fn the_stack_is_a_name_or_nothing() {
+        assert_eq!(stack_or_none(None), None);
+        assert_eq!(stack_or_none(Some(String::new())), None);
+        assert_eq!(stack_or_none(Some("  ".into())), None);
+        assert_eq!(
+            stack_or_none(Some("baton-prod".into())).as_deref(),
+            Some("baton-prod")
+        );
+    }
+
+    #[test]
+    fn without_a_stack_name_the_stack_dimension_and_its_sets_are_left_out() {
+        for stack in [None, Some(""), Some(" \t")] {
+            // What `MetricSet::failure` builds when BATON_STACK is unset or blank.
+            let doc = MetricSet::new(NAMESPACE)
+                .stack(stack)
+                .dimension(dimensions::ERROR, errors::CONTAINER_EXITED)
+                .rollup(&[dimensions::STACK])
+                .metric(names::FAILURES, Unit::Count, 1.0)
+                .to_value();
+            assert_valid_emf(&doc);
+            assert!(doc.get("Stack").is_none(), "{doc}");
+            assert_eq!(
+                doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+                json!([["Error"]]),
+                "no set by Stack without a stack"
+            );
+            // A set with the Stack dimension alone: no dimension left at all.
+            let doc = MetricSet::new(NAMESPACE)
+                .stack(stack)
+                .metric(names::WATCHDOG_EVENTS_RETRIED, Unit::Count, 2.0)
+                .to_value();
+            assert_valid_emf(&doc);
+            assert!(doc.get("Stack").is_none(), "{doc}");
+            assert_eq!(
+                doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+                json!([[]])
+            );
+        }
+        let doc = MetricSet::new(NAMESPACE)
+            .stack(Some("baton"))
+            .dimension(dimensions::ERROR, errors::CONTAINER_EXITED)
+            .rollup(&[dimensions::STACK])
+            .metric(names::FAILURES, Unit::Count, 1.0)
+            .to_value();
+        assert_eq!(doc["Stack"], "baton");
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Stack", "Error"], ["Stack"]])
+        );
+    }
+
+    #[test]
+    fn explicit_dimension_sets_keep_their_order_and_fall_back_to_all_the_dimensions() {
+        let sets: &[&[&str]] = &[&[dimensions::STACK], &[dimensions::STACK, dimensions::STEP]];
+        let run = |stack: Option<&str>, step: Option<&str>| {
+            let mut set = MetricSet::new(NAMESPACE).stack(stack);
+            if let Some(step) = step {
+                set = set.dimension(dimensions::STEP, step);
+            }
+            let doc = set
+                .dimension_sets(sets)
+                .metric("BytesRead", Unit::Bytes, 10.0)
+                .to_value();
+            assert_valid_emf(&doc);
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"].clone()
+        };
+        assert_eq!(
+            run(Some("baton"), Some("task1")),
+            json!([["Stack"], ["Stack", "Step"]]),
+            "in the order given, without the set of all the dimensions first"
+        );
+        assert_eq!(run(Some("baton"), None), json!([["Stack"]]));
+        assert_eq!(
+            run(None, Some("task1")),
+            json!([["Step"]]),
+            "no set left: all the dimensions"
+        );
+        assert_eq!(run(None, None), json!([[]]), "no dimension: the empty set");
+        // Rollups after dimension_sets add to them; repeated sets and names are not
+        // repeated.
+        let doc = MetricSet::new(NAMESPACE)
+            .dimension("A", "a")
+            .dimension("B", "b")
+            .dimension_sets(&[&["B", "B"], &["A", "B"]])
+            .rollup(&["B"])
+            .rollup(&[])
+            .metric("M", Unit::None, 1.0)
+            .to_value();
+        assert_valid_emf(&doc);
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["B"], ["A", "B"], []])
+        );
     }
 
     #[test]
@@ -609,7 +750,7 @@ mod tests {
         assert_eq!(
             doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             json!([["Stack"]]),
-            "the rollup equal to the full set is not repeated; unknown names are dropped"
+            "the rollup equal to the full set is not repeated; one naming a missing dimension is left out"
         );
     }
 
