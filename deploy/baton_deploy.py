@@ -207,10 +207,20 @@ def image_commands(tool: str, uri: str, tag: str, architecture: str, region: str
     return [
         ([tool, "login", "--username", "AWS", "--password-stdin", registry],
          ["aws", "ecr", "get-login-password", "--region", region]),
+        # The platform arguments given explicitly: BuildKit (docker buildx, finch) sets
+        # them itself, podman and buildah do not always (containers/podman#27158), and
+        # an empty TARGETARCH must never build the wrong architecture.
         ([tool, "build", "--platform", PLATFORMS[architecture], "--target", "image",
+          "--build-arg", f"TARGETARCH={PLATFORMS[architecture].split('/')[1]}",
+          "--build-arg", f"BUILDPLATFORM={PLATFORMS[host_architecture()]}",
           "-f", "worker-image/Dockerfile", "-t", f"{uri}:{tag}", "."], None),
         ([tool, "push", f"{uri}:{tag}"], None),
     ]
+
+
+def host_architecture() -> str:
+    """This machine's architecture, as the template names them (arm64, x86_64)."""
+    return HOST_ARCH.get(platform.machine().lower(), "x86_64")
 
 
 def cross_build_check(architecture: str) -> None:

@@ -28,6 +28,9 @@ SCRIPT = ROOT / "deploy" / "baton_deploy.py"
 sys.path.insert(0, str(ROOT / "deploy"))
 import baton_deploy  # noqa: E402
 
+# The builder stage's platform: this machine's (the build cross-compiles).
+HOST_PLATFORM = baton_deploy.PLATFORMS[baton_deploy.host_architecture()]
+
 @pytest.fixture(autouse=True)
 def the_aws_cli():
     """make deploy drives AWS through the AWS CLI; `make test-e2e` installs it
@@ -184,7 +187,8 @@ def test_deploy_then_destroy(aws, built, names):
                         "--image-tag-mutability IMMUTABLE --image-scanning-configuration scanOnPush=true")
     assert lines[1] == (f"would run: aws ecr get-login-password --region us-east-1 | "
                         f"sh login --username AWS --password-stdin {uri.split('/')[0]}")
-    assert lines[2] == (f"would run: sh build --platform linux/amd64 --target image -f worker-image/Dockerfile "
+    assert lines[2] == (f"would run: sh build --platform linux/amd64 --target image --build-arg TARGETARCH=amd64 "
+                        f"--build-arg BUILDPLATFORM={HOST_PLATFORM} -f worker-image/Dockerfile "
                         f"-t {uri}:{tag} .")
     assert lines[3] == f"would run: sh push {uri}:{tag}"
     assert " build --config-env default --beta-features --parameter-overrides Architecture=x86_64 " in lines[4]
@@ -200,7 +204,8 @@ def test_deploy_then_destroy(aws, built, names):
     assert f"ECR repository {repository}: created ({uri})" in deployed.stderr
     found = ecr.describe_repositories(repositoryNames=[repository])["repositories"][0]
     assert found["imageTagMutability"] == "IMMUTABLE" and found["imageScanningConfiguration"]["scanOnPush"]
-    assert f"would run: sh build --platform linux/amd64 --target image -f worker-image/Dockerfile -t {uri}:{tag} ." \
+    assert (f"would run: sh build --platform linux/amd64 --target image --build-arg TARGETARCH=amd64 "
+            f"--build-arg BUILDPLATFORM={HOST_PLATFORM} -f worker-image/Dockerfile -t {uri}:{tag} .") \
         in deployed.stdout
     described = cfn.describe_stacks(StackName=name)["Stacks"][0]
     assert described["StackStatus"] == "CREATE_COMPLETE"

@@ -14,6 +14,9 @@ use super::follow::whole_history;
 use crate::context::{Ctx, call};
 use crate::output::{Failure, Outcome};
 
+/// At most this many GetLogEvents pages a stream (up to 1 MB or 10,000 events each).
+const MAX_LOG_PAGES: usize = 1_000;
+
 #[derive(Clone, Copy, ValueEnum)]
 pub enum LogsFrom {
     Auto,
@@ -234,7 +237,9 @@ async fn cloudwatch_lines(
         }
         let cw = aws_sdk_cloudwatchlogs::Client::from_conf(conf.build());
         let mut token: Option<String> = None;
-        loop {
+        // An empty page is not the end (pages are cut by time): only the same forward
+        // token again is. A bound on the pages, for a stream still being written.
+        for _ in 0..MAX_LOG_PAGES {
             let page = call("GetLogEvents", || {
                 cw.get_log_events()
                     .log_group_name(&group)
@@ -256,9 +261,11 @@ async fn cloudwatch_lines(
                     .iter()
                     .filter_map(|e| e.message().map(String::from)),
             );
-            // The end: the same forward token again (CloudWatch Logs API reference).
+            // The end: the same forward token again (CloudWatch Logs API reference,
+            // GetLogEvents: "Partially full or empty pages don't necessarily mean that
+            // pagination is finished").
             let next = page.next_forward_token().map(String::from);
-            if next.is_none() || next == token || page.events().is_empty() {
+            if next.is_none() || next == token {
                 break;
             }
             token = next;
