@@ -233,7 +233,7 @@ def up() -> None:
     if BACKEND == "container":
         say("the worker image, for tasks in real containers (podman)")
         runner_env.update(local_image.env(), BATON_LOCAL_WORKER_IMAGE=local_image.build())
-    say(f"local Fargate runner ({BACKEND}s)")
+    say(f"local Fargate runner (tasks as {'containers' if BACKEND == 'container' else 'host processes'})")
     start("fargate", [str(TARGET / "debug" / "local-fargate"), "--cluster", outputs["ClusterArn"],
                       "--worker", str(TARGET / "debug" / "baton-worker"), "--logs", str(LOGS), "--root", str(ROOT)],
           runner_env)
