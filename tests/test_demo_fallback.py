@@ -88,7 +88,7 @@ def test_make_demo_without_containers(tmp_path):
     assert done.returncode == 0, output[-4000:]
     expected = LINE.format(reason="BATON_LOCAL_NO_CONTAINERS is set")
     assert [line for line in output.splitlines() if "containers cannot run here" in line] == [expected]
-    assert "==> local Fargate runner (process" in output
+    assert "==> local Fargate runner (tasks as host processes)" in output
     assert "the worker image, for tasks in real containers" not in output
     assert "SUCCEEDED" in output
     assert "Baton.ContainerExited" in output
