@@ -35,7 +35,7 @@ def watchdog_detection(stack, deaths: int = 20):
         step_delays.append((step["stopDate"] - task["stoppedAt"]).total_seconds())
         delays.append((d["stopDate"] - task["stoppedAt"]).total_seconds())
     task = json.loads(stack.sfn.describe_state_machine(stateMachineArn=stack.task)["definition"])
-    heartbeat = task["States"]["Settings"]["Parameters"]["heartbeatSeconds"]
+    heartbeat = task["States"]["PrepareInput"]["Parameters"]["Payload"]["defaults"]["heartbeatSeconds"]
 
     def p(values, q):
         values = sorted(values)

@@ -144,7 +144,7 @@ def test_callback_tasks_pass_the_token_and_beat(machine):
                 # Per task, from the input, defaulting to the stack's parameters.
                 assert (state["HeartbeatSecondsPath"], state["TimeoutSecondsPath"]) == (
                     "$.task.heartbeatSeconds", "$.task.timeoutSeconds")
-                defaults = definition["States"]["Settings"]["Parameters"]
+                defaults = definition["States"]["PrepareInput"]["Parameters"]["Payload"]["defaults"]
                 assert isinstance(defaults["heartbeatSeconds"], int) and isinstance(defaults["timeoutSeconds"], int)
             else:
                 assert isinstance(state["HeartbeatSeconds"], int) and isinstance(state["TimeoutSeconds"], int)

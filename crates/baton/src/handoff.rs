@@ -116,8 +116,9 @@ impl ExecutionLayout {
 /// events/offload-output-*.json, their tests) rely on it too.
 ///
 /// The reusable task state machine (statemachine/task.asl.json) defaults `step` to
-/// `task` instead, in its Settings state, and always passes its step to both
-/// Lambdas, so this default never applies to it: its executions are one task on
+/// `task` instead, in the defaults its PrepareInput state sends (prepare-input merges
+/// the task's input over them and returns the step it decided, which its
+/// OffloadOutput state passes on), so this default never applies to it: its executions are one task on
 /// its own, not the first of two. The two defaults differ on purpose; the test
 /// `crates/baton/tests/default_step.rs` checks that relationship.
 pub const DEFAULT_STEP: &str = "task1";

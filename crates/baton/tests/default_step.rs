@@ -7,7 +7,7 @@ use moto_harness::{all_states, lambda_invocations, state_machine, state_machines
 use serde_json::Value;
 
 /// The reusable task state machine's default step (statemachine/task.asl.json,
-/// its Settings state): one task on its own, not the first of two, so not
+/// the defaults its PrepareInput state sends): one task on its own, not the first of two, so not
 /// [`DEFAULT_STEP`].
 const TASK_MACHINE_STEP: &str = "task";
 
@@ -24,7 +24,8 @@ fn lambda_requests(definition: &Value) -> Vec<(&str, &Value)> {
 }
 
 fn names_a_step(payload: &Value) -> bool {
-    payload.get("step").is_some() || payload.get("step.$").is_some()
+    let names = |p: &Value| p.get("step").is_some() || p.get("step.$").is_some();
+    names(payload) || payload.get("defaults").is_some_and(names)
 }
 
 #[test]
@@ -38,16 +39,22 @@ fn the_default_step_is_a_step() {
 #[test]
 fn the_task_state_machine_defaults_its_step_and_always_passes_it() {
     let task = state_machine("statemachine/task.asl.json");
-    let settings = &task["States"][task["StartAt"].as_str().unwrap()];
+    let first = &task["States"][task["StartAt"].as_str().unwrap()];
+    let request = &first["Parameters"]["Payload"];
     assert_eq!(
-        settings["Parameters"]["step"], TASK_MACHINE_STEP,
-        "task.asl.json's default step"
+        request["defaults"]["step"], TASK_MACHINE_STEP,
+        "task.asl.json's default step, sent by its first state"
     );
+    // Its whole input goes over those defaults: a step it names wins.
+    assert_eq!(request["task.$"], "$", "the task's input");
     let requests = lambda_requests(&task);
     assert_eq!(requests.len(), 2, "prepare-input and offload-output");
     for (state, payload) in requests {
-        // Its default, not the Lambdas', decides its folder.
-        assert_eq!(payload["step.$"], "$.task.step", "{state}");
+        // Its default, not the Lambdas', decides its folder: the step prepare-input
+        // decided (returned as $.task) is what offload-output gets.
+        if payload.get("defaults").is_none() {
+            assert_eq!(payload["step.$"], "$.task.step", "{state}");
+        }
     }
 }
 

@@ -5,8 +5,8 @@ use baton::handoff::{
 };
 use baton::payload::{Payload, S3Location, S3Pointer};
 use baton::{Error, Store};
-use serde::Deserialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// The state's input: the execution name (from `$$.Execution.Name`) and the
 /// execution input's `input` field; for the reusable task state machine also the
@@ -29,6 +29,30 @@ pub struct Request {
     pub tolerated_failure_percentage: Option<f64>,
 }
 
+/// The reusable task state machine's settings, as its later states read them
+/// (`$.task.*`): its input over its defaults, decided here so that the state
+/// machine needs no Pass state for them (each state entered is a billed transition).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskSettings {
+    pub task_definition: String,
+    pub container: String,
+    pub execution: String,
+    pub step: String,
+    pub heartbeat_seconds: u64,
+    pub timeout_seconds: u64,
+}
+
+/// What prepare-input returns: the task's input, and for the reusable task state
+/// machine its settings too.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prepared {
+    #[serde(flatten)]
+    pub input: TaskInput,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskSettings>,
+}
+
 pub struct PrepareInput {
     store: Store,
     config: HandoffConfig,
@@ -39,7 +63,8 @@ impl PrepareInput {
         PrepareInput { store, config }
     }
 
-    pub async fn handle(&self, event: Value) -> Result<TaskInput, Error> {
+    pub async fn handle(&self, event: Value) -> Result<Prepared, Error> {
+        let (event, task) = task_request(event)?;
         let (request, layout, input) = parse(event, &self.config)?;
         let tolerated = request.tolerated_failure_percentage.unwrap_or(0.0);
         let payload = self.payload_of(input, tolerated).await?;
@@ -64,7 +89,7 @@ impl PrepareInput {
         )
         .await?;
         tracing::info!(execution = %request.execution, step, payload = %input.baton_input, "prepared a task's input");
-        Ok(input)
+        Ok(Prepared { input, task })
     }
 
     async fn payload_of(&self, input: Input, tolerated: f64) -> Result<Payload, Error> {
@@ -114,6 +139,62 @@ pub enum Input {
     Inline(Payload),
     /// `[…]`: a Map's results, gathered into a manifest (a fan-in).
     Items(Vec<Value>),
+}
+
+/// The reusable task state machine sends `{"task": <its input>, "defaults": {…}}`:
+/// the input over the defaults (a shallow merge, as `States.JsonMerge` does) is the
+/// request, and its settings are checked here, so that a missing task definition or
+/// a heartbeat not below the timeout is `Baton.InvalidInput` before any task starts.
+/// Any other event (the `.sync` pipeline's) is the request as it is. Pure.
+pub fn task_request(event: Value) -> Result<(Value, Option<TaskSettings>), Error> {
+    let Value::Object(mut fields) = event else {
+        return Ok((event, None));
+    };
+    let Some(task) = fields.remove("task") else {
+        return Ok((Value::Object(fields), None));
+    };
+    let (Value::Object(task), Some(Value::Object(mut merged))) = (task, fields.remove("defaults"))
+    else {
+        return Err(Error::InvalidInput(
+            "the task state machine sends {\"task\": <its input object>, \"defaults\": {…}}; its input must be a JSON object".into(),
+        ));
+    };
+    merged.extend(task);
+    let settings = task_settings(&merged)?;
+    Ok((Value::Object(merged), Some(settings)))
+}
+
+fn task_settings(merged: &Map<String, Value>) -> Result<TaskSettings, Error> {
+    let text = |name: &str| match merged.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(Error::InvalidInput(format!(
+            "the task's input needs \"{name}\" (a non-empty string)"
+        ))),
+    };
+    let seconds = |name: &str| {
+        merged.get(name).and_then(Value::as_u64).filter(|s| *s >= 1).ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "\"{name}\" must be a whole number of seconds, at least 1; got {}",
+                merged.get(name).unwrap_or(&Value::Null)
+            ))
+        })
+    };
+    let settings = TaskSettings {
+        task_definition: text("taskDefinition")?,
+        container: text("container")?,
+        execution: text("execution")?,
+        step: text("step")?,
+        heartbeat_seconds: seconds("heartbeatSeconds")?,
+        timeout_seconds: seconds("timeoutSeconds")?,
+    };
+    // Step Functions' rule for HeartbeatSeconds (ASL specification, Task state).
+    if settings.heartbeat_seconds >= settings.timeout_seconds {
+        return Err(Error::InvalidInput(format!(
+            "heartbeatSeconds ({}) must be below timeoutSeconds ({})",
+            settings.heartbeat_seconds, settings.timeout_seconds
+        )));
+    }
+    Ok(settings)
 }
 
 /// Decode the state's input: the request, the execution's S3 layout and what the

@@ -2,4 +2,4 @@
 
 pub mod handler;
 
-pub use handler::{Input, PrepareInput, Request, parse};
+pub use handler::{Input, PrepareInput, Prepared, Request, TaskSettings, parse, task_request};

@@ -32,7 +32,7 @@ async fn an_s3_uri_is_pinned_by_etag() {
         .handle(event("prepare-input-s3-uri.json"))
         .await
         .unwrap();
-    let Payload::S3(pointer) = &out.payload else {
+    let Payload::S3(pointer) = &out.input.payload else {
         panic!("{out:?}")
     };
     assert_eq!(
@@ -41,10 +41,10 @@ async fn an_s3_uri_is_pinned_by_etag() {
     );
     assert!(pointer.etag.is_some());
     assert_eq!(
-        out.baton_output,
+        out.input.baton_output,
         "s3://baton-data/executions/demo-s3-uri/task1/"
     );
-    assert_eq!(Payload::parse(&out.baton_input).unwrap(), out.payload);
+    assert_eq!(Payload::parse(&out.input.baton_input).unwrap(), out.input.payload);
 }
 
 #[tokio::test]
@@ -70,12 +70,12 @@ async fn small_inline_stays_inline_and_large_inline_is_staged() {
         .handle(event("prepare-input-inline-small.json"))
         .await
         .unwrap();
-    assert!(matches!(small.payload, Payload::Inline(_)));
+    assert!(matches!(small.input.payload, Payload::Inline(_)));
 
     let large_event = event("prepare-input-inline-large.json");
     let text = large_event["input"]["inline"].as_str().unwrap().to_string();
     let large = handler.handle(large_event).await.unwrap();
-    let Payload::S3(pointer) = &large.payload else {
+    let Payload::S3(pointer) = &large.input.payload else {
         panic!("{large:?}")
     };
     assert_eq!(pointer.key, "executions/demo-inline-large/input");
@@ -97,12 +97,12 @@ async fn small_inline_stays_inline_and_large_inline_is_staged() {
     step_event["step"] = "task1".into();
     step_event["execution"] = "pipeline-7".into();
     let staged = handler.handle(step_event).await.unwrap();
-    let Payload::S3(pointer) = &staged.payload else {
+    let Payload::S3(pointer) = &staged.input.payload else {
         panic!("{staged:?}")
     };
     assert_eq!(pointer.key, "executions/pipeline-7/task1/input");
     assert_eq!(
-        staged.baton_output,
+        staged.input.baton_output,
         "s3://baton-data/executions/pipeline-7/task1/"
     );
 }
@@ -126,7 +126,7 @@ async fn a_pointer_is_checked_against_the_object() {
         .handle(json!({"execution": "e", "input": Payload::S3(written.clone())}))
         .await
         .unwrap();
-    assert_eq!(ok.payload, Payload::S3(written));
+    assert_eq!(ok.input.payload, Payload::S3(written));
 }
 
 #[tokio::test]
@@ -185,7 +185,7 @@ async fn a_maps_results_become_a_manifest_stored_when_it_would_not_fit() {
         .await
         .unwrap();
     assert!(
-        matches!(&out.payload, Payload::Manifest(e) if e.len() == 3),
+        matches!(&out.input.payload, Payload::Manifest(e) if e.len() == 3),
         "{out:?}"
     );
     // Fifty pointers do not fit 8 KiB: the manifest is stored, marked, and reads back.
@@ -194,8 +194,8 @@ async fn a_maps_results_become_a_manifest_stored_when_it_would_not_fit() {
         .handle(json!({"execution": "fan-2", "input": many, "step": "task"}))
         .await
         .unwrap();
-    assert!(out.payload.is_stored_manifest(), "{out:?}");
-    let Payload::S3(stored) = &out.payload else {
+    assert!(out.input.payload.is_stored_manifest(), "{out:?}");
+    let Payload::S3(stored) = &out.input.payload else {
         panic!()
     };
     let mut text = String::new();
@@ -218,5 +218,67 @@ async fn a_maps_results_become_a_manifest_stored_when_it_would_not_fit() {
         .handle(json!({"execution": "fan-3", "input": mixed, "toleratedFailurePercentage": 50}))
         .await
         .unwrap();
-    assert!(matches!(&out.payload, Payload::Manifest(e) if e.len() == 1));
+    assert!(matches!(&out.input.payload, Payload::Manifest(e) if e.len() == 1));
+}
+
+/// The reusable task state machine's request: its whole input over its defaults.
+fn task_request(task: serde_json::Value) -> serde_json::Value {
+    json!({
+        "task": task,
+        "defaults": {"execution": "run-7", "container": "worker", "step": "task",
+                     "toleratedFailurePercentage": 0, "heartbeatSeconds": 300, "timeoutSeconds": 86400}
+    })
+}
+
+#[tokio::test]
+async fn the_task_machines_input_over_its_defaults_is_the_tasks_settings() {
+    let moto = Moto::start();
+    let (handler, _) = setup(&moto).await;
+    let out = handler
+        .handle(task_request(json!({
+            "taskDefinition": "arn:aws:ecs:us-east-1:123456789012:task-definition/baton-copy:3",
+            "input": {"inline": "hello"},
+            "step": "resize",
+            "heartbeatSeconds": 60,
+            "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": "arn:aws:states:us-east-1:123456789012:execution:p:e"
+        })))
+        .await
+        .unwrap();
+    let task = out.task.clone().expect("the task's settings");
+    assert_eq!(
+        (task.container.as_str(), task.execution.as_str(), task.step.as_str()),
+        ("worker", "run-7", "resize")
+    );
+    assert_eq!((task.heartbeat_seconds, task.timeout_seconds), (60, 86400));
+    assert!(task.task_definition.ends_with("baton-copy:3"));
+    assert_eq!(out.input.baton_output, "s3://baton-data/executions/run-7/resize/");
+    // What the state machine reads back: $.Payload.task.*, batonInput, batonOutput.
+    let returned = serde_json::to_value(&out).unwrap();
+    assert_eq!(returned["task"]["heartbeatSeconds"], 60);
+    assert_eq!(returned["task"]["taskDefinition"], json!(task.task_definition));
+    assert!(returned["batonInput"].is_string() && returned.get("input").is_none());
+}
+
+#[tokio::test]
+async fn bad_task_settings_fail_before_any_task_starts() {
+    let moto = Moto::start();
+    let (handler, _) = setup(&moto).await;
+    let td = "baton-copy:1";
+    for (task, says) in [
+        (json!({"input": {"inline": 1}}), "taskDefinition"),
+        (json!({"taskDefinition": "", "input": {"inline": 1}}), "taskDefinition"),
+        (json!({"taskDefinition": td, "input": {"inline": 1}, "heartbeatSeconds": 0}), "heartbeatSeconds"),
+        (json!({"taskDefinition": td, "input": {"inline": 1}, "heartbeatSeconds": "60"}), "heartbeatSeconds"),
+        (
+            json!({"taskDefinition": td, "input": {"inline": 1}, "heartbeatSeconds": 900, "timeoutSeconds": 900}),
+            "must be below timeoutSeconds",
+        ),
+        (json!({"taskDefinition": td, "input": {"inline": 1}, "step": "../x"}), "step"),
+        (json!({"taskDefinition": td}), "input"),
+        (json!([1]), "input must be a JSON object"),
+    ] {
+        let err = handler.handle(task_request(task.clone())).await.unwrap_err();
+        assert_eq!(err.name(), "Baton.InvalidInput", "{task}");
+        assert!(err.to_string().contains(says), "{task}: {err}");
+    }
 }
