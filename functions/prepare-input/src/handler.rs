@@ -172,12 +172,16 @@ fn task_settings(merged: &Map<String, Value>) -> Result<TaskSettings, Error> {
         ))),
     };
     let seconds = |name: &str| {
-        merged.get(name).and_then(Value::as_u64).filter(|s| *s >= 1).ok_or_else(|| {
-            Error::InvalidInput(format!(
-                "\"{name}\" must be a whole number of seconds, at least 1; got {}",
-                merged.get(name).unwrap_or(&Value::Null)
-            ))
-        })
+        merged
+            .get(name)
+            .and_then(Value::as_u64)
+            .filter(|s| *s >= 1)
+            .ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "\"{name}\" must be a whole number of seconds, at least 1; got {}",
+                    merged.get(name).unwrap_or(&Value::Null)
+                ))
+            })
     };
     let settings = TaskSettings {
         task_definition: text("taskDefinition")?,

@@ -44,7 +44,10 @@ async fn an_s3_uri_is_pinned_by_etag() {
         out.input.baton_output,
         "s3://baton-data/executions/demo-s3-uri/task1/"
     );
-    assert_eq!(Payload::parse(&out.input.baton_input).unwrap(), out.input.payload);
+    assert_eq!(
+        Payload::parse(&out.input.baton_input).unwrap(),
+        out.input.payload
+    );
 }
 
 #[tokio::test]
@@ -246,16 +249,26 @@ async fn the_task_machines_input_over_its_defaults_is_the_tasks_settings() {
         .unwrap();
     let task = out.task.clone().expect("the task's settings");
     assert_eq!(
-        (task.container.as_str(), task.execution.as_str(), task.step.as_str()),
+        (
+            task.container.as_str(),
+            task.execution.as_str(),
+            task.step.as_str()
+        ),
         ("worker", "run-7", "resize")
     );
     assert_eq!((task.heartbeat_seconds, task.timeout_seconds), (60, 86400));
     assert!(task.task_definition.ends_with("baton-copy:3"));
-    assert_eq!(out.input.baton_output, "s3://baton-data/executions/run-7/resize/");
+    assert_eq!(
+        out.input.baton_output,
+        "s3://baton-data/executions/run-7/resize/"
+    );
     // What the state machine reads back: $.Payload.task.*, batonInput, batonOutput.
     let returned = serde_json::to_value(&out).unwrap();
     assert_eq!(returned["task"]["heartbeatSeconds"], 60);
-    assert_eq!(returned["task"]["taskDefinition"], json!(task.task_definition));
+    assert_eq!(
+        returned["task"]["taskDefinition"],
+        json!(task.task_definition)
+    );
     assert!(returned["batonInput"].is_string() && returned.get("input").is_none());
 }
 
@@ -266,18 +279,33 @@ async fn bad_task_settings_fail_before_any_task_starts() {
     let td = "baton-copy:1";
     for (task, says) in [
         (json!({"input": {"inline": 1}}), "taskDefinition"),
-        (json!({"taskDefinition": "", "input": {"inline": 1}}), "taskDefinition"),
-        (json!({"taskDefinition": td, "input": {"inline": 1}, "heartbeatSeconds": 0}), "heartbeatSeconds"),
-        (json!({"taskDefinition": td, "input": {"inline": 1}, "heartbeatSeconds": "60"}), "heartbeatSeconds"),
+        (
+            json!({"taskDefinition": "", "input": {"inline": 1}}),
+            "taskDefinition",
+        ),
+        (
+            json!({"taskDefinition": td, "input": {"inline": 1}, "heartbeatSeconds": 0}),
+            "heartbeatSeconds",
+        ),
+        (
+            json!({"taskDefinition": td, "input": {"inline": 1}, "heartbeatSeconds": "60"}),
+            "heartbeatSeconds",
+        ),
         (
             json!({"taskDefinition": td, "input": {"inline": 1}, "heartbeatSeconds": 900, "timeoutSeconds": 900}),
             "must be below timeoutSeconds",
         ),
-        (json!({"taskDefinition": td, "input": {"inline": 1}, "step": "../x"}), "step"),
+        (
+            json!({"taskDefinition": td, "input": {"inline": 1}, "step": "../x"}),
+            "step",
+        ),
         (json!({"taskDefinition": td}), "input"),
         (json!([1]), "input must be a JSON object"),
     ] {
-        let err = handler.handle(task_request(task.clone())).await.unwrap_err();
+        let err = handler
+            .handle(task_request(task.clone()))
+            .await
+            .unwrap_err();
         assert_eq!(err.name(), "Baton.InvalidInput", "{task}");
         assert!(err.to_string().contains(says), "{task}: {err}");
     }

@@ -1,6 +1,10 @@
 //! A payload's bytes as one stream: `read_payload` reads inline data, one object,
 //! or a manifest (inline or stored) as its entries one after another, each
 //! verified when its end is read; and the sizes of what it reads.
+//!
+//! A manifest's entries may be stored manifests (a merge of many results stores
+//! them in chunks and lists the chunks): each is loaded when the reader reaches it,
+//! so memory holds one stored manifest per level, never all of them.
 
 use std::io;
 use std::pin::Pin;
@@ -16,14 +20,33 @@ use crate::payload::{Payload, S3Pointer, inline_bytes};
 impl Store {
     /// A reader over a Payload's bytes: inline data directly, a pointer verified, a
     /// manifest (inline, or stored: a pointer with [`MANIFEST_CONTENT_TYPE`]) as its
-    /// entries one after another, each verified when its end is read.
+    /// entries one after another, each verified when its end is read. An entry that
+    /// is itself a stored manifest reads as its entries, loaded when it is reached.
+    ///
+    /// [`MANIFEST_CONTENT_TYPE`]: crate::payload::MANIFEST_CONTENT_TYPE
     pub async fn read_payload(&self, payload: &Payload) -> Result<VerifiedReader, Error> {
+        self.read_payload_at(payload, 0).await
+    }
+
+    /// `read_payload` with `depth` stored manifests already opened above this one.
+    async fn read_payload_at(
+        &self,
+        payload: &Payload,
+        depth: usize,
+    ) -> Result<VerifiedReader, Error> {
         match payload {
             Payload::S3(pointer) if payload.is_stored_manifest() => {
+                if depth >= MANIFEST_MAX_DEPTH {
+                    return Err(Error::InvalidInput(format!(
+                        "{} is a stored manifest nested {} deep; at most {MANIFEST_MAX_DEPTH}",
+                        pointer.uri(),
+                        depth + 1
+                    )));
+                }
                 let manifest = self.load_manifest(pointer).await?;
-                self.read_manifest(manifest)
+                self.read_manifest(manifest, depth + 1)
             }
-            Payload::Manifest(entries) => self.read_manifest(entries.clone()),
+            Payload::Manifest(entries) => self.read_manifest(entries.clone(), depth),
             Payload::S3(pointer) => self.open(pointer).await,
             Payload::Inline(value) => {
                 let bytes = inline_bytes(value);
@@ -31,7 +54,7 @@ impl Store {
                 Ok(VerifiedReader::new(
                     Box::new(io::Cursor::new(bytes)),
                     "inline payload".into(),
-                    size,
+                    Some(size),
                     None,
                 ))
             }
@@ -54,11 +77,20 @@ impl Store {
         tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut text)
             .await
             .map_err(crate::error::from_io)?;
-        let value: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+        // Straight into the Payload (no JSON tree beside it): the text and the
+        // entries are all a level holds.
+        let payload: Payload = serde_json::from_slice(&text).map_err(|e| {
             Error::InputIntegrity(format!("{} is not a manifest's JSON: {e}", pointer.uri()))
         })?;
-        match Payload::from_value(&value)? {
-            Some(Payload::Manifest(entries)) => Ok(entries),
+        drop(text);
+        match payload {
+            Payload::Manifest(_) => {
+                payload.validate()?;
+                let Payload::Manifest(entries) = payload else {
+                    unreachable!("matched above")
+                };
+                Ok(entries)
+            }
             _ => Err(Error::InputIntegrity(format!(
                 "{} is marked as a manifest but holds something else",
                 pointer.uri()
@@ -66,12 +98,13 @@ impl Store {
         }
     }
 
-    fn read_manifest(&self, entries: Vec<Payload>) -> Result<VerifiedReader, Error> {
-        let size = entries.iter().map(payload_size).sum();
+    fn read_manifest(&self, entries: Vec<Payload>, depth: usize) -> Result<VerifiedReader, Error> {
+        let size = entries.iter().map(data_size).sum();
         let count = entries.len();
         let reader = ManifestReader {
             store: self.clone(),
             entries: entries.into(),
+            depth,
             current: None,
             opening: None,
         };
@@ -87,12 +120,29 @@ impl Store {
 /// The largest stored manifest Baton reads (16 MiB: about 60,000 pointers).
 pub const MANIFEST_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
-/// The bytes a reader of `payload` gets (a stored manifest: its JSON's size).
+/// How deep stored manifests may list stored manifests: a merge's stored list of
+/// stored chunks is two levels, an item that is itself such a merge two more. The
+/// bound stops a manifest that lists itself (possible only for pointers that pin
+/// nothing: no sha256, no ETag) from reading forever.
+pub const MANIFEST_MAX_DEPTH: usize = 4;
+
+/// The size a pointer or inline data states: for a stored manifest, its JSON's
+/// size (not the data it lists: see [`data_size`]).
 pub fn payload_size(payload: &Payload) -> u64 {
     match payload {
         Payload::Inline(value) => inline_bytes(value).len() as u64,
         Payload::S3(pointer) => pointer.size,
         Payload::Manifest(entries) => entries.iter().map(payload_size).sum(),
+    }
+}
+
+/// The bytes a reader of `payload` gets, when that is known without reading: `None`
+/// when it is or lists a stored manifest, whose pointer gives its JSON's size.
+pub fn data_size(payload: &Payload) -> Option<u64> {
+    match payload {
+        Payload::S3(_) if payload.is_stored_manifest() => None,
+        Payload::Inline(_) | Payload::S3(_) => Some(payload_size(payload)),
+        Payload::Manifest(entries) => entries.iter().map(data_size).sum(),
     }
 }
 
@@ -103,6 +153,8 @@ type Opening = Pin<Box<dyn std::future::Future<Output = Result<VerifiedReader, E
 struct ManifestReader {
     store: Store,
     entries: std::collections::VecDeque<Payload>,
+    /// Stored manifests opened above this one (entries open one deeper).
+    depth: usize,
     current: Option<VerifiedReader>,
     opening: Option<Opening>,
 }
@@ -140,7 +192,10 @@ impl AsyncRead for ManifestReader {
                 return Poll::Ready(Ok(()));
             };
             let store = this.store.clone();
-            this.opening = Some(Box::pin(async move { store.read_payload(&next).await }));
+            let depth = this.depth;
+            this.opening = Some(Box::pin(async move {
+                store.read_payload_at(&next, depth).await
+            }));
         }
     }
 }

@@ -31,7 +31,7 @@ pub use budget::{
     DEFAULT_PART_BYTES, DEFAULT_PARTS_PER_SIZE, DEFAULT_RANGE_BYTES, DEFAULT_TRANSFER_MEMORY,
     TransferMemory, part_size, ranges_in_flight,
 };
-pub use manifest::{MANIFEST_MAX_BYTES, payload_size};
+pub use manifest::{MANIFEST_MAX_BYTES, MANIFEST_MAX_DEPTH, data_size, payload_size};
 pub use verify::VerifiedReader;
 
 /// Streams objects to and from S3.

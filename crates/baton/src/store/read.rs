@@ -126,7 +126,7 @@ impl Store {
         Ok(VerifiedReader::new(
             Box::new(body),
             uri,
-            size,
+            Some(size),
             pointer.sha256.clone(),
         ))
     }

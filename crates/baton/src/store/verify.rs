@@ -14,10 +14,15 @@ use crate::error::Error;
 /// than expected fail at once; at end of stream, the size and sha256 must match.
 /// A failure is an `io::Error` wrapping [`Error::InputIntegrity`]
 /// (recover it with [`crate::error::from_io`]).
+///
+/// The size is unknown (`None`) only for a manifest that lists stored manifests:
+/// their pointers give the size of their JSON, not of the data they list, which is
+/// known only once each is loaded. Every entry is then still checked by its own
+/// reader, against its own pointer.
 pub struct VerifiedReader {
     inner: Box<dyn AsyncRead + Send + Unpin>,
     what: String,
-    expected_size: u64,
+    expected_size: Option<u64>,
     expected_sha256: Option<String>,
     seen: u64,
     hasher: Sha256,
@@ -28,7 +33,7 @@ impl VerifiedReader {
     pub(super) fn new(
         inner: Box<dyn AsyncRead + Send + Unpin>,
         what: String,
-        expected_size: u64,
+        expected_size: Option<u64>,
         expected_sha256: Option<String>,
     ) -> VerifiedReader {
         VerifiedReader {
@@ -42,8 +47,9 @@ impl VerifiedReader {
         }
     }
 
-    /// The number of bytes the source should have.
-    pub fn expected_size(&self) -> u64 {
+    /// The number of bytes the source should have; `None` for a manifest that lists
+    /// stored manifests (each entry is checked on its own).
+    pub fn expected_size(&self) -> Option<u64> {
         self.expected_size
     }
 
@@ -52,10 +58,12 @@ impl VerifiedReader {
     }
 
     fn check_end(&mut self) -> io::Result<()> {
-        if self.seen != self.expected_size {
+        if let Some(expected) = self.expected_size
+            && self.seen != expected
+        {
             return Err(self.integrity(format!(
-                "ended after {} bytes, expected {}",
-                self.seen, self.expected_size
+                "ended after {} bytes, expected {expected}",
+                self.seen
             )));
         }
         if let Some(expected) = &self.expected_sha256 {
@@ -89,13 +97,14 @@ impl AsyncRead for VerifiedReader {
                     return Poll::Ready(this.check_end());
                 }
                 this.seen += fresh as u64;
-                if this.seen > this.expected_size {
+                if let Some(expected) = this.expected_size
+                    && this.seen > expected
+                {
                     // An erroring read must not hand out bytes.
                     buf.set_filled(before);
-                    return Poll::Ready(Err(this.integrity(format!(
-                        "more than the expected {} bytes",
-                        this.expected_size
-                    ))));
+                    return Poll::Ready(Err(
+                        this.integrity(format!("more than the expected {expected} bytes"))
+                    ));
                 }
                 if this.expected_sha256.is_some() {
                     this.hasher.update(&buf.filled()[before..]);
@@ -112,7 +121,7 @@ pub(super) mod tests {
     use tokio::io::AsyncReadExt;
 
     fn reader(data: &'static [u8], size: u64, sha: Option<String>) -> VerifiedReader {
-        VerifiedReader::new(Box::new(data), "test".into(), size, sha)
+        VerifiedReader::new(Box::new(data), "test".into(), Some(size), sha)
     }
 
     fn sha(data: &[u8]) -> String {
