@@ -16,6 +16,7 @@ from pathlib import Path
 import lambda_cold_start
 import s3_model
 import stack_bench
+import step_cost
 import transfer_model
 import worker_copy
 from bench_moto import moto_server
@@ -75,6 +76,8 @@ def main() -> None:
     section("4-5. Watchdog detection and pipeline scale (local stack)", ".venv/bin/python bench/stack_bench.py",
             stack_bench.tables(detection, scale))
     section("6. Artifact sizes", "make build-worker build-lambdas-native", artifacts())
+    section("7. What one Baton step costs, before and after issue 28 (same stack, same task)",
+            ".venv/bin/python bench/step_cost.py", step_cost.table(step_cost.run()))
     out.append(f"All of it in {time.monotonic() - began:.0f} s: `make bench`.")
     (ROOT / "bench" / "results").mkdir(exist_ok=True)
     (ROOT / "bench" / "results" / "latest.md").write_text("\n".join(out) + "\n")

@@ -116,14 +116,17 @@ def table(rows: list) -> list:
     return lines
 
 
-def main() -> None:
+def run(runs: int = 10) -> list:
     started = stack_client.up()
     try:
-        stack = stack_client.Stack(stack_client.read_env())
-        print("\n".join(table(measure(stack, int(sys.argv[1]) if len(sys.argv) > 1 else 10))))
+        return measure(stack_client.Stack(stack_client.read_env()), runs)
     finally:
         if started:
             stack_client.down()
+
+
+def main() -> None:
+    print("\n".join(table(run(int(sys.argv[1]) if len(sys.argv) > 1 else 10))))
 
 
 if __name__ == "__main__":

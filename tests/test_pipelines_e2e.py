@@ -146,11 +146,11 @@ def started_task(stack, execution, timeout=60):
             time.sleep(0.2)
 
 
-def any_pipeline_role(stack, list_bucket=None):
+def any_pipeline_role(stack, list_bucket=None, results_bucket=None):
     """pipeline_roles.pipeline_role in the local stack."""
     iam = boto3.client("iam", endpoint_url=stack.env["AWS_ENDPOINT_URL"], region_name=stack.env["AWS_REGION"],
                        aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"])
-    return pipeline_role(iam, list_bucket)
+    return pipeline_role(iam, list_bucket, results_bucket)
 
 
 def fan_out(stack, item, merge, max_concurrency, tolerated, role=None):
