@@ -14,6 +14,18 @@ use serde_json::Value;
 
 use crate::invocation::{Event, Invocation};
 
+type Listing = Result<std::sync::Arc<baton::aws::RunningTasks>, (&'static str, String)>;
+
+tokio::task_local! {
+    /// The cluster's running tasks, listed once for all the records of one SQS batch
+    /// ([`Watchdog::handle_batch`]): when a fan-out of 1,000 items is stopped, 1,000
+    /// executions end, and listing the whole cluster for each (10 ListTasks and 10
+    /// DescribeTasks calls at 1,000 tasks) would ask ECS for 20,000 calls, against its
+    /// read rate of 20 a second. A record handled later in the batch sees the listing
+    /// made for the first: a task is running in it, or was not yet started then.
+    static BATCH_LISTING: std::sync::Arc<tokio::sync::OnceCell<Listing>>;
+}
+
 /// What the watchdog did with an event (the Lambda's result, for the logs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -62,6 +74,8 @@ pub struct Watchdog {
     /// The stack's cluster (`BATON_CLUSTER`): an ended execution's tasks still
     /// running there are stopped. Without it, none is.
     pub(crate) cluster: Option<String>,
+    /// Listings of the cluster's running tasks made so far ([`Watchdog::listings`]).
+    listings: std::sync::atomic::AtomicUsize,
 }
 
 impl Watchdog {
@@ -73,6 +87,7 @@ impl Watchdog {
             logs_template,
             handoff: None,
             cluster: None,
+            listings: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -133,17 +148,21 @@ impl Watchdog {
         // The fault soak showed it: with 16 executions at once, while some callbacks
         // were answered 500 and retried, failures queued behind them ended as
         // States.Timeout instead of their Baton.* error.
-        let handled =
-            futures::future::join_all(batch.records.into_iter().map(|record| async move {
-                let id = record.message_id.clone().unwrap_or_default();
-                let event = serde_json::from_str::<Value>(record.body.as_deref().unwrap_or(""))
-                    .map_err(|e| Error::InvalidInput(format!("message {id} is not JSON: {e}")));
-                let handled = match event {
-                    Ok(event) => self.handle(event).await.map(|_| ()),
-                    Err(e) => Err(e),
-                };
-                (id, handled)
-            }))
+        let listing = std::sync::Arc::new(tokio::sync::OnceCell::new());
+        let handled = BATCH_LISTING
+            .scope(
+                listing,
+                futures::future::join_all(batch.records.into_iter().map(|record| async move {
+                    let id = record.message_id.clone().unwrap_or_default();
+                    let event = serde_json::from_str::<Value>(record.body.as_deref().unwrap_or(""))
+                        .map_err(|e| Error::InvalidInput(format!("message {id} is not JSON: {e}")));
+                    let handled = match event {
+                        Ok(event) => self.handle(event).await.map(|_| ()),
+                        Err(e) => Err(e),
+                    };
+                    (id, handled)
+                })),
+            )
             .await;
         let mut response = SqsBatchResponse::default();
         for (id, handled) in handled {
@@ -214,14 +233,17 @@ impl Watchdog {
                 message: e,
             }
         };
-        let running = baton::aws::running_tasks(&self.ecs, cluster)
-            .await
-            .map_err(|(operation, e)| service(operation)(e))?;
+        let (running, listed_here) = self.running_tasks(cluster).await;
+        let running = running.map_err(|(operation, e)| service(operation)(e))?;
         let mut report = TasksStopped {
             stopped: Vec::new(),
             running: running.tasks.len(),
-            list_calls: running.list_calls,
-            describe_calls: running.describe_calls,
+            list_calls: if listed_here { running.list_calls } else { 0 },
+            describe_calls: if listed_here {
+                running.describe_calls
+            } else {
+                0
+            },
         };
         for task in &running.tasks {
             let detail = TaskStateChange {
@@ -256,6 +278,40 @@ impl Watchdog {
             "looked for tasks to stop"
         );
         Ok(report)
+    }
+
+    /// How many times this watchdog listed the cluster's running tasks (ListTasks
+    /// and DescribeTasks over the whole cluster): once per SQS batch of ended
+    /// executions, not once per execution.
+    pub fn listings(&self) -> usize {
+        self.listings.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The cluster's running tasks: listed once per SQS batch (shared by its records,
+    /// [`BATCH_LISTING`]), else now. Whether this call made the listing. A failed
+    /// listing is shared too: every record of the batch goes back to the queue.
+    async fn running_tasks(&self, cluster: &str) -> (Listing, bool) {
+        let list = || async {
+            self.listings
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            baton::aws::running_tasks(&self.ecs, cluster)
+                .await
+                .map(std::sync::Arc::new)
+        };
+        match BATCH_LISTING.try_with(std::sync::Arc::clone) {
+            Ok(shared) => {
+                let mut listed_here = false;
+                let listing = shared
+                    .get_or_init(|| async {
+                        listed_here = true;
+                        list().await
+                    })
+                    .await
+                    .clone();
+                (listing, listed_here)
+            }
+            Err(_) => (list().await, true),
+        }
     }
 
     /// Abort the uploads under `output` (a bucket and key prefix) begun at or before

@@ -472,6 +472,61 @@ async fn an_ended_step_stops_its_own_tasks_and_the_pipeline_end_stops_the_rest()
     assert_eq!(s[0], stopped("Baton: execution pipeline-7 ended (FAILED)"));
 }
 
+/// A stopped fan-out ends many executions at once: the records of one SQS batch
+/// share one listing of the cluster (ListTasks and DescribeTasks over every running
+/// task), and each still stops its own tasks only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_ended_executions_lists_the_cluster_once() {
+    let (moto, config, _s3) = with_data_bucket().await;
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let mut tasks = Vec::new();
+    let mut records = Vec::new();
+    for i in 0..4 {
+        tasks.push(
+            run_task_writing(
+                &moto,
+                &ecs,
+                &format!("s3://baton-data/executions/fan-{i}/item-{i}/"),
+            )
+            .await,
+        );
+        let mut ended = sample_event("sfn-execution-failed.json");
+        ended["detail"]["name"] = format!("fan-{i}").into();
+        ended["detail"]["status"] = "ABORTED".into();
+        if i < 3 {
+            records.push(serde_json::json!({"messageId": format!("m{i}"), "body": ended.to_string(), "eventSource": "aws:sqs"}));
+        }
+    }
+    let cluster = tasks[0].cluster_arn().unwrap().to_string();
+    let watchdog = cleaning_up(&config, &cluster);
+    let answer = watchdog
+        .handle_invocation(serde_json::json!({"Records": records}))
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["batchItemFailures"],
+        serde_json::json!([]),
+        "{answer}"
+    );
+    assert_eq!(watchdog.listings(), 1, "one listing for the batch of three");
+    let s = statuses(&ecs, &cluster, &tasks.iter().collect::<Vec<_>>()).await;
+    for (i, status) in s.iter().take(3).enumerate() {
+        assert_eq!(
+            *status,
+            stopped(&format!("Baton: execution fan-{i} ended (ABORTED)"))
+        );
+    }
+    assert_eq!(
+        s[3].0, "RUNNING",
+        "an execution that did not end keeps its task"
+    );
+    // One at a time, each event lists the cluster itself.
+    let mut ended = sample_event("sfn-execution-failed.json");
+    ended["detail"]["name"] = "fan-3".into();
+    watchdog.handle(ended).await.unwrap();
+    assert_eq!(watchdog.listings(), 2);
+}
+
 /// A cleanup ECS refuses is not dropped: the record comes back as a batch item
 /// failure, so SQS delivers it again and, after maxReceiveCount, keeps it in the
 /// dead-letter queue (alarmed). Refusals that no retry mends (AccessDenied here,
