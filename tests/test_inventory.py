@@ -98,6 +98,11 @@ def sdk_calls():
                     yield path.relative_to(ROOT), ops[match.group(1)], params
 
 
+def test_the_integration_scan_finds_the_distributed_maps_s3_calls():
+    found = {resource for _, resource, _ in integrations()}
+    assert {"arn:aws:states:::s3:listObjectsV2", "arn:aws:states:::s3:getObject", "arn:aws:states:::s3:putObject"} <= found
+
+
 def test_the_scan_finds_the_calls_it_should():
     found = {name for _, names, _ in sdk_calls() for name in names}
     assert {"ecs:ListTasks", "states:SendTaskFailure", "s3:GetObject", "s3:UploadPart"} <= found
@@ -127,14 +132,17 @@ def task_states(definition):
 
 
 def integrations():
-    """(file, resource, [parameter names]) of every Task state."""
+    """(file, resource, [parameter names]) of every Task state, and of every
+    Distributed Map's ItemReader and ResultWriter (Step Functions calls S3 for them)."""
     files = sorted((ROOT / "statemachine").glob("*.asl.json")) + sorted((ROOT / "examples/pipelines").glob("*.asl.json"))
     for path in files:
         text = re.sub(r"\$\{[A-Za-z0-9]+\}", "0", path.read_text())
         for state in task_states(json.loads(text)):
-            if state.get("Type") == "Task":
-                params = [key.removesuffix(".$") for key in state.get("Parameters", {})]
-                yield path.relative_to(ROOT), state["Resource"], params
+            calls = [state] if state.get("Type") == "Task" else []
+            calls += [state[key] for key in ("ItemReader", "ResultWriter") if key in state]
+            for call in calls:
+                params = [key.removesuffix(".$") for key in call.get("Parameters", {})]
+                yield path.relative_to(ROOT), call["Resource"], params
 
 
 def test_every_integration_and_its_parameters_have_their_row():
