@@ -6,9 +6,9 @@ also checks that the gap is still there in the pinned moto: when an upgrade clos
 it, that test fails and says which fix to delete.
 
 One module per service: stepfunctions (the API, task tokens), asl (the interpreter
-moto embeds), ecs, s3, sqs, events (EventBridge), cloudformation and lambda_. Every
-fix is importable from here too (`compat.fix_…`), as the tests and the messages of
-their gap checks name them.
+moto embeds), distributed_map (the interpreter's Distributed Map), ecs, s3, sqs,
+events (EventBridge), cloudformation and lambda_. Every fix is importable from here
+too (`compat.fix_…`), as the tests and the messages of their gap checks name them.
 """
 
 from ._shared import LOG
@@ -31,6 +31,15 @@ from .asl import (
     fix_sfn_map_and_parallel_turn_states_errors_into_runtime,
     fix_sfn_states_all_catches_terminal_errors,
     fix_sfn_task_input_skips_the_payload_quota,
+)
+from .distributed_map import (
+    fix_sfn_distributed_map_ignores_failed_items,
+    fix_sfn_distributed_map_items_share_the_parents_execution,
+    fix_sfn_distributed_map_recurses_once_per_item,
+    fix_sfn_integer_tolerated_failure_percentage_is_refused,
+    fix_sfn_map_run_children_are_invisible_to_the_api,
+    fix_sfn_result_writer_writes_an_empty_manifest,
+    fix_sfn_stopped_parents_leave_map_runs_running,
 )
 from .ecs import (
     fix_ecs_list_tasks_combines_started_by_with_other_filters,
@@ -83,11 +92,18 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
     # fix_asl_integrations_call_with_fixed_keys replaces the interpreter's client
     # factory, which fix_ecs_run_task_never_reports_failures takes from its module when
     # it is applied, so it comes before that one.
+    # The Distributed Map's fixes (compat.distributed_map) build on one another in the
+    # order listed: the worker loop's _map_run, which the child executions wrap, whose
+    # outcomes the tolerated failure threshold reads; the Map Run's _eval_body, which the
+    # ResultWriter fix wraps. fix_sfn_map_run_children_are_invisible_to_the_api replaces
+    # Step Functions response methods, so it comes before
+    # fix_sfn_requests_skip_length_constraints.
     # Keep the order when moving fixes.
     fixes = [
         fix_send_task_failure_drops_cause,
         fix_sfn_has_no_redrive_execution,
         fix_sfn_execution_history_is_never_paged,
+        fix_sfn_map_run_children_are_invisible_to_the_api,
         fix_sfn_requests_skip_length_constraints,
         fix_sfn_parser_errors_have_no_code,
         fix_task_tokens_are_short_uuids,
@@ -101,6 +117,12 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
         fix_sfn_definitions_accept_undocumented_integration_parameters,
         fix_sfn_map_and_parallel_turn_states_errors_into_runtime,
         fix_sfn_inline_map_runs_every_iteration_at_once,
+        fix_sfn_integer_tolerated_failure_percentage_is_refused,
+        fix_sfn_distributed_map_recurses_once_per_item,
+        fix_sfn_distributed_map_items_share_the_parents_execution,
+        fix_sfn_distributed_map_ignores_failed_items,
+        fix_sfn_stopped_parents_leave_map_runs_running,
+        fix_sfn_result_writer_writes_an_empty_manifest,
         fix_sfn_task_input_skips_the_payload_quota,
         fix_sfn_states_all_catches_terminal_errors,
         fix_asl_integrations_call_with_fixed_keys,

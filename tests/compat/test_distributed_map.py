@@ -1,0 +1,547 @@
+"""compat.distributed_map: a Distributed Map as Step Functions runs it. Each gap is still
+there in the pinned moto (when an upgrade closes it, the test says which fix to delete)
+and the fix closes it: integer tolerated failure percentages, the worker's recursion,
+child executions ($$.Execution, DescribeExecution, ListExecutions(mapRunArn)), the
+tolerated failure threshold, stopping a Map Run, the Map Run's counts and events, and
+the ResultWriter's files."""
+
+import inspect
+import json
+import re
+import time
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from baton_local.testing import client
+from compat_helpers import ROLE, settle, wait_for
+from iam_host import iam_host  # noqa: F401  (a fixture)
+
+ACCOUNT = "123456789012"
+CHILD_ARN = re.compile(r"^arn:aws:states:us-east-1:123456789012:execution:(?P<machine>[^:/]+)/(?P<label>[^:]+)"
+                       r":(?P<name>[0-9a-f-]{36})$")
+ISO_MILLIS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+ENTRY_FIELDS = {"ExecutionArn", "Input", "InputDetails", "Name", "RedriveCount", "RedriveStatus", "StartDate",
+                "StateMachineArn", "Status", "StopDate"}
+
+
+def distributed_map(states, start="S", **fields):
+    """A one-state machine: a Distributed Map over `$` whose item processor is `states`."""
+    processor = {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                 "StartAt": start, "States": states}
+    return {"StartAt": "M", "States": {"M": {"Type": "Map", "ItemProcessor": processor, "End": True, **fields}}}
+
+
+# An item processor that fails the items whose `fail` is true.
+FAILING = {"S": {"Type": "Choice", "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "Boom"}],
+                 "Default": "Done"},
+           "Boom": {"Type": "Fail", "Error": "Baton.Item", "Cause": "asked to fail"},
+           "Done": {"Type": "Pass", "End": True}}
+
+
+def items(count, failing=()):
+    return [{"i": i, "fail": i in failing} for i in range(count)]
+
+
+def start(endpoint, name, definition, execution_input, role=ROLE):
+    sfn = client(endpoint, "stepfunctions")
+    arn = sfn.create_state_machine(name=name, roleArn=role, definition=json.dumps(definition))["stateMachineArn"]
+    return sfn, sfn.start_execution(stateMachineArn=arn, name=name, input=json.dumps(execution_input))["executionArn"]
+
+
+def run(endpoint, name, definition, execution_input, timeout=20, role=ROLE):
+    """Run the machine to its end: (sfn, its description)."""
+    sfn, execution = start(endpoint, name, definition, execution_input, role)
+    return sfn, settle(sfn, execution, timeout)
+
+
+def history(sfn, execution):
+    events, token = [], None
+    while True:
+        page = sfn.get_execution_history(executionArn=execution, maxResults=1000, **({"nextToken": token} if token
+                                                                                      else {}))
+        events += page["events"]
+        token = page.get("nextToken")
+        if not token:
+            return events
+
+
+def the_map_run(sfn, execution):
+    runs = wait_for(lambda: sfn.list_map_runs(executionArn=execution)["mapRuns"], what="a Map Run")
+    assert len(runs) == 1, runs
+    return runs[0]["mapRunArn"]
+
+
+def children(sfn, map_run_arn, **filters):
+    listed, token = [], None
+    while True:
+        page = sfn.list_executions(mapRunArn=map_run_arn, maxResults=1000, **filters,
+                                   **({"nextToken": token} if token else {}))
+        listed += page["executions"]
+        token = page.get("nextToken")
+        if not token:
+            return listed
+
+
+def read_json(s3, bucket, key):
+    return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def with_result_writer(bucket, prefix):
+    return {"ResultWriter": {"Resource": "arn:aws:states:::s3:putObject",
+                             "Parameters": {"Bucket": bucket, "Prefix": prefix}}}
+
+
+# --- Pure parts -------------------------------------------------------------------------
+
+
+def test_fixed_workers_are_bounded_by_max_concurrency_and_10000():
+    from baton_local.compat.distributed_map import worker_count
+
+    assert worker_count(0, 100_000) == 10_000  # no MaxConcurrency: AWS's 10,000
+    assert worker_count(0, 7) == 7
+    assert worker_count(10, 100_000) == 10
+    assert worker_count(50_000, 100_000) == 10_000
+    assert worker_count(5, 0) == 0
+
+
+def test_fixed_the_threshold_is_exceeded_above_either_value_and_none_given_tolerates_nothing():
+    from baton_local.compat.distributed_map import threshold_exceeded
+
+    assert not threshold_exceeded(0, 10)
+    assert threshold_exceeded(1, 10)  # neither given: no failure is tolerated
+    assert not threshold_exceeded(3, 10, percentage=30.0)  # 30 % is not above 30 %
+    assert threshold_exceeded(4, 10, percentage=30.0)
+    assert not threshold_exceeded(3, 10, count=3)
+    assert threshold_exceeded(4, 10, count=3)
+    assert threshold_exceeded(2, 10, count=1, percentage=50.0)  # either exceeded
+    assert threshold_exceeded(6, 10, count=8, percentage=50.0)
+    assert not threshold_exceeded(10, 10, percentage=100.0)
+
+
+def test_fixed_result_files_are_split_by_size_and_listed_with_their_sizes():
+    from baton_local.compat.distributed_map import result_files
+
+    entries = [{"Name": f"child-{i}", "Output": "x" * 40} for i in range(10)]
+    files, listed = result_files("run-id", "out/", {"SUCCEEDED": entries, "FAILED": entries[:1]}, max_bytes=200)
+    succeeded = [f["Key"] for f in listed["SUCCEEDED"]]
+    assert succeeded == [f"out/run-id/SUCCEEDED_{n}.json" for n in range(len(succeeded))] and len(succeeded) > 1
+    assert [f["Key"] for f in listed["FAILED"]] == ["out/run-id/FAILED_0.json"] and listed["PENDING"] == []
+    assert all(len(files[f["Key"]]) == f["Size"] <= 200 for f in listed["SUCCEEDED"])
+    assert [e for f in listed["SUCCEEDED"] for e in json.loads(files[f["Key"]])] == entries  # in order, all
+
+
+# --- Integer ToleratedFailurePercentage ------------------------------------------------
+
+
+def test_gap_integer_tolerated_failure_percentage_is_refused_in_plain_moto(moto):
+    sfn = client(moto, "stepfunctions")
+    with pytest.raises(ClientError):
+        sfn.create_state_machine(name="gap-dmap-percentage", roleArn=ROLE, definition=json.dumps(
+            distributed_map(FAILING, ToleratedFailurePercentage=30)))
+        pytest.fail("moto now takes an integer ToleratedFailurePercentage: delete "
+                    "compat.fix_sfn_integer_tolerated_failure_percentage_is_refused")
+
+
+# --- Recursion and concurrency ------------------------------------------------------------
+
+
+def test_gap_the_worker_recurses_once_per_item_in_plain_moto(moto):
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
+        DistributedIterationComponent,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor.distributed_item_processor_worker import (
+        DistributedItemProcessorWorker,
+    )
+
+    assert "self._eval_pool(" in inspect.getsource(DistributedItemProcessorWorker._eval_pool) and \
+        "len(input_items)" in inspect.getsource(DistributedIterationComponent._map_run), (
+        "moto's Distributed Map no longer recurses per item nor starts a thread per item: "
+        "delete compat.fix_sfn_distributed_map_recurses_once_per_item")
+    # One worker for 1,500 items: it dies of RecursionError and the execution never ends.
+    sfn, execution = start(moto, "gap-dmap-recursion", distributed_map(
+        {"S": {"Type": "Pass", "End": True}}, MaxConcurrency=1), list(range(1500)))
+    time.sleep(12)  # the fixed host runs 2,000 in about 2 s
+    assert sfn.describe_execution(executionArn=execution)["status"] == "RUNNING", (
+        "moto's Distributed Map now runs 1,500 items in one worker: "
+        "delete compat.fix_sfn_distributed_map_recurses_once_per_item")
+    sfn.stop_execution(executionArn=execution)
+
+
+def test_fixed_2000_items_run_through_one_worker_and_through_as_many_as_aws_allows(host):
+    started = time.monotonic()
+    sfn, d = run(host, "dmap-scale-1", distributed_map({"S": {"Type": "Pass", "End": True}}, MaxConcurrency=1),
+                 list(range(2000)), timeout=30)
+    assert d["status"] == "SUCCEEDED" and json.loads(d["output"]) == list(range(2000)), d.get("error")
+    sfn, d = run(host, "dmap-scale-0", distributed_map({"S": {"Type": "Pass", "End": True}}),
+                 list(range(2000)), timeout=30)
+    assert d["status"] == "SUCCEEDED" and len(json.loads(d["output"])) == 2000
+    assert time.monotonic() - started < 30
+    counts = sfn.describe_map_run(mapRunArn=the_map_run(sfn, d["executionArn"]))["executionCounts"]
+    assert (counts["total"], counts["succeeded"], counts["running"], counts["pending"]) == (2000, 2000, 0, 0)
+
+
+# --- Child executions -------------------------------------------------------------------
+
+CONTEXT = {"S": {"Type": "Pass", "Parameters": {"id.$": "$$.Execution.Id", "name.$": "$$.Execution.Name",
+                                                "input.$": "$$.Execution.Input", "i.$": "$.i"}, "End": True}}
+
+
+def test_gap_items_share_the_parents_execution_in_plain_moto(moto):
+    sfn, d = run(moto, "gap-dmap-children", distributed_map(CONTEXT, Label="Items"), items(2))
+    ids = {item["id"] for item in json.loads(d["output"])}
+    assert ids == {d["executionArn"]}, (
+        f"moto's items now have their own $$.Execution.Id ({ids}): "
+        "delete compat.fix_sfn_distributed_map_items_share_the_parents_execution")
+    map_run = the_map_run(sfn, d["executionArn"])
+    once = boto3.client("stepfunctions", endpoint_url=moto, region_name="us-east-1", aws_access_key_id="test",
+                        aws_secret_access_key="test", config=Config(retries={"total_max_attempts": 1}))
+    with pytest.raises(ClientError):  # (HTTP 500: not retried here)
+        once.list_executions(mapRunArn=map_run)
+        pytest.fail("moto now lists a Map Run's children: delete "
+                    "compat.fix_sfn_map_run_children_are_invisible_to_the_api")
+
+
+def test_fixed_each_item_is_a_child_execution_with_its_own_context_and_history(host):
+    sfn, d = run(host, "dmap-children", distributed_map(CONTEXT, Label="Items"), items(3))
+    assert d["status"] == "SUCCEEDED", d
+    outputs = json.loads(d["output"])
+    map_run = the_map_run(sfn, d["executionArn"])
+    assert map_run.startswith(f"arn:aws:states:us-east-1:{ACCOUNT}:mapRun:dmap-children/Items:")
+    for i, out in enumerate(outputs):
+        match = CHILD_ARN.match(out["id"])
+        assert match and (match["machine"], match["label"], match["name"]) == ("dmap-children", "Items", out["name"])
+        assert out["i"] == i and out["input"] == {"i": i, "fail": False}  # the child's own input
+        child = sfn.describe_execution(executionArn=out["id"])
+        assert child["status"] == "SUCCEEDED" and child["mapRunArn"] == map_run and child["name"] == out["name"]
+        assert child["stateMachineArn"] == f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:dmap-children/Items"
+        assert json.loads(child["input"]) == {"i": i, "fail": False} and json.loads(child["output"]) == out
+        assert child["stopDate"] >= child["startDate"]
+        events = [e["type"] for e in history(sfn, out["id"])]
+        assert events == ["ExecutionStarted", "PassStateEntered", "PassStateExited", "ExecutionSucceeded"], events
+    assert len({out["id"] for out in outputs}) == 3
+    listed = children(sfn, map_run)
+    assert sorted(c["executionArn"] for c in listed) == sorted(out["id"] for out in outputs)
+    assert all(c["mapRunArn"] == map_run and c["itemCount"] == 1 and c["status"] == "SUCCEEDED" for c in listed)
+    # The parent's history has the Map Run, not the children's states.
+    assert "PassStateEntered" not in [e["type"] for e in history(sfn, d["executionArn"])]
+
+
+def test_fixed_a_failed_child_has_its_error_and_cause(host):
+    sfn, d = run(host, "dmap-child-failed", distributed_map(FAILING, ToleratedFailureCount=1), items(3, {1}))
+    assert d["status"] == "SUCCEEDED", d
+    failed = children(sfn, the_map_run(sfn, d["executionArn"]), statusFilter="FAILED")
+    assert len(failed) == 1
+    child = sfn.describe_execution(executionArn=failed[0]["executionArn"])
+    assert (child["status"], child["error"], child["cause"]) == ("FAILED", "Baton.Item", "asked to fail")
+    assert "output" not in child and json.loads(child["input"])["i"] == 1
+    assert history(sfn, child["executionArn"])[-1]["type"] == "ExecutionFailed"
+
+
+def test_fixed_nested_sync_workflows_are_named_and_started_by_their_child(host):
+    # What Baton's fan-out does: each item starts a state machine with .sync:2, names it
+    # from its own execution and passes its own ARN as the starter.
+    sfn = client(host, "stepfunctions")
+    inner = sfn.create_state_machine(name="dmap-inner", roleArn=ROLE, definition=json.dumps(
+        {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
+    task = {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2", "End": True,
+            "Parameters": {"StateMachineArn": inner, "Name.$": "$$.Execution.Name",
+                           "Input": {"item.$": "$", "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id"}},
+            # (moto's .sync:2 answer holds datetimes its own responses cannot serialise)
+            "ResultSelector": {"Name.$": "$.Name", "ExecutionArn.$": "$.ExecutionArn", "Output.$": "$.Output"}}
+    _, d = run(host, "dmap-nested", distributed_map({"S": task}, Label="Fan"), items(4), timeout=30)
+    assert d["status"] == "SUCCEEDED", d
+    nested = json.loads(d["output"])
+    assert len({n["Name"] for n in nested}) == 4
+    for n in nested:
+        started_by = n["Output"]["AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID"]
+        assert CHILD_ARN.match(started_by) and started_by.endswith(":" + n["Name"]), n
+        assert n["ExecutionArn"] == f"arn:aws:states:us-east-1:{ACCOUNT}:execution:dmap-inner:{n['Name']}"
+
+
+# --- Tolerated failure ------------------------------------------------------------------
+
+
+def test_gap_failed_items_are_ignored_in_plain_moto(moto):
+    sfn, d = run(moto, "gap-dmap-tolerance", distributed_map(FAILING), items(4, {1}))
+    assert d["status"] == "SUCCEEDED" and json.loads(d["output"])[1] is None, (
+        f"moto's Distributed Map now fails on a failed item ({d['status']}): "
+        "delete compat.fix_sfn_distributed_map_ignores_failed_items")
+    counts = sfn.describe_map_run(mapRunArn=the_map_run(sfn, d["executionArn"]))["executionCounts"]
+    assert counts["running"] == 1, (
+        f"moto's Map Run no longer counts a failed child as running ({counts}): "
+        "compat.fix_sfn_distributed_map_items_share_the_parents_execution may keep fewer counts")
+
+
+@pytest.mark.parametrize("fields, outcome", [
+    ({}, "FAILED"),  # none given: no failure tolerated
+    ({"ToleratedFailurePercentage": 30}, "SUCCEEDED"),  # 3 of 10 is not above 30 %
+    ({"ToleratedFailurePercentage": 20.5}, "FAILED"),
+    ({"ToleratedFailureCount": 3}, "SUCCEEDED"),
+    ({"ToleratedFailureCount": 2}, "FAILED"),
+    ({"ToleratedFailureCount": 5, "ToleratedFailurePercentage": 20}, "FAILED"),  # either exceeded
+    ({"ToleratedFailureCountPath": "$.tolerate"}, "SUCCEEDED"),
+    ({"ToleratedFailurePercentagePath": "$.percent"}, "FAILED"),
+])
+def test_fixed_the_map_run_fails_past_its_tolerated_failure_threshold(host, fields, outcome):
+    name = "dmap-tolerance-" + re.sub(r"[^a-z0-9]+", "-", json.dumps(fields).lower()).strip("-")
+    definition = distributed_map(FAILING, ItemsPath="$.items", MaxConcurrency=1, **fields)
+    sfn, d = run(host, name[:80], definition, {"items": items(10, {2, 5, 8}), "tolerate": 3, "percent": 25})
+    assert d["status"] == outcome, (fields, d)
+    if outcome == "FAILED":
+        assert (d["error"], d["cause"]) == ("States.ExceedToleratedFailureThreshold",
+                                            "The specified tolerated failure threshold was exceeded"), d
+        events = [e for e in history(sfn, d["executionArn"]) if e["type"] == "MapRunFailed"]
+        assert events[0]["mapRunFailedEventDetails"]["error"] == "States.ExceedToleratedFailureThreshold"
+        assert sfn.describe_map_run(mapRunArn=the_map_run(sfn, d["executionArn"]))["status"] == "FAILED"
+    else:
+        assert [o for o in json.loads(d["output"]) if o is not None] == [i for i in items(10, {2, 5, 8})
+                                                                         if not i["fail"]]
+
+
+def test_fixed_a_map_run_that_fails_stops_its_running_children_and_can_be_caught(host):
+    # Five at a time; item 0 fails after a second, the others wait a minute: the Map Run
+    # fails then, the four children running are aborted, the other five never start,
+    # and a Catch sees the error.
+    processor = {"S": {"Type": "Choice", "Choices": [{"Variable": "$.fail", "BooleanEquals": True, "Next": "Pause"}],
+                       "Default": "Sleep"},
+                 "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Boom"},
+                 "Boom": {"Type": "Fail", "Error": "Baton.Item"},
+                 "Sleep": {"Type": "Wait", "Seconds": 60, "End": True}}
+    definition = distributed_map(processor, MaxConcurrency=5)
+    definition["States"]["M"]["Catch"] = [{"ErrorEquals": ["States.ExceedToleratedFailureThreshold"],
+                                           "Next": "Caught"}]
+    definition["States"]["Caught"] = {"Type": "Pass", "End": True}
+    began = time.monotonic()
+    sfn, execution = start(host, "dmap-tolerance-stop", definition, [{"fail": True}] + [{"fail": False}] * 9)
+    d = settle(sfn, execution, 20)
+    assert d["status"] == "SUCCEEDED" and time.monotonic() - began < 15, d
+    assert json.loads(d["output"])["Error"] == "States.ExceedToleratedFailureThreshold"
+    counts = sfn.describe_map_run(mapRunArn=the_map_run(sfn, execution))["executionCounts"]
+    assert {k: counts[k] for k in ("failed", "aborted", "pending", "running", "succeeded")} == {
+        "failed": 1, "aborted": 4, "pending": 5, "running": 0, "succeeded": 0}, counts
+
+
+def test_fixed_integer_tolerated_failure_percentage_is_taken(host):
+    sfn, d = run(host, "dmap-percentage", distributed_map(FAILING, ToleratedFailurePercentage=50), items(4, {0}))
+    assert d["status"] == "SUCCEEDED", d
+    described = sfn.describe_map_run(mapRunArn=the_map_run(sfn, d["executionArn"]))
+    assert described["toleratedFailurePercentage"] == 50.0
+
+
+# --- Map Run events and counts ------------------------------------------------------------
+
+
+def test_no_gap_map_run_events_and_list_map_runs_in_plain_moto(moto):
+    # moto records MapRunStarted (with the Map Run's ARN) and MapRunSucceeded, and
+    # ListMapRuns names the labelled state machine, as AWS does: no fix.
+    sfn, d = run(moto, "nogap-dmap-events", distributed_map({"S": {"Type": "Pass", "End": True}}, Label="L"),
+                 items(2))
+    map_run = the_map_run(sfn, d["executionArn"])
+    events = history(sfn, d["executionArn"])
+    assert [e["type"] for e in events if e["type"].startswith("MapRun")] == ["MapRunStarted", "MapRunSucceeded"]
+    assert next(e for e in events if e["type"] == "MapRunStarted")["mapRunStartedEventDetails"]["mapRunArn"] == map_run
+    listed = sfn.list_map_runs(executionArn=d["executionArn"])["mapRuns"][0]
+    assert listed["stateMachineArn"] == f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:nogap-dmap-events/L"
+
+
+def test_fixed_the_map_run_has_its_events_and_counts(host):
+    sfn, d = run(host, "dmap-counts", distributed_map(FAILING, ToleratedFailureCount=2, Label="Counted"),
+                 items(6, {1, 4}))
+    assert d["status"] == "SUCCEEDED", d
+    map_run = the_map_run(sfn, d["executionArn"])
+    types = [e["type"] for e in history(sfn, d["executionArn"])]
+    assert types == ["ExecutionStarted", "MapStateEntered", "MapStateStarted", "MapRunStarted", "MapRunSucceeded",
+                     "MapStateSucceeded", "MapStateExited", "ExecutionSucceeded"], types
+    started = next(e for e in history(sfn, d["executionArn"]) if e["type"] == "MapRunStarted")
+    assert started["mapRunStartedEventDetails"]["mapRunArn"] == map_run
+    described = sfn.describe_map_run(mapRunArn=map_run)
+    assert described["status"] == "SUCCEEDED" and described["executionArn"] == d["executionArn"]
+    for counts in (described["itemCounts"], described["executionCounts"]):
+        assert {k: counts[k] for k in ("total", "succeeded", "failed", "running", "pending", "aborted")} == {
+            "total": 6, "succeeded": 4, "failed": 2, "running": 0, "pending": 0, "aborted": 0}, counts
+    listed = sfn.list_map_runs(executionArn=d["executionArn"])["mapRuns"]
+    assert listed[0]["stateMachineArn"] == f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:dmap-counts/Counted"
+
+
+# --- Stop -----------------------------------------------------------------------------------
+
+
+def test_gap_a_stopped_map_run_succeeds_in_plain_moto(moto):
+    sfn, execution = start(moto, "gap-dmap-stop", distributed_map(
+        {"S": {"Type": "Wait", "Seconds": 60, "End": True}}), list(range(3)))
+    map_run = the_map_run(sfn, execution)
+    time.sleep(0.5)
+    sfn.stop_execution(executionArn=execution)
+    described = wait_for(lambda: (d := sfn.describe_map_run(mapRunArn=map_run))["status"] != "RUNNING" and d,
+                         seconds=15, what="the Map Run's end")
+    types = [e["type"] for e in history(sfn, execution)]
+    assert described["status"] == "SUCCEEDED" and "MapRunAborted" not in types, (
+        f"moto now aborts the Map Run of a stopped execution ({described['status']}): "
+        "delete compat.fix_sfn_stopped_parents_leave_map_runs_running")
+
+
+@pytest.fixture
+def three_hundred_items(host):
+    s3 = client(host, "s3")
+    s3.create_bucket(Bucket="dmap-stop")
+    s3.put_object(Bucket="dmap-stop", Key="items.json", Body=json.dumps(list(range(300))).encode())
+
+
+def test_fixed_stopping_the_parent_aborts_the_map_run_and_every_child(host, three_hundred_items):
+    # 300 items, 200 at once, each waiting a minute: the stop aborts the 200 running,
+    # starts none of the other 100, and the Map Run is ABORTED.
+    sfn, execution = start(host, "dmap-stop", distributed_map(
+        {"S": {"Type": "Wait", "Seconds": 60, "End": True}}, MaxConcurrency=200, ItemReader={
+            "Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
+            "Parameters": {"Bucket": "dmap-stop", "Key": "items.json"}}), {})
+    map_run = the_map_run(sfn, execution)
+    wait_for(lambda: sfn.describe_map_run(mapRunArn=map_run)["executionCounts"]["running"] == 200,
+             seconds=20, what="200 children running")
+    sfn.stop_execution(executionArn=execution)
+    assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
+    described = wait_for(lambda: (d := sfn.describe_map_run(mapRunArn=map_run))["status"] != "RUNNING" and d,
+                         seconds=15, what="the Map Run's end")
+    counts = described["executionCounts"]
+    assert described["status"] == "ABORTED" and (counts["aborted"], counts["pending"], counts["running"]) == (
+        200, 100, 0), described
+    assert len(children(sfn, map_run, statusFilter="ABORTED")) == 200 and len(children(sfn, map_run)) == 200
+    assert "MapRunAborted" in [e["type"] for e in history(sfn, execution)]
+    time.sleep(1)
+    assert len(children(sfn, map_run)) == 200  # and no more start
+
+
+def test_fixed_stopping_the_parent_stops_the_childrens_sync_executions(host):
+    sfn = client(host, "stepfunctions")
+    sleeper = sfn.create_state_machine(name="dmap-sleeper", roleArn=ROLE, definition=json.dumps(
+        {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 120, "End": True}}}))["stateMachineArn"]
+    task = {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2", "End": True,
+            "Parameters": {"StateMachineArn": sleeper, "Name.$": "$$.Execution.Name", "Input": {}}}
+    sfn, execution = start(host, "dmap-stop-sync", distributed_map({"S": task}), list(range(20)))
+    wait_for(lambda: len(sfn.list_executions(stateMachineArn=sleeper, statusFilter="RUNNING")["executions"]) == 20,
+             seconds=20, what="20 nested executions")
+    sfn.stop_execution(executionArn=execution)
+    wait_for(lambda: len(sfn.list_executions(stateMachineArn=sleeper, statusFilter="ABORTED")["executions"]) == 20,
+             seconds=15, what="the nested executions stopped")
+    map_run = the_map_run(sfn, execution)
+    assert len(children(sfn, map_run, statusFilter="ABORTED")) == 20
+
+
+def test_fixed_stop_execution_stops_one_child(host):
+    sfn, execution = start(host, "dmap-stop-child", distributed_map(
+        {"S": {"Type": "Wait", "Seconds": 60, "End": True}}, ToleratedFailureCount=1), list(range(2)))
+    map_run = the_map_run(sfn, execution)
+    running = wait_for(lambda: len(c := children(sfn, map_run)) == 2 and c, what="two children")
+    sfn.stop_execution(executionArn=running[0]["executionArn"])
+    child = wait_for(lambda: (c := sfn.describe_execution(executionArn=running[0]["executionArn"]))["status"]
+                     != "RUNNING" and c, what="the child's end")
+    assert child["status"] == "ABORTED"
+    assert sfn.describe_execution(executionArn=running[1]["executionArn"])["status"] == "RUNNING"
+    sfn.stop_execution(executionArn=execution)
+
+
+# --- ResultWriter -------------------------------------------------------------------------
+
+
+def test_gap_result_writer_writes_an_empty_manifest_in_plain_moto(moto):
+    client(moto, "s3").create_bucket(Bucket="gap-dmap-results")
+    _, d = run(moto, "gap-dmap-results", distributed_map(
+        {"S": {"Type": "Pass", "End": True}}, **with_result_writer("gap-dmap-results", "out")), items(3))
+    keys = [o["Key"] for o in client(moto, "s3").list_objects_v2(Bucket="gap-dmap-results")["Contents"]]
+    assert len(keys) == 1 and keys[0].endswith("/manifest.json"), (
+        f"moto now writes result files ({keys}): delete compat.fix_sfn_result_writer_writes_an_empty_manifest")
+
+
+def test_fixed_result_writer_writes_the_children_by_status_and_a_manifest(host):
+    s3 = client(host, "s3")
+    s3.create_bucket(Bucket="dmap-results")
+    sfn, d = run(host, "dmap-results", distributed_map(
+        FAILING, ToleratedFailureCount=2, Label="Out", **with_result_writer("dmap-results", "jobs")),
+        items(5, {1, 3}))
+    assert d["status"] == "SUCCEEDED", d
+    map_run = the_map_run(sfn, d["executionArn"])
+    run_id = map_run.split(":")[-1]
+    assert json.loads(d["output"]) == {"MapRunArn": map_run, "ResultWriterDetails": {
+        "Bucket": "dmap-results", "Key": f"jobs/{run_id}/manifest.json"}}
+    manifest = read_json(s3, "dmap-results", f"jobs/{run_id}/manifest.json")
+    assert manifest == {"DestinationBucket": "dmap-results", "MapRunArn": map_run, "ResultFiles": {
+        "FAILED": [{"Key": f"jobs/{run_id}/FAILED_0.json", "Size": manifest["ResultFiles"]["FAILED"][0]["Size"]}],
+        "PENDING": [],
+        "SUCCEEDED": [{"Key": f"jobs/{run_id}/SUCCEEDED_0.json",
+                       "Size": manifest["ResultFiles"]["SUCCEEDED"][0]["Size"]}]}}
+    for listed in manifest["ResultFiles"]["FAILED"] + manifest["ResultFiles"]["SUCCEEDED"]:
+        assert s3.head_object(Bucket="dmap-results", Key=listed["Key"])["ContentLength"] == listed["Size"]
+
+    succeeded = read_json(s3, "dmap-results", f"jobs/{run_id}/SUCCEEDED_0.json")
+    assert [json.loads(e["Input"])["i"] for e in succeeded] == [0, 2, 4]
+    for entry in succeeded:
+        assert set(entry) == ENTRY_FIELDS | {"Output", "OutputDetails", "RedriveStatusReason"}, entry
+        assert json.loads(entry["Output"]) == json.loads(entry["Input"]) and entry["Status"] == "SUCCEEDED"
+        assert entry["InputDetails"] == entry["OutputDetails"] == {"Included": True}
+        assert CHILD_ARN.match(entry["ExecutionArn"]) and entry["ExecutionArn"].endswith(":" + entry["Name"])
+        assert entry["StateMachineArn"] == f"arn:aws:states:us-east-1:{ACCOUNT}:stateMachine:dmap-results/Out"
+        assert ISO_MILLIS.match(entry["StartDate"]) and ISO_MILLIS.match(entry["StopDate"])
+        assert (entry["RedriveCount"], entry["RedriveStatus"]) == (0, "NOT_REDRIVABLE")
+        child = sfn.describe_execution(executionArn=entry["ExecutionArn"])
+        assert child["status"] == "SUCCEEDED" and child["mapRunArn"] == map_run
+    failed = read_json(s3, "dmap-results", f"jobs/{run_id}/FAILED_0.json")
+    assert [json.loads(e["Input"])["i"] for e in failed] == [1, 3]
+    for entry in failed:
+        assert set(entry) == ENTRY_FIELDS | {"Error", "Cause"}, entry
+        assert (entry["Status"], entry["Error"], entry["Cause"]) == ("FAILED", "Baton.Item", "asked to fail")
+    counts = sfn.describe_map_run(mapRunArn=map_run)["itemCounts"]
+    assert counts["resultsWritten"] == 5, counts
+
+
+def test_fixed_results_are_written_when_the_map_run_fails(host):
+    # One child at a time; the first fails: the Map Run fails at once, its one failed
+    # child in FAILED_0.json and the four items never started in PENDING_0.json, each
+    # with the input its child would have had (Baton's {"index", "input"} selection).
+    s3 = client(host, "s3")
+    s3.create_bucket(Bucket="dmap-results-failed")
+    processor = {"S": {"Type": "Choice", "Choices": [{"Variable": "$.input.fail", "BooleanEquals": True,
+                                                      "Next": "Boom"}], "Default": "Done"},
+                 "Boom": {"Type": "Fail", "Error": "Baton.Item", "Cause": "asked to fail"},
+                 "Done": {"Type": "Pass", "End": True}}
+    selector = {"index.$": "$$.Map.Item.Index", "input.$": "$$.Map.Item.Value", "run.$": "$.run"}
+    sfn, d = run(host, "dmap-results-failed", distributed_map(
+        processor, MaxConcurrency=1, ItemsPath="$.items", ItemSelector=selector,
+        **with_result_writer("dmap-results-failed", "")), {"items": items(5, {0}), "run": "r1"})
+    assert (d["status"], d["error"]) == ("FAILED", "States.ExceedToleratedFailureThreshold"), d
+    run_id = the_map_run(sfn, d["executionArn"]).split(":")[-1]
+    manifest = read_json(s3, "dmap-results-failed", f"{run_id}/manifest.json")
+    assert [f["Key"] for f in manifest["ResultFiles"]["FAILED"]] == [f"{run_id}/FAILED_0.json"]
+    assert [f["Key"] for f in manifest["ResultFiles"]["PENDING"]] == [f"{run_id}/PENDING_0.json"]
+    assert manifest["ResultFiles"]["SUCCEEDED"] == []
+    failed = read_json(s3, "dmap-results-failed", f"{run_id}/FAILED_0.json")
+    assert [json.loads(e["Input"]) for e in failed] == [{"index": 0, "input": items(5, {0})[0], "run": "r1"}]
+    pending = read_json(s3, "dmap-results-failed", f"{run_id}/PENDING_0.json")
+    assert [(json.loads(e["Input"]), e["Status"]) for e in pending] == [
+        ({"index": i, "input": items(5, {0})[i], "run": "r1"}, "PENDING") for i in range(1, 5)]
+
+
+def test_fixed_result_writer_writes_with_the_state_machine_role(iam_host):  # noqa: F811
+    endpoint = iam_host.endpoint
+    s3 = client(endpoint, "s3")
+    s3.create_bucket(Bucket="dmap-results-role")
+    iam = client(endpoint, "iam")
+    trust = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName="dmap-writer", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="dmap-writer", PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:PutObject",
+                                                 "Resource": "arn:aws:s3:::dmap-results-role/allowed/*"}]}))
+    processor = {"S": {"Type": "Pass", "End": True}}
+
+    _, allowed = run(endpoint, "dmap-writer-allowed", distributed_map(
+        processor, **with_result_writer("dmap-results-role", "allowed")), items(2), role=role)
+    assert allowed["status"] == "SUCCEEDED", allowed
+    _, denied = run(endpoint, "dmap-writer-denied", distributed_map(
+        processor, **with_result_writer("dmap-results-role", "denied")), items(2), role=role)
+    assert (denied["status"], denied["error"]) == ("FAILED", "States.ResultWriterFailed"), denied
+    assert "is not authorized to perform: s3:PutObject" in denied["cause"]
+    session = f"arn:aws:sts::{ACCOUNT}:assumed-role/dmap-writer/StepFunctions"
+    decisions = [d for d in iam_host.decisions("s3:PutObject") if d.request.principal == session]
+    assert [d.allowed for d in decisions] == [True, True, False], decisions  # SUCCEEDED_0, manifest; refused
