@@ -2,8 +2,8 @@
 there in the pinned moto (when an upgrade closes it, the test says which fix to delete)
 and the fix closes it: integer tolerated failure percentages, the worker's recursion,
 child executions ($$.Execution, DescribeExecution, ListExecutions(mapRunArn)), the
-tolerated failure threshold, stopping a Map Run, the Map Run's counts and events, and
-the ResultWriter's files."""
+tolerated failure threshold, stopping a Map Run, the Map Run's counts and events, the
+ResultWriter's files, and ItemBatcher's batches."""
 
 import inspect
 import json
@@ -249,7 +249,8 @@ def test_fixed_nested_sync_workflows_are_named_and_started_by_their_child(host):
     task = {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2", "End": True,
             "Parameters": {"StateMachineArn": inner, "Name.$": "$$.Execution.Name",
                            "Input": {"item.$": "$", "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id"}},
-            # (moto's .sync:2 answer holds datetimes its own responses cannot serialise)
+            # (what the test reads; the whole answer works too since
+            # compat.fix_sfn_nested_workflow_answers_hold_datetimes)
             "ResultSelector": {"Name.$": "$.Name", "ExecutionArn.$": "$.ExecutionArn", "Output.$": "$.Output"}}
     _, d = run(host, "dmap-nested", distributed_map({"S": task}, Label="Fan"), items(4), timeout=30)
     assert d["status"] == "SUCCEEDED", d
@@ -545,3 +546,175 @@ def test_fixed_result_writer_writes_with_the_state_machine_role(iam_host):  # no
     session = f"arn:aws:sts::{ACCOUNT}:assumed-role/dmap-writer/StepFunctions"
     decisions = [d for d in iam_host.decisions("s3:PutObject") if d.request.principal == session]
     assert [d.allowed for d in decisions] == [True, True, False], decisions  # SUCCEEDED_0, manifest; refused
+
+
+# --- ItemBatcher ----------------------------------------------------------------------------
+
+PASS = {"S": {"Type": "Pass", "End": True}}
+# An item processor (for batches) that fails a batch whose first item's `fail` is true
+# (its output: the batch and that item as `first`). moto reads `$.Items[0].fail` as
+# `[true]`, so the item is taken out first.
+FAILING_BATCH = {"S": {"Type": "Pass", "InputPath": "$.Items[0]", "ResultPath": "$.first", "Next": "C"},
+                 "C": {"Type": "Choice", "Choices": [{"Variable": "$.first.fail", "BooleanEquals": True,
+                                                      "Next": "Boom"}], "Default": "Done"},
+                 "Boom": {"Type": "Fail", "Error": "Baton.Batch", "Cause": "asked to fail"},
+                 "Done": {"Type": "Pass", "End": True}}
+
+
+def child_inputs(sfn, map_run_arn):
+    """The children of a Map Run: [(its input, its ListExecutions itemCount)], in item order."""
+    listed = [(json.loads(sfn.describe_execution(executionArn=c["executionArn"])["input"]), c["itemCount"])
+              for c in children(sfn, map_run_arn)]
+    return sorted(listed, key=lambda pair: json.dumps(pair[0]["Items"][0], sort_keys=True))
+
+
+def compact_size(value):
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def test_fixed_batches_take_the_next_items_within_both_limits():
+    from baton_local.compat.distributed_map import MAX_INPUT_BYTES_PER_BATCH, item_batches
+
+    assert item_batches(list(range(7)), max_items=3) == [{"Items": [0, 1, 2]}, {"Items": [3, 4, 5]}, {"Items": [6]}]
+    assert item_batches([1, 2], max_items=5, batch_input={"b": 1}) == [{"Items": [1, 2], "BatchInput": {"b": 1}}]
+    words = ["x" * 10] * 5  # 12 bytes each in JSON
+    two = compact_size({"Items": words[:2]})  # 12 for {"Items":[]}, 12 a word, 1 for the comma
+    assert two == 37 and [len(b["Items"]) for b in item_batches(words, max_bytes=two)] == [2, 2, 1]
+    assert [len(b["Items"]) for b in item_batches(words, max_bytes=two - 1)] == [1, 1, 1, 1, 1]
+    assert [len(b["Items"]) for b in item_batches(words, max_items=2, max_bytes=1000)] == [2, 2, 1]
+    two_with_input = compact_size({"Items": words[:2], "BatchInput": {"run": "r1"}})  # BatchInput counts too
+    for limit, sizes in ((two_with_input, [2, 2, 1]), (two_with_input - 1, [1, 1, 1, 1, 1])):
+        batches = item_batches(words, max_bytes=limit, batch_input={"run": "r1"})
+        assert [len(b["Items"]) for b in batches] == sizes and all(compact_size(b) <= limit for b in batches)
+    assert [b["Items"] for b in item_batches(["x" * 50, "y"], max_bytes=20)] == [["x" * 50], ["y"]]  # alone
+    assert len(item_batches(["z" * 1000] * 600)) == 3 and all(  # no limit given: 256 KiB
+        compact_size(b) <= MAX_INPUT_BYTES_PER_BATCH for b in item_batches(["z" * 1000] * 600))
+    assert item_batches([]) == []
+
+
+def test_gap_item_batcher_is_refused_in_plain_moto(moto):
+    sfn = client(moto, "stepfunctions")
+    with pytest.raises(ClientError):
+        sfn.create_state_machine(name="gap-dmap-batcher", roleArn=ROLE, definition=json.dumps(
+            distributed_map(PASS, ItemBatcher={"MaxItemsPerBatch": 2})))
+        pytest.fail("moto now takes an ItemBatcher: delete compat.fix_sfn_distributed_map_refuses_item_batcher")
+
+
+def test_fixed_each_batch_of_selected_items_is_a_child_execution_with_its_batch_input(host):
+    # 7 items, 3 a batch: 3 children, each input {"Items": [the selected items], "BatchInput"}
+    # (ItemSelector first, in the parent's context; BatchInput from the state's input and
+    # context); the Map's output one element per batch, in order; itemCounts count items,
+    # executionCounts children.
+    selector = {"index.$": "$$.Map.Item.Index", "i.$": "$$.Map.Item.Value.i", "run.$": "$.run"}
+    batch_input = {"run.$": "$.run", "parent.$": "$$.Execution.Name", "fixed": 1}
+    sfn, d = run(host, "dmap-batches", distributed_map(
+        PASS, ItemsPath="$.items", ItemSelector=selector, Label="Batches", Comment="kept",
+        ItemBatcher={"MaxItemsPerBatch": 3, "BatchInput": batch_input}), {"items": items(7), "run": "r1"})
+    assert d["status"] == "SUCCEEDED", d
+    selected = [{"index": i, "i": i, "run": "r1"} for i in range(7)]
+    expected = [{"Items": selected[k:k + 3], "BatchInput": {"run": "r1", "parent": "dmap-batches", "fixed": 1}}
+                for k in (0, 3, 6)]
+    assert json.loads(d["output"]) == expected
+    map_run = the_map_run(sfn, d["executionArn"])
+    assert child_inputs(sfn, map_run) == [(batch, len(batch["Items"])) for batch in expected]
+    described = sfn.describe_map_run(mapRunArn=map_run)
+    assert {k: described["itemCounts"][k] for k in ("total", "succeeded", "pending", "running")} == {
+        "total": 7, "succeeded": 7, "pending": 0, "running": 0}, described["itemCounts"]
+    assert {k: described["executionCounts"][k] for k in ("total", "succeeded", "pending", "running")} == {
+        "total": 3, "succeeded": 3, "pending": 0, "running": 0}, described["executionCounts"]
+    machine = sfn.describe_state_machine(stateMachineArn=d["stateMachineArn"])
+    assert json.loads(machine["definition"])["States"]["M"]["ItemBatcher"]["MaxItemsPerBatch"] == 3
+
+
+def test_fixed_batches_honour_max_input_bytes_and_the_path_forms(host):
+    # MaxItemsPerBatchPath and MaxInputBytesPerBatchPath read from the state's input:
+    # each batch holds as many of the next items as both limits allow.
+    words = [{"w": "x" * (10 + i % 7)} for i in range(40)]
+    sfn, d = run(host, "dmap-batch-bytes", distributed_map(
+        PASS, ItemsPath="$.words", ItemBatcher={"MaxItemsPerBatchPath": "$.per", "MaxInputBytesPerBatchPath": "$.bytes",
+                                                "BatchInput": {"tag": "t"}}),
+        {"words": words, "per": 6, "bytes": 160})
+    assert d["status"] == "SUCCEEDED", d
+    batches = json.loads(d["output"])
+    assert [item for batch in batches for item in batch["Items"]] == words  # all, in order
+    for batch, after in zip(batches, batches[1:]):
+        assert compact_size(batch) <= 160 and len(batch["Items"]) <= 6, batch
+        fuller = {**batch, "Items": batch["Items"] + after["Items"][:1]}
+        assert len(batch["Items"]) == 6 or compact_size(fuller) > 160, batch  # the next item did not fit
+    assert len(children(sfn, the_map_run(sfn, d["executionArn"]))) == len(batches)
+    # A path that selects no positive integer fails the Map state when its Map Run starts.
+    _, bad = run(host, "dmap-batch-bad-path", distributed_map(
+        PASS, ItemsPath="$.items", ItemBatcher={"MaxItemsPerBatchPath": "$.per"}), {"items": [1, 2], "per": "six"})
+    assert (bad["status"], bad["error"]) == ("FAILED", "States.Runtime") and "MaxItemsPerBatchPath" in bad["cause"], bad
+
+
+def test_fixed_an_invalid_item_batcher_is_refused(host):
+    # Amazon States Language, "Batching Items": at least one of the four limits, a field
+    # and its Path never together, positive integers.
+    sfn = client(host, "stepfunctions")
+    for batcher in ({}, {"MaxItemsPerBatch": 0}, {"MaxInputBytesPerBatch": "10"},
+                    {"MaxItemsPerBatch": 2, "MaxItemsPerBatchPath": "$.n"}, {"MaxItemsPerBatch": 2, "Unknown": 1},
+                    {"BatchInput": {"a": 1}}, {"MaxInputBytesPerBatchPath": "n"}, []):
+        with pytest.raises(ClientError) as refused:
+            sfn.create_state_machine(name="dmap-batcher-invalid", roleArn=ROLE,
+                                     definition=json.dumps(distributed_map(PASS, ItemBatcher=batcher)))
+        assert refused.value.response["Error"]["Code"] == "InvalidDefinition", batcher
+        assert "ItemBatcher" in refused.value.response["Error"]["Message"], batcher
+
+
+@pytest.mark.parametrize("tolerated, outcome", [(1, "FAILED"), (2, "SUCCEEDED")])
+def test_fixed_the_tolerated_failure_threshold_counts_a_failed_batchs_items(host, tolerated, outcome):
+    # 10 items, 2 a batch: the first batch fails, one child but two items. AWS counts the
+    # threshold in items (UpdateMapRun: "The maximum number of failed items"): a count of
+    # 1 is exceeded, 2 is not.
+    sfn, d = run(host, f"dmap-batch-tolerance-{tolerated}", distributed_map(
+        FAILING_BATCH, MaxConcurrency=1, ToleratedFailureCount=tolerated, ItemBatcher={"MaxItemsPerBatch": 2}),
+        items(10, {0}))
+    assert d["status"] == outcome, d
+    described = sfn.describe_map_run(mapRunArn=the_map_run(sfn, d["executionArn"]))
+    items_counted, children_counted = described["itemCounts"], described["executionCounts"]
+    assert (items_counted["total"], items_counted["failed"]) == (10, 2), items_counted
+    assert (children_counted["total"], children_counted["failed"]) == (5, 1), children_counted
+    if outcome == "FAILED":
+        assert d["error"] == "States.ExceedToleratedFailureThreshold", d
+        assert (items_counted["pending"], children_counted["pending"]) == (8, 4)
+    else:
+        assert (items_counted["succeeded"], children_counted["succeeded"]) == (8, 4)
+        assert json.loads(d["output"])[0] is None and len(json.loads(d["output"])) == 5
+
+
+def test_fixed_result_writer_writes_an_entry_per_batch(host):
+    # One child at a time, 2 items a batch, the second batch fails: tolerated (2 items),
+    # SUCCEEDED_0.json has the 2 other batches' children, FAILED_0.json the failed one,
+    # each entry's Input its batch; resultsWritten counts items and children. Then, not
+    # tolerated: the Map Run fails at the first batch and PENDING_0.json has the two
+    # batches never started, their Input the batch.
+    s3 = client(host, "s3")
+    s3.create_bucket(Bucket="dmap-batch-results")
+    batcher = {"MaxItemsPerBatch": 2, "BatchInput": {"run": "r1"}}
+    sfn, d = run(host, "dmap-batch-results", distributed_map(
+        FAILING_BATCH, MaxConcurrency=1, ToleratedFailureCount=2, ItemBatcher=batcher,
+        **with_result_writer("dmap-batch-results", "ok")), items(6, {2}))
+    assert d["status"] == "SUCCEEDED", d
+    map_run = the_map_run(sfn, d["executionArn"])
+    run_id = map_run.split(":")[-1]
+    batches = [{"Items": items(6, {2})[k:k + 2], "BatchInput": {"run": "r1"}} for k in (0, 2, 4)]
+    succeeded = read_json(s3, "dmap-batch-results", f"ok/{run_id}/SUCCEEDED_0.json")
+    assert [json.loads(e["Input"]) for e in succeeded] == [batches[0], batches[2]]
+    assert [json.loads(e["Output"]) for e in succeeded] == [
+        {**b, "first": b["Items"][0]} for b in (batches[0], batches[2])]
+    failed = read_json(s3, "dmap-batch-results", f"ok/{run_id}/FAILED_0.json")
+    assert [(json.loads(e["Input"]), e["Error"]) for e in failed] == [(batches[1], "Baton.Batch")]
+    described = sfn.describe_map_run(mapRunArn=map_run)
+    assert (described["itemCounts"]["resultsWritten"], described["executionCounts"]["resultsWritten"]) == (6, 3)
+
+    sfn, d = run(host, "dmap-batch-results-failed", distributed_map(
+        FAILING_BATCH, MaxConcurrency=1, ItemBatcher=batcher, **with_result_writer("dmap-batch-results", "ko")),
+        items(6, {0}))
+    assert (d["status"], d["error"]) == ("FAILED", "States.ExceedToleratedFailureThreshold"), d
+    run_id = the_map_run(sfn, d["executionArn"]).split(":")[-1]
+    batches = [{"Items": items(6, {0})[k:k + 2], "BatchInput": {"run": "r1"}} for k in (0, 2, 4)]
+    failed = read_json(s3, "dmap-batch-results", f"ko/{run_id}/FAILED_0.json")
+    pending = read_json(s3, "dmap-batch-results", f"ko/{run_id}/PENDING_0.json")
+    assert [json.loads(e["Input"]) for e in failed] == batches[:1]
+    assert [(json.loads(e["Input"]), e["Status"]) for e in pending] == [(b, "PENDING") for b in batches[1:]]

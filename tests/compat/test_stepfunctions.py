@@ -1,9 +1,9 @@
 """compat.stepfunctions and compat.asl: each gap is still there in the pinned moto (when an upgrade
 closes it, the test says which fix to delete) and the fix closes it. Step Functions'
 API (its length constraints too), the ASL interpreter's ECS and nested-workflow
-integrations and their documented parameters, task tokens, StopExecution, heartbeat
-timeouts, the execution status change events, Map and Parallel errors, inline Map
-concurrency, the payload quota and the errors States.ALL cannot catch."""
+integrations, their documented parameters and their answers' dates, task tokens,
+StopExecution, heartbeat timeouts, the execution status change events, Map and Parallel
+errors, inline Map concurrency, the payload quota and the errors States.ALL cannot catch."""
 
 import json
 import os
@@ -477,6 +477,84 @@ def test_fixed_a_stopped_parent_stops_its_sync_child(host):
     # stops; for a nested workflow that is StopExecution on the child (its documented
     # IAM policy grants states:StopExecution on the child's executions).
     assert stopped_parent(host, "fixed-stop-child") == "ABORTED"
+
+
+def test_gap_nested_workflow_answers_hold_datetimes_in_plain_moto(monkeypatch):
+    # Plain moto cannot run a nested workflow at all (test_gap_nested_workflows_fail_in_plain_moto),
+    # so its .sync:2 wait is run here, in this process's (unfixed) moto, against a stand-in
+    # Step Functions client: it hands boto3's DescribeExecution answer on as the state's
+    # result, its dates Python datetimes, which no JSON response of moto's can hold.
+    import datetime
+    from types import SimpleNamespace
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_sfn
+
+    started = datetime.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=datetime.timezone.utc)
+    described = {"executionArn": "arn:aws:states:us-east-1:123456789012:execution:child:run", "name": "run",
+                 "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:child",
+                 "status": "SUCCEEDED", "startDate": started, "stopDate": started, "input": "{}", "output": "{}"}
+    monkeypatch.setattr(state_task_service_sfn, "boto_client_for", lambda **_: SimpleNamespace(
+        describe_execution=lambda executionArn: dict(described)))
+    resolver = state_task_service_sfn.StateTaskServiceSfn()._build_sync2_resolver(
+        env=SimpleNamespace(stack=[{"ExecutionArn": described["executionArn"]}]),
+        resource_runtime_part=SimpleNamespace(region=REGION), normalised_parameters={}, state_credentials=None)
+    answer = resolver()
+    dates = {key: value for key, value in answer.items() if "date" in key.lower()}
+    assert all(isinstance(value, datetime.datetime) for value in dates.values()) and dates, (
+        f"moto's .sync:2 answer no longer holds datetimes ({dates}): "
+        "delete compat.fix_sfn_nested_workflow_answers_hold_datetimes")
+
+
+def raw_nested_answers(endpoint, name):
+    """A parent whose output is the raw answers of a startExecution and a
+    startExecution.sync:2 state (no ResultSelector), under a rule for its status change
+    events: (sfn, its description, the child's, the events the rule's queue received)."""
+    sfn, events, sqs = client(endpoint, "stepfunctions"), client(endpoint, "events"), client(endpoint, "sqs")
+    queue = sqs.create_queue(QueueName=f"{name}-status")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=f"{name}-status", EventPattern=json.dumps({
+        "source": ["aws.states"], "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {"stateMachineArn": [
+            {"prefix": f"arn:aws:states:{REGION}:123456789012:stateMachine:{name}-parent"}]}}))
+    events.put_targets(Rule=f"{name}-status", Targets=[{"Id": "q", "Arn": queue_arn}])
+    child = sfn.create_state_machine(name=f"{name}-child", roleArn=ROLE, definition=json.dumps(
+        {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"done": True}, "End": True}}}))["stateMachineArn"]
+    parent = sfn.create_state_machine(name=f"{name}-parent", roleArn=ROLE, definition=json.dumps({
+        "StartAt": "Start", "States": {
+            "Start": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution",
+                      "Parameters": {"StateMachineArn": child, "Input": {"x": 1}}, "ResultPath": "$.started",
+                      "Next": "Sync"},
+            "Sync": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                     "Parameters": {"StateMachineArn": child, "Name": f"{name}-run", "Input": {"x": 2}},
+                     "ResultPath": "$.synced", "End": True}}}))["stateMachineArn"]
+    execution = sfn.start_execution(stateMachineArn=parent, name=f"{name}-1", input="{}")["executionArn"]
+    described = settle(sfn, execution, timeout=20)
+    child_arn = f"{child.replace(':stateMachine:', ':execution:')}:{name}-run"
+    child_described = sfn.describe_execution(executionArn=child_arn)
+    return sfn, described, child_described, [json.loads(m["Body"]) for m in receive_all(sqs, queue, 3)]
+
+
+def test_fixed_a_nested_workflows_answer_has_its_dates_in_epoch_milliseconds(host):
+    # AWS (connect-stepfunctions): the integration's answer is JSON, StartDate and
+    # StopDate numbers (epoch milliseconds); .sync:2's Input and Output JSON. moto
+    # answered DescribeExecution of such a parent with HTTP 500, and its status change
+    # event was never put.
+    sfn, described, child, got = raw_nested_answers(host, "fixed-dates")
+    assert described["status"] == "SUCCEEDED", described
+    output = json.loads(described["output"])
+    synced, started = output["synced"], output["started"]
+    millis = {key: synced[key] for key in ("StartDate", "StopDate")}
+    assert all(type(value) is int for value in millis.values()), synced
+    assert abs(millis["StartDate"] - child["startDate"].timestamp() * 1000) <= 1, (millis, child["startDate"])
+    assert abs(millis["StopDate"] - child["stopDate"].timestamp() * 1000) <= 1, (millis, child["stopDate"])
+    assert (synced["Status"], synced["Input"], synced["Output"]) == ("SUCCEEDED", {"x": 2}, {"done": True})
+    assert type(started["StartDate"]) is int and started["StartDate"] > 1_700_000_000_000, started
+    exited = [json.loads(e["stateExitedEventDetails"]["output"]) for e in
+              sfn.get_execution_history(executionArn=described["executionArn"])["events"]
+              if e["type"] == "TaskStateExited"]
+    assert exited[-1]["synced"]["StartDate"] == millis["StartDate"]  # the history's output: the same numbers
+    assert [(e["detail"]["status"], json.loads(e["detail"]["output"])["synced"]["StopDate"]) for e in got] == [
+        ("SUCCEEDED", millis["StopDate"])], got
 
 
 def invalid_definition_code(endpoint):

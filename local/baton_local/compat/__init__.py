@@ -29,11 +29,13 @@ from .asl import (
     fix_sfn_definitions_accept_undocumented_integration_parameters,
     fix_sfn_inline_map_runs_every_iteration_at_once,
     fix_sfn_map_and_parallel_turn_states_errors_into_runtime,
+    fix_sfn_nested_workflow_answers_hold_datetimes,
     fix_sfn_states_all_catches_terminal_errors,
     fix_sfn_task_input_skips_the_payload_quota,
 )
 from .distributed_map import (
     fix_sfn_distributed_map_ignores_failed_items,
+    fix_sfn_distributed_map_refuses_item_batcher,
     fix_sfn_distributed_map_items_share_the_parents_execution,
     fix_sfn_distributed_map_recurses_once_per_item,
     fix_sfn_integer_tolerated_failure_percentage_is_refused,
@@ -92,10 +94,16 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
     # fix_asl_integrations_call_with_fixed_keys replaces the interpreter's client
     # factory, which fix_ecs_run_task_never_reports_failures takes from its module when
     # it is applied, so it comes before that one.
+    # fix_sfn_nested_workflow_answers_hold_datetimes wraps the response normalisation
+    # fix_asl_states_parameter_normalisation gives the Step Functions integration, so it
+    # comes after it.
     # The Distributed Map's fixes (compat.distributed_map) build on one another in the
     # order listed: the worker loop's _map_run, which the child executions wrap, whose
     # outcomes the tolerated failure threshold reads; the Map Run's _eval_body, which the
-    # ResultWriter fix wraps. fix_sfn_map_run_children_are_invisible_to_the_api replaces
+    # ResultWriter fix wraps; fix_sfn_distributed_map_refuses_item_batcher wraps the
+    # child executions' _map_run (it batches the items before they start), so it comes
+    # after fix_sfn_distributed_map_items_share_the_parents_execution.
+    # fix_sfn_map_run_children_are_invisible_to_the_api replaces
     # Step Functions response methods, so it comes before
     # fix_sfn_requests_skip_length_constraints.
     # Keep the order when moving fixes.
@@ -111,6 +119,7 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
         fix_retried_callback_states_reuse_their_token,
         fix_asl_ecs_parameter_normalisation,
         fix_asl_states_parameter_normalisation,
+        fix_sfn_nested_workflow_answers_hold_datetimes,
         fix_asl_aws_sdk_parameter_normalisation,
         fix_sfn_start_execution_without_a_name,
         fix_asl_ecs_drops_run_task_parameters,
@@ -123,6 +132,7 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
         fix_sfn_distributed_map_ignores_failed_items,
         fix_sfn_stopped_parents_leave_map_runs_running,
         fix_sfn_result_writer_writes_an_empty_manifest,
+        fix_sfn_distributed_map_refuses_item_batcher,
         fix_sfn_task_input_skips_the_payload_quota,
         fix_sfn_states_all_catches_terminal_errors,
         fix_asl_integrations_call_with_fixed_keys,

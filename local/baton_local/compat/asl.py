@@ -67,6 +67,55 @@ def fix_asl_states_parameter_normalisation():
     _normalise_with_botocore(StateTaskServiceSfn, "stepfunctions", keep_original=True)
 
 
+def epoch_millis(value):
+    """`value` with every date in it (at any depth) as a number of milliseconds since
+    the epoch (UTC when it names no zone); everything else unchanged."""
+    import datetime
+
+    if isinstance(value, datetime.datetime):
+        at = value if value.tzinfo else value.replace(tzinfo=datetime.timezone.utc)
+        return (at - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)) // datetime.timedelta(milliseconds=1)
+    if isinstance(value, dict):
+        return {key: epoch_millis(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [epoch_millis(item) for item in value]
+    return value
+
+
+def fix_sfn_nested_workflow_answers_hold_datetimes():
+    """The answer of Step Functions' own integration is JSON with its dates as numbers,
+    milliseconds since the epoch: `startExecution` gives {"ExecutionArn", "StartDate":
+    <number>}, `.sync` and `.sync:2` the child's description, {"ExecutionArn", "Input",
+    "InputDetails", "Name", "Output", "OutputDetails", "StartDate": <number>,
+    "StateMachineArn", "Status", "StopDate": <number>} (`.sync:2` with Input and Output as
+    JSON, `.sync` as text), and that is what the state's result, its history events and
+    the execution's output hold (Step Functions guide, "Start a new AWS Step Functions
+    state machine from a running execution", https://docs.aws.amazon.com/step-functions/
+    latest/dg/connect-stepfunctions.html, response syntax of the integration; the API's
+    own JSON gives `startDate`/`stopDate` as numbers too, API reference, DescribeExecution
+    "Response Syntax"). moto's interpreter hands boto3's answer on as it is, its dates
+    Python datetimes: the history writes them as ISO text, and an execution whose output
+    holds them answers DescribeExecution with HTTP 500 (TypeError: datetime is not JSON
+    serializable), as does the Execution Status Change event of
+    fix_sfn_emits_no_execution_status_change_events (the execution's worker thread dies
+    there). Turn the dates of the integration's answers (the request's, the `.sync`
+    waits' and the cause of a failed child, which is that answer as JSON text) into
+    epoch milliseconds. Apply after fix_asl_states_parameter_normalisation (this wraps the
+    response normalisation it gives the integration)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+        StateTaskServiceSfn,
+    )
+
+    original = StateTaskServiceSfn._normalise_response
+
+    def normalise_response(self, response, boto_service_name=None, service_action_name=None):
+        original(self, response, boto_service_name=boto_service_name, service_action_name=service_action_name)
+        if isinstance(response, dict):  # in place, as the interpreter reads it afterwards
+            response.update(epoch_millis(response))
+
+    StateTaskServiceSfn._normalise_response = normalise_response
+
+
 def fix_asl_aws_sdk_parameter_normalisation():
     """The same stub for the AWS SDK integrations (`arn:aws:states:::aws-sdk:<service>:
     <action>`): their parameters go to boto3 as the state machine spells them, so a

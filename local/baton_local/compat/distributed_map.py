@@ -2,7 +2,8 @@
 parses `ProcessorConfig.Mode: DISTRIBUTED`, `ItemReader`, `ResultWriter` and the
 tolerated-failure fields, but runs the items as frames of the parent execution,
 ignores failed items, never aborts a Map Run, writes an empty result manifest and
-recurses once per item. The fixes here, in the order apply_all applies them:
+recurses once per item; and its grammar refuses `ItemBatcher`. The fixes here, in the
+order apply_all applies them:
 
 - fix_sfn_integer_tolerated_failure_percentage_is_refused: `ToleratedFailurePercentage: 5`
   is refused at creation (only `5.0` parses).
@@ -15,10 +16,14 @@ recurses once per item. The fixes here, in the order apply_all applies them:
 - fix_sfn_distributed_map_ignores_failed_items: the tolerated failure threshold.
 - fix_sfn_stopped_parents_leave_map_runs_running: StopExecution aborts the Map Run.
 - fix_sfn_result_writer_writes_an_empty_manifest: the result files AWS writes.
+- fix_sfn_distributed_map_refuses_item_batcher: `ItemBatcher` (refused at creation)
+  groups the items into batches, a child execution each.
 
 The facts they follow, with their sources, are in the docstrings (and gathered in
 docs/aws-conformance.md, rows 70 on)."""
 
+import base64
+import copy
 import datetime
 import json
 import threading
@@ -44,6 +49,18 @@ EXCEEDED_CAUSE = "The specified tolerated failure threshold was exceeded"
 # (Map)", https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html).
 RESULT_FILE_MAX_BYTES = 5 * 1024 ** 3
 RESULT_STATUSES = ("FAILED", "PENDING", "SUCCEEDED")
+
+# A batch is at most 256 KiB, the most any state's input can be (Step Functions quotas):
+# AWS CDK's ItemBatcherProps, without a byte limit: "no limits on the batch size under the
+# 256KB limit"; the guide's "ItemBatcher (Map)" (https://docs.aws.amazon.com/step-functions/
+# latest/dg/input-output-itembatcher.html) says "up to 256 KiB" (recalled: the search
+# tools return only that page's opening).
+MAX_INPUT_BYTES_PER_BATCH = 256 * 1024
+ITEM_BATCHER_FIELDS = ("MaxItemsPerBatch", "MaxItemsPerBatchPath", "MaxInputBytesPerBatch",
+                       "MaxInputBytesPerBatchPath", "BatchInput")
+# What a Map state with an ItemBatcher carries it in through moto's grammar (which has no
+# ItemBatcher): its Comment, as `<marker><base64 of {"ItemBatcher", "Comment"}>`.
+ITEM_BATCHER_MARKER = "baton-item-batcher:"
 
 
 # ---------------------------------------------------------------------------------------
@@ -83,6 +100,66 @@ def json_text(value):
 def iso_millis(at):
     """A date as the result files write it: ISO 8601, UTC, milliseconds, `Z`."""
     return at.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z" if at else None
+
+
+def json_bytes(value):
+    """The size in bytes of `value` as compact JSON text in UTF-8."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def batch_of(items, batch_input=None):
+    """A child execution's input for a batch of (selected) items: {"Items": [...]}, and
+    "BatchInput" when the ItemBatcher gives one (None: it gives none)."""
+    return {"Items": list(items)} if batch_input is None else {"Items": list(items), "BatchInput": batch_input}
+
+
+def item_batches(items, max_items=None, max_bytes=None, batch_input=None):
+    """The inputs of the child executions of a batched Map Run, in item order: each
+    {"Items": [...], "BatchInput"?} with as many of the next items as it can take, at
+    most `max_items` of them (None: no limit of its own) and at most `max_bytes` bytes of
+    JSON text, BatchInput included, never more than MAX_INPUT_BYTES_PER_BATCH. An item too
+    large for any batch gets one of its own."""
+    limit = min(max_bytes or MAX_INPUT_BYTES_PER_BATCH, MAX_INPUT_BYTES_PER_BATCH)
+    base = json_bytes(batch_of([], batch_input))  # '{"Items":[]' ... '}'
+    batches, current, size = [], [], base
+    for item in items:
+        grown = size + json_bytes(item) + (1 if current else 0)  # and its comma
+        if current and ((max_items and len(current) >= max_items) or grown > limit):
+            batches.append(current)
+            current, grown = [], base + json_bytes(item)
+        current.append(item)
+        size = grown
+    if current:
+        batches.append(current)
+    return [batch_of(batch, batch_input) for batch in batches]
+
+
+def item_batcher_problems(batcher, at):
+    """Why Step Functions refuses this ItemBatcher (of the Map state at `at`, e.g.
+    `/States/M`), [] when it takes it: an object with at least one of MaxItemsPerBatch,
+    MaxInputBytesPerBatch or their ...Path forms, never a field and its ...Path together,
+    the counts positive integers, the paths reference paths (`$...`), no other field
+    (Amazon States Language, "Batching Items", https://states-language.net/spec.html).
+    BatchInput may be any JSON (AWS's own ASL language service, amazon-states-language-
+    service, takes any type there); an object is a payload template."""
+    where = f"at {at}/ItemBatcher"
+    if not isinstance(batcher, dict):
+        return [f"SCHEMA_VALIDATION_FAILED: ItemBatcher must be an object {where}"]
+    problems = [f"SCHEMA_VALIDATION_FAILED: The field '{key}' is not supported by Step Functions {where}"
+                for key in batcher if key not in ITEM_BATCHER_FIELDS]
+    if not any(key in batcher for key in ITEM_BATCHER_FIELDS[:4]):
+        problems.append("SCHEMA_VALIDATION_FAILED: ItemBatcher must have at least one of MaxItemsPerBatch, "
+                        f"MaxItemsPerBatchPath, MaxInputBytesPerBatch or MaxInputBytesPerBatchPath {where}")
+    for field in ("MaxItemsPerBatch", "MaxInputBytesPerBatch"):
+        if field in batcher and field + "Path" in batcher:
+            problems.append(f"SCHEMA_VALIDATION_FAILED: {field} and {field}Path are mutually exclusive {where}")
+        value = batcher.get(field)
+        if field in batcher and (type(value) is not int or value <= 0):
+            problems.append(f"SCHEMA_VALIDATION_FAILED: {field} must be a positive integer {where}/{field}")
+        path = batcher.get(field + "Path")
+        if field + "Path" in batcher and not (isinstance(path, str) and path.startswith("$")):
+            problems.append(f"SCHEMA_VALIDATION_FAILED: {field}Path must be a reference path {where}/{field}Path")
+    return problems
 
 
 def split_result_file(entries, max_bytes=RESULT_FILE_MAX_BYTES):
@@ -163,6 +240,7 @@ class MapRunChild:
         self.frame = None  # the Environment it runs in, while it runs
         self.aborted = False  # asked to stop (StopExecution, its Map Run failing)
         self.output_details = {"included": True}
+        self.item_count = map_run.weight(index)  # the items it processes (a batch's)
 
     @property
     def status(self):
@@ -211,7 +289,7 @@ class MapRunChild:
         """Its ListExecutions(mapRunArn=...) item (API reference, ExecutionListItem)."""
         item = {"executionArn": self.exec_arn, "stateMachineArn": self.state_machine_arn, "name": self.name,
                 "status": self.exec_status, "startDate": self.start_date, "mapRunArn": self.map_run_arn,
-                "itemCount": 1}
+                "itemCount": self.item_count}
         if self.stop_date:
             item["stopDate"] = self.stop_date
         return item
@@ -232,43 +310,60 @@ def _wake_callback(frame):
 class MapRunChildren:
     """The items of one Map Run and the child executions started for them, with the
     Map Run's counts (moto's MapRunRecord counters, kept as DescribeMapRun defines them:
-    API reference, MapRunItemCounts and MapRunExecutionCounts)."""
+    API reference, MapRunItemCounts and MapRunExecutionCounts). `items`: the children's
+    inputs, one each; `weights`: how many of the Map's items each of them holds (a
+    batch's, fix_sfn_distributed_map_refuses_item_batcher), 1 each when None. The item
+    counts count items, the execution counts children."""
 
-    def __init__(self, record, items):
+    def __init__(self, record, items, weights=None):
         self.record = record
         self.items = items
+        self.weights = list(weights) if weights is not None else None
         self.by_index = {}
         self.lock = threading.Lock()
         self.exceeded = False  # its tolerated failure threshold was exceeded
         # (index, item) -> the input a child for the item gets (its ItemSelector's)
         self.child_input = lambda index, item: item
-        for counter in (record.item_counter, record.execution_counter):
-            counter.total.count(len(items))
-            counter.pending.count(len(items))
+        for counter, total in ((record.item_counter, sum(self.weights) if self.weights else len(items)),
+                               (record.execution_counter, len(items))):
+            counter.total.count(total)
+            counter.pending.count(total)
+
+    def weight(self, index):
+        """How many of the Map's items the child for `index` processes."""
+        return self.weights[index] if self.weights else 1
+
+    def _counted(self, weight):
+        return ((self.record.item_counter, weight), (self.record.execution_counter, 1))
 
     def start(self, index):
         child = MapRunChild(self, index, str(uuid.uuid4()))
         with self.lock:
             self.by_index[index] = child
         _children[child.exec_arn] = child
-        for counter in (self.record.item_counter, self.record.execution_counter):
-            counter.pending.offset(-1)
-            counter.running.count()
+        for counter, n in self._counted(child.item_count):
+            counter.pending.offset(-n)
+            counter.running.count(n)
         return child
 
     def ended(self, child):
         """Count a child that has ended, by its status."""
         field = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMED_OUT": "timed_out",
                  "ABORTED": "aborted"}[child.exec_status]
-        for counter in (self.record.item_counter, self.record.execution_counter):
-            counter.running.offset(-1)
-            getattr(counter, field).count()
+        for counter, n in self._counted(child.item_count):
+            counter.running.offset(-n)
+            getattr(counter, field).count(n)
             if field == "succeeded":  # its output is the Map's (a ResultWriter recounts)
-                counter.results_written.count()
+                counter.results_written.count(n)
 
     def running(self):
         with self.lock:
             return [child for child in self.by_index.values() if child.exec_status == "RUNNING"]
+
+    def started(self):
+        """Every child started, in item order."""
+        with self.lock:
+            return [child for _, child in sorted(self.by_index.items())]
 
     def children(self):
         """Every child started, newest first (ListExecutions' order)."""
@@ -293,10 +388,13 @@ class MapRunChildren:
         return by_status
 
 
-def _register_map_run(record, items):
-    run = MapRunChildren(record, items)
+def _register_map_run(record, items, weights=None):
+    """The MapRunChildren of this Map Run: registered now, or earlier (a batched Map Run's
+    are registered with their weights before the children's map_run asks)."""
     with _registry_lock:
-        _map_runs[record.map_run_arn] = run
+        run = _map_runs.get(record.map_run_arn)
+        if run is None:
+            run = _map_runs[record.map_run_arn] = MapRunChildren(record, items, weights)
     return run
 
 
@@ -510,6 +608,31 @@ def _selected_input(component, env, eval_input, state_input, index, item):
         return item
     finally:
         env.delete_frame(frame)
+
+
+def _selected_items(component, env, eval_input, state_input, items):
+    """Each item as its ItemSelector (or Parameters) selects it, evaluated as a worker
+    does (in the Map state's context, `$$.Map.Item.Index` and `Value` the item's); the
+    items themselves when the state has neither. Raises what a selection raises."""
+    import types
+
+    from moto.stepfunctions.parser.asl.eval.states import ItemData, MapData
+
+    if eval_input.item_selector is None and eval_input.parameters is None:
+        return list(items)
+    worker = component._create_worker(env=types.SimpleNamespace(stack=[state_input]), eval_input=eval_input,
+                                      job_pool=None)
+    selected = []
+    for index, item in enumerate(items):
+        frame = env.open_inner_frame()
+        try:
+            frame.states.context_object.context_object_data["Map"] = MapData(Item=ItemData(Index=index, Value=item))
+            frame.states.reset(item)
+            worker._eval_input(env_frame=frame)
+            selected.append(frame.states.get_input())
+        finally:
+            env.delete_frame(frame)
+    return selected
 
 
 def _run_program(program, env):
@@ -911,9 +1034,10 @@ def fix_sfn_result_writer_writes_an_empty_manifest():
         except Exception as e:  # noqa: BLE001 - any refusal of the writes is the state's error
             raise writer_failed(env, f"failed to write the results of {record.map_run_arn} to s3://{bucket}/"
                                      f"{prefix}: {e}") from e
-        written = sum(len(entries) for status, entries in by_status.items() if status != "PENDING")
-        for counter in (record.item_counter, record.execution_counter):
-            counter.results_written.offset(written - counter.results_written.get())
+        written = run.started()  # each in SUCCEEDED or FAILED
+        for counter, n in ((record.item_counter, sum(child.item_count for child in written)),
+                           (record.execution_counter, len(written))):
+            counter.results_written.offset(n - counter.results_written.get())
         env.stack.append({"MapRunArn": record.map_run_arn,
                           "ResultWriterDetails": {"Bucket": bucket, "Key": manifest_key}})
 
@@ -942,3 +1066,161 @@ def fix_sfn_result_writer_writes_an_empty_manifest():
     ResourceEvalS3._handle_put_object = staticmethod(put_object)
     DistributedIterationComponent._eval_body = eval_body
     StateMap._eval_execution = eval_execution
+
+
+class ItemBatcher:
+    """A Distributed Map's ItemBatcher, as the state machine gives it: MaxItemsPerBatch
+    and MaxInputBytesPerBatch (or their reference paths, read from the Map state's input
+    when its Map Run starts) and BatchInput (an object is a payload template, parsed by
+    moto's interpreter as a Pass state's Parameters; any other value is taken as it is)."""
+
+    def __init__(self, fields):
+        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+        self.fields = fields
+        self.batch_input = None
+        if isinstance(fields.get("BatchInput"), dict):
+            program, _ = AmazonStateLanguageParser.parse(json.dumps({"StartAt": "BatchInput", "States": {
+                "BatchInput": {"Type": "Pass", "Parameters": fields["BatchInput"], "End": True}}}))
+            self.batch_input = program.states.states["BatchInput"].parameters
+
+    def limit(self, field, state_input):
+        """MaxItemsPerBatch or MaxInputBytesPerBatch (`field`) for this Map Run: the
+        field's value, or its path's in the state's input; None when neither is given."""
+        from moto.stepfunctions.parser.asl.utils.json_path import extract_json
+
+        if field in self.fields:
+            return self.fields[field]
+        path = self.fields.get(field + "Path")
+        if path is None:
+            return None
+        value = extract_json(path, state_input)
+        if type(value) is not int or value <= 0:
+            raise ValueError(f"The {field}Path field ({path}) must select a positive integer in the state input: "
+                             f"{json_text(value)}")
+        return value
+
+    def evaluate_batch_input(self, env, state_input):
+        """BatchInput evaluated against the Map state's input (and context); None when the
+        ItemBatcher has none."""
+        if self.batch_input is None:
+            return self.fields.get("BatchInput")
+        frame = env.open_inner_frame()
+        try:
+            frame.states.reset(input_value=state_input)
+            frame.stack.append(state_input)
+            self.batch_input.eval(frame)
+            return frame.stack[-1]
+        finally:
+            env.delete_frame(frame)
+
+
+def fix_sfn_distributed_map_refuses_item_batcher():
+    """A Distributed Map's `ItemBatcher` ("MaxItemsPerBatch" and/or "MaxInputBytesPerBatch",
+    or their "...Path" forms, and an optional "BatchInput") makes each child workflow
+    execution process a batch of items: "Step Functions adds the items to an Items array.
+    It then passes the array as input to each child workflow execution", with BatchInput's
+    fixed JSON alongside ("Fixed JSON input to include in each batch passed to each child
+    workflow execution", AWS CDK, ItemBatcherProps), `{"Items": [...], "BatchInput": {...}}`,
+    a batch at most MaxItemsPerBatch items and MaxInputBytesPerBatch bytes, never above
+    256 KiB (Step Functions guide, "ItemBatcher (Map)", https://docs.aws.amazon.com/
+    step-functions/latest/dg/input-output-itembatcher.html, whose quoted opening is all
+    the search tools return; the byte limit's reading, the child's whole input with
+    BatchInput, is the stricter one, unconfirmed). The items are selected first, then
+    batched, in order: "the interpreter uses the ItemSelector field to override each single element of the
+    Items Array to produce an array of selected items ... then uses the ItemBatcher field
+    to ... produce an array of batched selected items", and without a ResultWriter the
+    Map's output has "one element for each batched sub-array ... in the same order"
+    (Amazon States Language, "Batching Items", "Processing Items", "Writing Results",
+    https://states-language.net/spec.html, which also requires at least one of the four
+    limits, a field and its Path never together, positive integers). The tolerated
+    failure threshold counts failed items, not children (API reference, UpdateMapRun:
+    "The maximum number of failed items before the Map Run fails"); DescribeMapRun's
+    itemCounts count items, its executionCounts children; ListExecutions(mapRunArn)'s
+    itemCount is a child's items (API reference, MapRunItemCounts,
+    MapRunExecutionCounts, ExecutionListItem). moto's grammar has no ItemBatcher:
+    CreateStateMachine answers InvalidDefinition. Carry a Distributed Map's ItemBatcher
+    through moto's parser in the state's Comment (checked as the specification says,
+    refused with InvalidDefinition otherwise); when its Map Run starts, select each item,
+    batch them and run a child execution per batch, counting the items it holds
+    (compat.distributed_map.MapRunChildren's weights): the threshold of
+    fix_sfn_distributed_map_ignores_failed_items counts items, the ResultWriter of
+    fix_sfn_result_writer_writes_an_empty_manifest writes an entry per child, its Input
+    the batch. Not reproduced: an ItemBatcher in an INLINE Map or in a JSONata state
+    (moto still refuses both at creation). Apply after
+    fix_sfn_distributed_map_items_share_the_parents_execution (this wraps the `_map_run`
+    it sets)."""
+    from moto.stepfunctions.parser.asl.component.common.comment import Comment
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (
+        DistributedIterationComponent,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser, ASLParserException
+
+    original_parse = AmazonStateLanguageParser.parse
+
+    def carried(node, at, jsonata, problems):
+        """`node` with each Distributed Map's ItemBatcher moved into its Comment."""
+        if isinstance(node, list):
+            return [carried(value, f"{at}/{i}", jsonata, problems) for i, value in enumerate(node)]
+        if not isinstance(node, dict):
+            return node
+        jsonata = node.get("QueryLanguage", "JSONata" if jsonata else "JSONPath") == "JSONata"
+        node = {key: carried(value, f"{at}/{key}", jsonata, problems) for key, value in node.items()}
+        processor = node.get("ItemProcessor") or node.get("Iterator") or {}
+        config = processor.get("ProcessorConfig") if isinstance(processor, dict) else None
+        distributed = isinstance(config, dict) and config.get("Mode") == "DISTRIBUTED"
+        if node.get("Type") == "Map" and "ItemBatcher" in node and distributed and not jsonata:
+            batcher = node.pop("ItemBatcher")
+            problems.extend(item_batcher_problems(batcher, at))
+            payload = {"ItemBatcher": batcher, "Comment": node.get("Comment")}
+            node["Comment"] = ITEM_BATCHER_MARKER + base64.urlsafe_b64encode(
+                json.dumps(payload).encode("utf-8")).decode("ascii")
+        return node
+
+    def parse(definition):
+        try:
+            parsed = json.loads(definition)
+        except (TypeError, ValueError):
+            return original_parse(definition)  # moto answers for what it cannot read
+        if not isinstance(definition, str) or "ItemBatcher" not in definition:
+            return original_parse(definition)
+        problems = []
+        moved = carried(parsed, "", False, problems)
+        if problems:
+            raise ASLParserException(errors=problems)
+        return original_parse(json.dumps(moved))
+
+    original_from_props = StateMap.from_state_props
+
+    def from_state_props(self, state_props):
+        original_from_props(self, state_props)
+        text = getattr(self.comment, "comment", None)
+        if not (isinstance(text, str) and text.startswith(ITEM_BATCHER_MARKER)):
+            return
+        payload = json.loads(base64.urlsafe_b64decode(text[len(ITEM_BATCHER_MARKER):]))
+        self.comment = Comment(payload["Comment"]) if payload["Comment"] is not None else None
+        self.iteration_component.baton_item_batcher = ItemBatcher(payload["ItemBatcher"])
+
+    original_map_run = DistributedIterationComponent._map_run
+
+    def map_run(self, env, eval_input):
+        batcher = getattr(self, "baton_item_batcher", None)
+        if batcher is None:
+            return original_map_run(self, env, eval_input)
+        items = env.stack.pop()
+        state_input = env.stack[-1] if env.stack else None
+        selected = _selected_items(self, env, eval_input, state_input, items)
+        batches = item_batches(selected, batcher.limit("MaxItemsPerBatch", state_input),
+                               batcher.limit("MaxInputBytesPerBatch", state_input),
+                               batcher.evaluate_batch_input(env, state_input))
+        # The children get their batches as they are: the items are selected already.
+        batched = copy.copy(eval_input)
+        batched.item_selector = batched.parameters = None
+        _register_map_run(eval_input.map_run_record, batches, [len(batch["Items"]) for batch in batches])
+        env.stack.append(batches)
+        return original_map_run(self, env, batched)
+
+    AmazonStateLanguageParser.parse = staticmethod(parse)
+    StateMap.from_state_props = from_state_props
+    DistributedIterationComponent._map_run = map_run
