@@ -22,6 +22,24 @@ fuzz_target!(|data: &[u8]| {
             prepare_input::Input::Object(location) => assert!(!location.key.is_empty()),
             prepare_input::Input::Pointer(pointer) => pointer.validate().expect("valid pointer"),
             prepare_input::Input::Inline(payload) => payload.validate().expect("valid payload"),
+            prepare_input::Input::MapResults(results) => {
+                // A Distributed Map's results: a bucket and a key or prefix, never empty.
+                assert!(
+                    matches!(results,
+                    baton::map_results::MapResults::Manifest { bucket, key } if !bucket.is_empty() && !key.is_empty())
+                        || matches!(results, baton::map_results::MapResults::Prefix { bucket, .. } if !bucket.is_empty())
+                );
+            }
+            prepare_input::Input::Batch(inputs) => {
+                // A batch: objects and Payloads only, never a nested manifest.
+                assert!(!inputs.is_empty());
+                assert!(inputs.iter().all(|i| !matches!(
+                    i,
+                    prepare_input::Input::Batch(_)
+                        | prepare_input::Input::Items(_)
+                        | prepare_input::Input::MapResults(_)
+                )));
+            }
             prepare_input::Input::Items(items) => {
                 // A fan-in: whatever it gathers is a valid, flat manifest.
                 if let Ok(gathered) = baton::fanin::gather(&items, 10.0) {

@@ -4,7 +4,8 @@
 //! claim check and its budgets ([`payload`]), streaming S3 with verification
 //! ([`store`]), task-token callbacks ([`callback`]), the ECS task-state-change model
 //! and the watchdog's verdict ([`ecs_event`]), the `Baton.*` error names ([`error`])
-//! and the service limits ([`limits`]).
+//! and the service limits ([`limits`]); a Distributed Map's results merged into
+//! one manifest in item order ([`map_results`]).
 
 pub mod aws;
 pub mod callback;
@@ -15,6 +16,7 @@ pub mod fanin;
 pub mod handoff;
 pub mod limits;
 pub mod logs;
+pub mod map_results;
 pub mod metrics;
 pub mod payload;
 pub mod store;

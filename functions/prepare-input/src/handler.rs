@@ -27,6 +27,10 @@ pub struct Request {
     /// percent, that still lets the rest through (default 0: any failure fails).
     #[serde(default, rename = "toleratedFailurePercentage")]
     pub tolerated_failure_percentage: Option<f64>,
+    /// When `input` is a Distributed Map's results: how many failed items still let
+    /// the rest through (with the percentage, as the Map state reads its own two).
+    #[serde(default, rename = "toleratedFailureCount")]
+    pub tolerated_failure_count: Option<u64>,
 }
 
 /// The reusable task state machine's settings, as its later states read them
@@ -66,9 +70,8 @@ impl PrepareInput {
     pub async fn handle(&self, event: Value) -> Result<Prepared, Error> {
         let (event, task) = task_request(event)?;
         let (request, layout, input) = parse(event, &self.config)?;
-        let tolerated = request.tolerated_failure_percentage.unwrap_or(0.0);
-        let payload = self.payload_of(input, tolerated).await?;
         let step = step_or_default(request.step.as_deref());
+        let payload = self.payload_of(input, &request, &layout, step).await?;
         let target = Target {
             container: request
                 .container
@@ -92,7 +95,76 @@ impl PrepareInput {
         Ok(Prepared { input, task })
     }
 
-    async fn payload_of(&self, input: Input, tolerated: f64) -> Result<Payload, Error> {
+    async fn payload_of(
+        &self,
+        input: Input,
+        request: &Request,
+        layout: &ExecutionLayout,
+        step: &str,
+    ) -> Result<Payload, Error> {
+        match input {
+            Input::Object(_) | Input::Pointer(_) => self.one_payload(input).await,
+            Input::Inline(inline) => Ok(inline),
+            Input::Batch(inputs) => {
+                // Checked sixteen at a time, kept in order.
+                use futures::stream::{self, StreamExt, TryStreamExt};
+                let entries: Vec<Payload> = stream::iter(inputs)
+                    .map(|input| self.one_payload(input))
+                    .buffered(16)
+                    .try_collect()
+                    .await?;
+                if let Some(i) = entries
+                    .iter()
+                    .position(|e| matches!(e, Payload::Manifest(_)))
+                {
+                    return Err(Error::InvalidInput(format!(
+                        "batch entry {i} is a manifest: a batch's entries are objects or Payloads"
+                    )));
+                }
+                Ok(Payload::Manifest(entries))
+            }
+            Input::MapResults(results) => {
+                let tolerance = baton::map_results::Tolerance::of_map(
+                    request.tolerated_failure_percentage,
+                    request.tolerated_failure_count,
+                );
+                // Its chunks and its list of failed items go to the step's folder.
+                let out = baton::map_results::OutputPlace::new(
+                    layout.bucket.clone(),
+                    layout.key(&format!("{step}/")),
+                );
+                let merged =
+                    baton::map_results::merge(&self.store, &results, &out, tolerance).await?;
+                if let Some(list) = &merged.failure_list {
+                    tracing::warn!(
+                        failed = merged.counts.failed,
+                        pending = merged.counts.pending,
+                        list = list.as_str(),
+                        "items failed or did not run, within the tolerance"
+                    );
+                }
+                tracing::info!(
+                    results = merged.results.as_str(),
+                    succeeded = merged.counts.succeeded,
+                    chunks = merged.chunks,
+                    "merged a Distributed Map's results"
+                );
+                Ok(merged.payload)
+            }
+            Input::Items(items) => {
+                let tolerated = request.tolerated_failure_percentage.unwrap_or(0.0);
+                let gathered = baton::fanin::gather(&items, tolerated)?;
+                if !gathered.failed.is_empty() {
+                    tracing::warn!(report = %gathered.report(tolerated), "items failed, within the tolerated share");
+                }
+                Ok(gathered.manifest)
+            }
+        }
+    }
+
+    /// An object pinned by its ETag (HeadObject), or a pointer checked against its
+    /// object; inline data as it is.
+    async fn one_payload(&self, input: Input) -> Result<Payload, Error> {
         match input {
             Input::Object(location) => Ok(Payload::S3(
                 self.store.head(&location.bucket, &location.key).await?,
@@ -117,13 +189,9 @@ impl PrepareInput {
                 Ok(Payload::S3(pointer))
             }
             Input::Inline(inline) => Ok(inline),
-            Input::Items(items) => {
-                let gathered = baton::fanin::gather(&items, tolerated)?;
-                if !gathered.failed.is_empty() {
-                    tracing::warn!(report = %gathered.report(tolerated), "items failed, within the tolerated share");
-                }
-                Ok(gathered.manifest)
-            }
+            _ => Err(Error::InvalidInput(
+                "a batch's entries are objects or Payloads".into(),
+            )),
         }
     }
 }
@@ -139,6 +207,14 @@ pub enum Input {
     Inline(Payload),
     /// `[…]`: a Map's results, gathered into a manifest (a fan-in).
     Items(Vec<Value>),
+    /// `{"mapResults": "s3://bucket/prefix/"}` (the ResultWriter's prefix, or its
+    /// `…/manifest.json`) or `{"mapResults": <the Distributed Map state's output>}`:
+    /// every item's output, merged in item order ([`baton::map_results`]).
+    MapResults(baton::map_results::MapResults),
+    /// `{"batch": [<input>, …]}`: a Distributed Map's batch (ItemBatcher's `Items`,
+    /// each `{"index", "input"}` or an input as it is), read as one manifest, in order:
+    /// each input pinned or checked as above.
+    Batch(Vec<Input>),
 }
 
 /// The reusable task state machine sends `{"task": <its input>, "defaults": {…}}`:
@@ -201,6 +277,28 @@ fn task_settings(merged: &Map<String, Value>) -> Result<TaskSettings, Error> {
     Ok(settings)
 }
 
+/// One input: an object's URI, or a Payload that is not a manifest of its own.
+fn one_input(value: &Value) -> Result<Input, Error> {
+    Ok(match value {
+        Value::String(uri) => {
+            let location = S3Location::parse(uri)?;
+            if location.key.is_empty() || location.key.ends_with('/') {
+                return Err(Error::InvalidInput(format!(
+                    "{uri} names a prefix, not an object"
+                )));
+            }
+            Input::Object(location)
+        }
+        other => match Payload::from_value(other)? {
+            Some(Payload::S3(pointer)) => Input::Pointer(pointer),
+            Some(inline) => Input::Inline(inline),
+            None => return Err(Error::InvalidInput(
+                "\"input\" must be an s3://bucket/key URI, {\"inline\": <JSON>} or {\"s3\": {\"bucket\", \"key\", \"size\", …}}".into(),
+            )),
+        },
+    })
+}
+
 /// Decode the state's input: the request, the execution's S3 layout and what the
 /// input names. Pure, so the fuzz target `lambda_input` can drive it.
 pub fn parse(
@@ -220,23 +318,31 @@ pub fn parse(
         baton::handoff::validate_container(container)?;
     }
     let input = match &request.input {
-        Value::String(uri) => {
-            let location = S3Location::parse(uri)?;
-            if location.key.is_empty() || location.key.ends_with('/') {
-                return Err(Error::InvalidInput(format!(
-                    "{uri} names a prefix, not an object"
-                )));
-            }
-            Input::Object(location)
-        }
         Value::Array(items) => Input::Items(items.clone()),
-        other => match Payload::from_value(other)? {
-            Some(Payload::S3(pointer)) => Input::Pointer(pointer),
-            Some(inline) => Input::Inline(inline),
-            None => return Err(Error::InvalidInput(
-                "\"input\" must be an s3://bucket/key URI, {\"inline\": <JSON>} or {\"s3\": {\"bucket\", \"key\", \"size\", …}}".into(),
-            )),
-        },
+        Value::Object(fields) if fields.len() == 1 && fields.contains_key("mapResults") => {
+            Input::MapResults(match &fields["mapResults"] {
+                Value::String(uri) => baton::map_results::MapResults::from_uri(uri)?,
+                output => baton::map_results::MapResults::from_map_output(output)?,
+            })
+        }
+        Value::Object(fields) if fields.len() == 1 && fields.contains_key("batch") => {
+            let Value::Array(items) = &fields["batch"] else {
+                return Err(Error::InvalidInput(
+                    "\"batch\" must be an array of inputs".into(),
+                ));
+            };
+            if items.is_empty() {
+                return Err(Error::InvalidInput("\"batch\" is empty".into()));
+            }
+            let one = |item: &Value| match item {
+                Value::Object(o) if o.contains_key("index") && o.contains_key("input") => {
+                    one_input(&o["input"])
+                }
+                other => one_input(other),
+            };
+            Input::Batch(items.iter().map(one).collect::<Result<_, _>>()?)
+        }
+        other => one_input(other)?,
     };
     Ok((request, layout, input))
 }

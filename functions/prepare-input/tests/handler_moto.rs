@@ -310,3 +310,54 @@ async fn bad_task_settings_fail_before_any_task_starts() {
         assert!(err.to_string().contains(says), "{task}: {err}");
     }
 }
+
+#[tokio::test]
+async fn a_batch_of_inputs_is_one_manifest_in_order_each_pinned() {
+    let moto = Moto::start();
+    let (handler, store) = setup(&moto).await;
+    for (key, body) in [
+        ("inbox/a.txt", &b"alpha\n"[..]),
+        ("inbox/b.txt", &b"beta\n"[..]),
+    ] {
+        store.put("baton-data", key, body, None).await.unwrap();
+    }
+    // ItemBatcher's Items, as the Distributed Map example's ItemSelector shapes them.
+    let batch = json!({"batch": [
+        {"index": 7, "input": "s3://baton-data/inbox/b.txt"},
+        {"index": 8, "input": {"inline": "gamma"}},
+        {"index": 9, "input": "s3://baton-data/inbox/a.txt"},
+    ]});
+    let out = handler
+        .handle(json!({"execution": "fan-9", "input": batch, "step": "items-7"}))
+        .await
+        .unwrap();
+    let Payload::Manifest(entries) = &out.input.payload else {
+        panic!("{out:?}")
+    };
+    assert_eq!(entries.len(), 3);
+    assert!(matches!(&entries[0], Payload::S3(p) if p.key == "inbox/b.txt" && p.etag.is_some()));
+    assert_eq!(entries[1], Payload::Inline(json!("gamma")));
+    assert!(matches!(&entries[2], Payload::S3(p) if p.key == "inbox/a.txt"));
+    for (batch, says) in [
+        (json!({"batch": []}), "empty"),
+        (json!({"batch": "s3://baton-data/inbox/a.txt"}), "array"),
+        (json!({"batch": ["s3://baton-data/inbox/"]}), "prefix"),
+        (
+            json!({"batch": [{"manifest": [{"inline": 1}]}]}),
+            "manifest",
+        ),
+        (
+            json!({"batch": ["s3://baton-data/inbox/missing.txt"]}),
+            "missing",
+        ),
+    ] {
+        let err = handler
+            .handle(json!({"execution": "fan-9", "input": batch}))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(says) || err.name() == "Baton.InputIntegrity",
+            "{batch}: {err}"
+        );
+    }
+}

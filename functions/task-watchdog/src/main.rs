@@ -1,4 +1,9 @@
 //! Lambda entry point: wiring only.
+// The handler's future types (a batch of records, each with its SDK calls) are
+// deeper than rustc's default query depth when the whole workspace is
+// built for tests (features unified): `cargo test --workspace` stopped with
+// "queries overflow the depth limit".
+#![recursion_limit = "256"]
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
