@@ -1,0 +1,121 @@
+"""Fan-out at scale on the local stack: examples/pipelines/distributed-fan-out.asl.json,
+a Distributed Map whose items are each a run of Baton's reusable task (STANDARD child
+executions), read from S3 and written to S3 (ResultWriter), then merged in item order
+by one more Baton task that reads the ResultWriter's output as a manifest."""
+
+import hashlib
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from test_pipelines_e2e import ROOT, UPPER, WORKER, any_pipeline_role
+
+# Every item upper-cases its input behind the exec wrapper; an input whose key holds
+# "crash" kills its container first (exit 3), as a crash or an OOM kill would.
+UPPER_OR_CRASH = ["-c", 'case "$BATON_INPUT" in *crash*) exit 3;; esac; exec "$0" "$@"',
+                  WORKER[len("local:"):], "exec", "--", "tr", "a-z", "A-Z"]
+
+
+def distributed_fan_out(stack, item, merge, max_concurrency, role):
+    """The example with these settings, as a state machine of the local stack."""
+    text = (ROOT / "examples/pipelines/distributed-fan-out.asl.json").read_text()
+    for placeholder, value in (("TaskStateMachineArn", stack.task), ("ItemTaskDefinitionArn", item),
+                               ("MergeTaskDefinitionArn", merge), ("MaxConcurrency", str(max_concurrency)),
+                               ("Bucket", stack.bucket)):
+        text = text.replace("${" + placeholder + "}", value)
+    assert "${" not in text
+    machine = stack.sfn.create_state_machine(name=f"distributed-{os.urandom(4).hex()}", definition=text,
+                                             roleArn=role)["stateMachineArn"]
+    stack.watch_executions_of(machine)
+    return machine
+
+
+def put_inputs(stack, prefix, count, crash=()):
+    """`count` small objects under inbox/<prefix>/, in key order; those whose index is in
+    `crash` have "crash" in their key. Their bytes, in key order."""
+    keys = [f"inbox/{prefix}/{i:05d}{'-crash' if i in crash else ''}.txt" for i in range(count)]
+    bodies = [f"item {i} of {prefix}: some words\n".encode() for i in range(count)]
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda kb: stack.s3.put_object(Bucket=stack.bucket, Key=kb[0], Body=kb[1]), zip(keys, bodies)))
+    return bodies
+
+
+def output_bytes(stack, d):
+    pointer = json.loads(d["output"])["s3"]
+    body = stack.s3.get_object(Bucket=pointer["bucket"], Key=pointer["key"])["Body"].read()
+    assert (len(body), hashlib.sha256(body).hexdigest()) == (pointer["size"], pointer["sha256"]), pointer
+    return body, pointer
+
+
+def test_a_thousand_items_one_percent_crashing_are_tolerated_and_merged_in_order(stack):
+    count, crash = 1000, set(range(7, 1000, 100))  # 10 of 1,000: 1%
+    bodies = put_inputs(stack, "dmap-1000", count, crash)
+    item = stack.task_definition(1, image="local:/bin/sh", command=UPPER_OR_CRASH)
+    merge = stack.task_definition(1, image=WORKER, command=["exec", "--", "cat"])
+    machine = distributed_fan_out(stack, item, merge, max_concurrency=100,
+                                  role=any_pipeline_role(stack, list_bucket=stack.bucket, results_bucket=stack.bucket))
+    started = time.monotonic()
+    execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps(
+        {"prefix": {"bucket": stack.bucket, "prefix": "inbox/dmap-1000/"}, "toleratedFailurePercentage": 1}))["executionArn"]
+    d = stack.wait(execution, timeout=1500)
+    print(f"distributed fan-out: {count} items in {time.monotonic() - started:.0f} s")
+    assert d["status"] == "SUCCEEDED", d
+    body, pointer = output_bytes(stack, d)
+    assert body == b"".join(b.translate(UPPER) for i, b in enumerate(bodies) if i not in crash)
+    name = execution.rsplit(":", 1)[1]
+    assert pointer["key"].startswith(f"executions/{name}/merge/"), pointer
+    # The crashed items are listed, with their own error.
+    failed = [json.loads(line) for line in stack.s3.get_object(
+        Bucket=stack.bucket, Key=f"executions/{name}/merge/failed.jsonl")["Body"].read().splitlines()]
+    assert sorted(f["index"] for f in failed) == sorted(crash), failed
+    assert {f["error"] for f in failed} == {"Baton.ContainerExited"}, failed
+
+
+def test_more_failures_than_tolerated_fail_with_the_failed_items_named(stack):
+    crash = {3, 11, 12}
+    put_inputs(stack, "dmap-strict", 20, crash)
+    item = stack.task_definition(1, image="local:/bin/sh", command=UPPER_OR_CRASH)
+    merge = stack.task_definition(1, image=WORKER, command=["exec", "--", "cat"])
+    machine = distributed_fan_out(stack, item, merge, max_concurrency=5,
+                                  role=any_pipeline_role(stack, list_bucket=stack.bucket, results_bucket=stack.bucket))
+    execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps(
+        {"prefix": {"bucket": stack.bucket, "prefix": "inbox/dmap-strict/"}, "toleratedFailureCount": 1}))["executionArn"]
+    d = stack.wait(execution, timeout=600)
+    assert (d["status"], d.get("error")) == ("FAILED", "Baton.ItemsFailed"), d
+    assert len(d["cause"]) < 32_768
+    name = execution.rsplit(":", 1)[1]
+    assert f"s3://{stack.bucket}/executions/{name}/merge/failed.jsonl" in d["cause"], d["cause"]
+    assert "Baton.ContainerExited" in d["cause"], d["cause"]
+
+
+def test_stopping_the_parent_stops_every_items_task(stack):
+    # 100 in flight in make test; 1,000 in make test-scale (BATON_DMAP_IN_FLIGHT).
+    count = int(os.environ.get("BATON_DMAP_IN_FLIGHT", "100"))
+    put_inputs(stack, "dmap-stop", count)
+    # Items that never end on their own: each waits until it is stopped, heartbeating
+    # (Baton's worker around `sleep`), so that none times out while the others start.
+    item = stack.task_definition(1, image=WORKER, command=["exec", "--", "sleep", "3600"])
+    merge = stack.task_definition(1, image=WORKER, command=["exec", "--", "cat"])
+    machine = distributed_fan_out(stack, item, merge, max_concurrency=count,
+                                  role=any_pipeline_role(stack, list_bucket=stack.bucket, results_bucket=stack.bucket))
+    execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps(
+        {"prefix": {"bucket": stack.bucket, "prefix": "inbox/dmap-stop/"}}))["executionArn"]
+    name = execution.rsplit(":", 1)[1]
+    folder = f"s3://{stack.bucket}/executions/{name}/"
+    deadline, running = time.monotonic() + 900, []
+    while time.monotonic() < deadline:
+        running = stack.running_tasks_under(folder)
+        if len(running) >= count:
+            break
+        time.sleep(5)
+    print(f"distributed fan-out: {len(running)} items' tasks running at once")
+    assert len(running) == count, f"only {len(running)} of {count} items' tasks ran at once"
+    stopped_at = time.monotonic()
+    stack.sfn.stop_execution(executionArn=execution, error="Test.Stop", cause="a user stopped the fan-out")
+    while time.monotonic() < stopped_at + 600 and stack.running_tasks_under(folder):
+        time.sleep(5)
+    left = stack.running_tasks_under(folder)
+    print(f"distributed fan-out: {count - len(left)} of {count} tasks stopped "
+          f"{time.monotonic() - stopped_at:.0f} s after the parent was stopped")
+    assert not left, f"{len(left)} tasks still running after the parent was stopped"
