@@ -24,11 +24,13 @@ fuzz_target!(|data: &[u8]| {
             prepare_input::Input::Inline(payload) => payload.validate().expect("valid payload"),
             prepare_input::Input::MapResults(results) => {
                 // A Distributed Map's results: a bucket and a key or prefix, never empty.
-                assert!(
-                    matches!(results,
-                    baton::map_results::MapResults::Manifest { bucket, key } if !bucket.is_empty() && !key.is_empty())
-                        || matches!(results, baton::map_results::MapResults::Prefix { bucket, .. } if !bucket.is_empty())
-                );
+                let named = match &results {
+                    baton::map_results::MapResults::Manifest { bucket, key } => {
+                        !bucket.is_empty() && !key.is_empty()
+                    }
+                    baton::map_results::MapResults::Prefix { bucket, .. } => !bucket.is_empty(),
+                };
+                assert!(named, "{results:?}");
             }
             prepare_input::Input::Batch(inputs) => {
                 // A batch: objects and Payloads only, never a nested manifest.
