@@ -129,7 +129,8 @@ def inline(stack, count, min_kib, max_kib, role):
     t_parent, l_parent = cost(stack, [execution])
     t_merge, l_merge = cost(stack, family[-1:])
     per_item = ((t_all - t_parent - t_merge) / count, (l_all - l_parent - l_merge) / count)
-    return {"fan-out": f"inline Map, {count} items (its largest working size)", "items": count, "bytes": total,
+    label = f"inline Map, {count} items" + (" (its largest working size)" if count == 200 else "")
+    return {"fan-out": label, "items": count, "bytes": total,
             "wall": wall, "per item": per_item, "per fan-out": (t_parent + t_merge, l_parent + l_merge),
             "merge peak KiB": None}
 
@@ -144,7 +145,10 @@ def table(rows):
         peak = f"{r['merge peak KiB'] / 1024:.0f} MiB" if r["merge peak KiB"] else "n/a (no merge of results files)"
         lines.append(f"| {r['fan-out']} | {r['wall']:.0f} s | {r['items'] / r['wall']:.1f} | {t:.1f} | {lam:.1f} "
                      f"| {r['per fan-out'][0]}, {r['per fan-out'][1]} | {usd:.2f} | {peak} |")
-    lines += ["", "Prices: Step Functions Standard $0.025 per 1,000 transitions, Lambda $0.20 per million requests "
+    lines += ["", "Per item: the item's own executions (the inline Map's Baton task; the Distributed Map's child and "
+              "its Baton task). Per fan-out: the parent execution (for the inline Map its Item and Uri states, one "
+              "each per item, are in this count) and the merge's task.",
+              "", "Prices: Step Functions Standard $0.025 per 1,000 transitions, Lambda $0.20 per million requests "
               "(us-east-1 list prices; Lambda duration, S3 requests and ECS not included)."]
     return lines
 
