@@ -5,13 +5,16 @@
 
 #[path = "common/dmap.rs"]
 mod dmap;
+#[path = "common/read.rs"]
+mod read;
+
+use read::read_all;
 
 use baton::map_results::{self, MapResults, MergeSettings, OutputPlace, Tolerance};
 use baton::payload::{MANIFEST_CONTENT_TYPE, S3Pointer};
 use baton::{Payload, Store};
 use moto_harness::Moto;
 use serde_json::{Value, json};
-use tokio::io::AsyncReadExt;
 
 const MIB: usize = 1024 * 1024;
 const BUCKET: &str = "data";
@@ -26,16 +29,6 @@ async fn setup(moto: &Moto) -> Store {
         });
     moto.create_bucket(BUCKET);
     store
-}
-
-async fn read_all(store: &Store, payload: &Payload) -> Result<Vec<u8>, baton::Error> {
-    let mut reader = store.read_payload(payload).await?;
-    let mut out = Vec::new();
-    reader
-        .read_to_end(&mut out)
-        .await
-        .map_err(baton::error::from_io)?;
-    Ok(out)
 }
 
 async fn get_text(store: &Store, uri: &str) -> String {
@@ -276,18 +269,25 @@ async fn five_thousand_shuffled_results_read_back_in_item_order() {
     assert!(err.to_string().contains("chunks/00000002.json"), "{err}");
 }
 
-#[tokio::test]
-async fn a_long_list_of_chunks_is_stored_and_reads_the_same() {
-    let moto = Moto::start();
-    let store = setup(&moto).await;
-    let (key, want) = five_thousand(&store, "results", "run-1").await;
-    let temp = std::env::temp_dir().join(format!("baton-merge-test-{}", std::process::id()));
+/// Merge settings with chunks of ten items (so 5,000 items make 500 chunks), their
+/// temporary files in a folder of this test's own.
+fn chunks_of_ten(name: &str) -> (std::path::PathBuf, MergeSettings) {
+    let temp = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
     std::fs::create_dir_all(&temp).unwrap();
     let settings = MergeSettings {
         temp_dir: temp.clone(),
         chunk_items: 10,
         ..MergeSettings::default()
     };
+    (temp, settings)
+}
+
+#[tokio::test]
+async fn a_long_list_of_chunks_is_stored_and_reads_the_same() {
+    let moto = Moto::start();
+    let store = setup(&moto).await;
+    let (key, want) = five_thousand(&store, "results", "run-1").await;
+    let (temp, settings) = chunks_of_ten("baton-merge-test");
     let merged = map_results::merge_with(
         &store,
         &MapResults::Manifest {
@@ -325,13 +325,7 @@ async fn a_failed_upload_fails_the_merge_at_once() {
     let moto = Moto::start();
     let store = setup(&moto).await;
     let (key, _) = five_thousand(&store, "results", "run-1").await;
-    let temp = std::env::temp_dir().join(format!("baton-merge-fail-{}", std::process::id()));
-    std::fs::create_dir_all(&temp).unwrap();
-    let settings = MergeSettings {
-        temp_dir: temp.clone(),
-        chunk_items: 10,
-        ..MergeSettings::default()
-    };
+    let (temp, settings) = chunks_of_ten("baton-merge-fail");
     let results = MapResults::Manifest {
         bucket: BUCKET.into(),
         key,

@@ -1,5 +1,10 @@
 //! The S3 store against a real moto server: round trips, integrity failures, aborts.
 
+#[path = "common/read.rs"]
+mod read;
+
+use read::read_all as read_payload_all;
+
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -319,16 +324,6 @@ async fn an_object_overwritten_mid_read_fails_the_read_at_the_next_range() {
         err.to_string().contains("changed while it was read"),
         "{err}"
     );
-}
-
-async fn read_payload_all(store: &Store, payload: &Payload) -> Result<Vec<u8>, baton::Error> {
-    let mut reader = store.read_payload(payload).await?;
-    let mut out = Vec::new();
-    reader
-        .read_to_end(&mut out)
-        .await
-        .map_err(baton::error::from_io)?;
-    Ok(out)
 }
 
 #[tokio::test]

@@ -709,11 +709,10 @@ def fix_sfn_map_run_children_are_invisible_to_the_api():
     as GetExecutionHistory's (100 by default, 1,000 at most). Apply before
     fix_sfn_requests_skip_length_constraints (this replaces response methods)."""
     from moto.core.exceptions import AWSError
-    from moto.core.responses import ActionResult
     from moto.stepfunctions.parser.models import StepFunctionsParserBackend
     from moto.stepfunctions.responses import StepFunctionResponse
 
-    from .stepfunctions import history_page
+    from .stepfunctions import paged_answer
 
     class ResourceNotFound(AWSError):
         TYPE = "ResourceNotFound"
@@ -721,10 +720,6 @@ def fix_sfn_map_run_children_are_invisible_to_the_api():
 
     class ValidationException(AWSError):
         TYPE = "ValidationException"
-        STATUS = 400
-
-    class InvalidToken(AWSError):
-        TYPE = "InvalidToken"
         STATUS = 400
 
     original_describe = StepFunctionsParserBackend.describe_execution
@@ -765,16 +760,7 @@ def fix_sfn_map_run_children_are_invisible_to_the_api():
             raise ResourceNotFound(f"Map Run Does Not Exist: '{map_run_arn}'")
         status = self._get_param("statusFilter")
         items = [child.list_item() for child in run.children() if not status or child.exec_status == status]
-        try:
-            page, token = history_page(items, self._get_int_param("maxResults") or 0, self._get_param("nextToken"))
-        except ValueError as e:
-            raise ValidationException(str(e)) from None
-        except LookupError as e:
-            raise InvalidToken(str(e)) from None
-        body = {"executions": page}
-        if token:
-            body["nextToken"] = token
-        return ActionResult(body)
+        return paged_answer("executions", items, self._get_int_param("maxResults"), self._get_param("nextToken"))
 
     StepFunctionsParserBackend.describe_execution = describe_execution
     StepFunctionsParserBackend.stop_execution = stop_execution

@@ -601,6 +601,29 @@ def history_page(events, max_results=0, next_token=None, reverse_order=False):
     return page, token
 
 
+def paged_answer(key, items, max_results, next_token, reverse_order=False):
+    """A paged list answer as Step Functions gives it (`{key: [...], "nextToken"}`,
+    [`history_page`]), its refusals as AWS names them: ValidationException for a bad
+    `maxResults`, InvalidToken for a token it did not issue. For moto's response
+    methods (GetExecutionHistory, and ListExecutions of a Map Run's children)."""
+    from moto.core.exceptions import AWSError
+    from moto.core.responses import ActionResult
+
+    def refused(code, message):
+        return type(code, (AWSError,), {"TYPE": code, "STATUS": 400})(message)
+
+    try:
+        page, token = history_page(items, max_results or 0, next_token, reverse_order)
+    except ValueError as e:
+        raise refused("ValidationException", str(e)) from None
+    except LookupError as e:
+        raise refused("InvalidToken", str(e)) from None
+    body = {key: page}
+    if token:
+        body["nextToken"] = token
+    return ActionResult(body)
+
+
 def fix_sfn_execution_history_is_never_paged():
     """GetExecutionHistory answers at most `maxResults` events a call (100 by default,
     1000 at most) with a `nextToken` for the rest, in `reverseOrder` if asked (API
@@ -608,30 +631,11 @@ def fix_sfn_execution_history_is_never_paged():
     is asked, so a client that reads only the first page, or pages wrongly, passes
     here and misses events on AWS once a history passes 100 events (a pipeline with
     a few retries does). Page it as AWS does."""
-    from moto.core.exceptions import AWSError
-    from moto.core.responses import ActionResult
     from moto.stepfunctions.responses import StepFunctionResponse
-
-    class InvalidToken(AWSError):
-        TYPE = "InvalidToken"
-        STATUS = 400
-
-    class ValidationException(AWSError):
-        TYPE = "ValidationException"
-        STATUS = 400
 
     def get_execution_history(self):
         history = self.stepfunction_backend.get_execution_history(self._get_param("executionArn"))
-        try:
-            page, token = history_page(history["events"], self._get_int_param("maxResults") or 0,
-                                       self._get_param("nextToken"), bool(self._get_param("reverseOrder")))
-        except ValueError as e:
-            raise ValidationException(str(e)) from None
-        except LookupError as e:
-            raise InvalidToken(str(e)) from None
-        body = {"events": page}
-        if token:
-            body["nextToken"] = token
-        return ActionResult(body)
+        return paged_answer("events", history["events"], self._get_int_param("maxResults"),
+                            self._get_param("nextToken"), bool(self._get_param("reverseOrder")))
 
     StepFunctionResponse.get_execution_history = get_execution_history
