@@ -135,6 +135,7 @@ pub async fn supervise(
     put_event(ctx, task, &running_detail(task)).await;
 
     let mut user_stop = false;
+    let mut stopping: Option<tokio::task::JoinHandle<()>> = None;
     let status = loop {
         tokio::select! {
             status = child.wait() => break status,
@@ -143,23 +144,18 @@ pub async fn supervise(
                 if changed.is_ok() && *stop.borrow() {
                     // ECS: SIGTERM to the container's PID 1, SIGKILL after stopTimeout.
                     info!(task_arn = %task.task_arn, container = %name, "StopTask: podman stop");
-                    let timeout = def.stop_timeout.as_secs().to_string();
-                    let podman_env = ctx.podman_env.clone();
-                    let name = name.clone();
-                    tokio::spawn(async move {
-                        let _ = Command::new("podman")
-                            .args(["stop", "-t", &timeout, &name])
-                            .env_clear()
-                            .envs(podman_env)
-                            .stdout(Stdio::null())
-                            .stderr(Stdio::null())
-                            .status()
-                            .await;
-                    });
+                    stopping = Some(tokio::spawn(stop_container(
+                        ctx.podman_env.clone(),
+                        name.clone(),
+                        def.stop_timeout,
+                    )));
                 }
             }
         }
     };
+    if let Some(stopping) = stopping {
+        stopping.abort();
+    }
     let exit_code = status.ok().and_then(|s| s.code()).map(i64::from);
     // Not found by now (podman never started it, or it ended within the first
     // look): nothing to read, and nothing left to look for.
@@ -194,6 +190,26 @@ pub async fn supervise(
             }
             Stopped::exited(exit_code, oom, user_stop)
         }
+    }
+}
+
+/// StopTask: `podman stop`, again every half second until `podman run` ends (the
+/// caller aborts this then). A StopTask can come while `podman run` is still
+/// creating the container (a loaded machine takes seconds): `podman stop` then
+/// finds no container, or a created one not yet started, and the container would
+/// then run to its end. ECS stops a task that is still PENDING.
+async fn stop_container(podman_env: Vec<(String, String)>, name: String, timeout: Duration) {
+    let timeout = timeout.as_secs().to_string();
+    loop {
+        let _ = Command::new("podman")
+            .args(["stop", "-t", &timeout, &name])
+            .env_clear()
+            .envs(podman_env.iter().cloned())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -322,6 +338,43 @@ mod tests {
     use super::*;
     use crate::report::{OOM_REASON, stopped_detail};
     use baton::ecs_event::error_name;
+
+    #[tokio::test]
+    async fn a_stop_task_keeps_stopping_until_podman_run_ends() {
+        // A StopTask while `podman run` is still creating the container: the first
+        // `podman stop` finds nothing (exit 125), and the container comes a moment
+        // later. A stand-in podman records each call and fails the first two.
+        let dir = std::env::temp_dir().join(format!("fake-podman-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let calls = dir.join("calls");
+        let script = dir.join("podman");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho \"$@\" >> {calls}\n[ $(wc -l < {calls}) -gt 2 ]\n",
+                calls = calls.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let path = format!("{}:/usr/bin:/bin", dir.display());
+        let env = vec![("PATH".to_string(), path)];
+        let stopping = stop_container(env, "baton-task-1".into(), Duration::from_secs(30));
+        // It runs until its caller aborts it, when `podman run` ends.
+        let ended = tokio::time::timeout(Duration::from_millis(1800), stopping).await;
+        assert!(
+            ended.is_err(),
+            "it gave up while the container could still start"
+        );
+        let calls = std::fs::read_to_string(&calls).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(calls.lines().count() >= 3, "{calls}");
+        assert!(
+            calls.lines().all(|c| c == "stop -t 30 baton-task-1"),
+            "{calls}"
+        );
+    }
 
     /// What the watchdog answers for a container that ended so.
     fn error_for(
