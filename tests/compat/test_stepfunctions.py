@@ -863,3 +863,29 @@ def test_fixed_execution_history_comes_in_pages(host):
     assert [e["id"] for e in newest["events"]] == [6, 5] and newest["nextToken"]
     assert error_code(lambda: sfn.get_execution_history(executionArn=execution, nextToken="not-a-token")) == "InvalidToken"
     assert error_code(lambda: sfn.get_execution_history(executionArn=execution, maxResults=1001)) == "ValidationException"
+
+
+# --- reference paths under an array index -------------------------------------------------
+
+INDEXED_PATHS = {"P": {"Type": "Pass", "Parameters": {
+    "first.$": "$.Items[0].index",
+    "step.$": "States.Format('items-{}', $.Items[0].index)",
+    "nested.$": "$.b.c[0].d",
+    "all.$": "$.Items[*].index",
+    "filtered.$": "$.Items[?(@.index == 3)].input"}, "End": True}}
+INDEXED_INPUT = {"Items": [{"index": 3, "input": "a"}, {"index": 4, "input": "b"}], "b": {"c": [{"d": 5}]}}
+
+
+def test_gap_indexed_reference_paths_answer_a_list_in_plain_moto(moto):
+    sfn, arn = machine(moto, "gap-indexed-paths", INDEXED_PATHS)
+    output = json.loads(run(sfn, arn, INDEXED_INPUT)["output"])
+    assert (output["first"], output["step"]) == ([3], "items-[3]"), (
+        f"moto now answers a single node ({output}): delete compat.fix_sfn_indexed_reference_paths_answer_a_list")
+
+
+def test_fixed_a_reference_path_under_an_index_answers_its_node(host):
+    # AWS ("Using JSONPath paths", Reference paths): a path of `.name` and `[n]` steps
+    # identifies a single node; wildcards and filters still answer a list.
+    sfn, arn = machine(host, "fixed-indexed-paths", INDEXED_PATHS)
+    output = json.loads(run(sfn, arn, INDEXED_INPUT)["output"])
+    assert output == {"first": 3, "step": "items-3", "nested": 5, "all": [3, 4], "filtered": ["a"]}, output

@@ -4,6 +4,7 @@ errors, inline Map concurrency, the payload quota, the errors States.ALL cannot
 catch and the credentials its integrations call with (the execution's role)."""
 
 import json
+import re
 
 from ._shared import _snake
 
@@ -554,3 +555,51 @@ def fix_asl_integrations_call_with_fixed_keys():
     for name, module in list(sys.modules.items()):
         if name.startswith("moto.stepfunctions.") and getattr(module, "boto_client_for", None) is original:
             setattr(module, "boto_client_for", boto_client_for)
+
+
+# A definite JSONPath: `$` or `$$`, then only `.name`, `['name']` or `[n]` steps (no
+# wildcard, slice, filter, union or recursive descent).
+_DEFINITE_PATH = re.compile(r"^\$\$?(?:\.[^.\[\]*?@,:()]+|\['[^']*'\]|\[\d+\])*$")
+
+
+def fix_sfn_indexed_reference_paths_answer_a_list():
+    """A reference path identifies a single node: `$.Items[0].index` is the number at
+    `index` of the first item, as `$.foo` is 123 (Step Functions guide, "Using JSONPath
+    paths", https://docs.aws.amazon.com/step-functions/latest/dg/amazon-states-language-
+    paths.html, "Reference paths": "a path whose syntax is limited in such a way that it
+    can identify only a single node in a JSON structure", with `[ ]` notation among
+    what it may use; localstack/localstack#11321 compares AWS's scalar with an emulator's
+    list). moto's interpreter answers a list, `[3]`, for any path whose match sits under
+    an array index (`$.Items[0].index`, `$.b.c[0].d`), a rule it added for filter queries
+    (getmoto/moto#7825), in Parameters, ItemSelector, intrinsic functions' arguments and
+    Choice rules alike; `States.Format('items-{}', $.Items[0].index)` gave `items-[3]`.
+    A definite path (only `.name`, `['name']` and `[n]` steps) with one match answers
+    that match's value; wildcards, slices and filters keep moto's answer."""
+    import sys
+
+    from moto.stepfunctions.parser.asl.utils import json_path
+    from jsonpath_ng.ext import parse
+
+    original = json_path.extract_json
+
+    def extract_json(path, data):
+        if isinstance(path, str) and _DEFINITE_PATH.match(path.strip()):
+            matches = parse(path).find(data)
+            if len(matches) == 1:
+                return matches[0].value
+        return original(path, data)
+
+    # Each interpreter module imported the function by name: import them all first.
+    import importlib
+    import pkgutil
+
+    import moto.stepfunctions.parser.asl as asl_package
+
+    for info in pkgutil.walk_packages(asl_package.__path__, asl_package.__name__ + "."):
+        try:
+            importlib.import_module(info.name)
+        except ImportError:  # an optional part (JSONata's engine) may be missing
+            pass
+    for name, module in list(sys.modules.items()):
+        if name.startswith("moto.stepfunctions.parser") and getattr(module, "extract_json", None) is original:
+            module.extract_json = extract_json
