@@ -43,7 +43,7 @@ def test_the_validators_do_catch_a_broken_definition(tmp_path):
 EXAMPLES = sorted((ROOT / "examples" / "pipelines").glob("*.asl.json"))
 EXAMPLE_VALUES = {
     "TaskStateMachineArn": "arn:aws:states:eu-west-1:123456789012:stateMachine:baton-TaskStateMachine-AbC123",
-    "MaxConcurrency": "5", "ToleratedFailurePercentage": "0", "Bucket": "baton-data-123456789012",
+    "MaxConcurrency": "5", "ItemsPerBatch": "10", "ToleratedFailurePercentage": "0", "Bucket": "baton-data-123456789012",
 }
 
 

@@ -17,12 +17,12 @@ UPPER_OR_CRASH = ["-c", 'case "$BATON_INPUT" in *crash*) exit 3;; esac; exec "$0
                   WORKER[len("local:"):], "exec", "--", "tr", "a-z", "A-Z"]
 
 
-def distributed_fan_out(stack, item, merge, max_concurrency, role):
+def distributed_fan_out(stack, item, merge, max_concurrency, role, items_per_batch=1):
     """The example with these settings, as a state machine of the local stack."""
     text = (ROOT / "examples/pipelines/distributed-fan-out.asl.json").read_text()
     for placeholder, value in (("TaskStateMachineArn", stack.task), ("ItemTaskDefinitionArn", item),
                                ("MergeTaskDefinitionArn", merge), ("MaxConcurrency", str(max_concurrency)),
-                               ("Bucket", stack.bucket)):
+                               ("Bucket", stack.bucket), ("ItemsPerBatch", str(items_per_batch))):
         text = text.replace("${" + placeholder + "}", value)
     assert "${" not in text
     machine = stack.sfn.create_state_machine(name=f"distributed-{os.urandom(4).hex()}", definition=text,
@@ -70,6 +70,27 @@ def test_a_thousand_items_one_percent_crashing_are_tolerated_and_merged_in_order
         Bucket=stack.bucket, Key=f"executions/{name}/merge/failed.jsonl")["Body"].read().splitlines()]
     assert sorted(f["index"] for f in failed) == sorted(crash), failed
     assert {f["error"] for f in failed} == {"Baton.ContainerExited"}, failed
+
+
+def test_batches_of_items_run_one_task_each_and_merge_in_item_order(stack):
+    # 23 items, 5 a batch: 5 tasks (the last with 3 items), each reading its batch's
+    # inputs in order as one manifest; the merge gives every item's bytes in item order.
+    bodies = put_inputs(stack, "dmap-batches", 23)
+    item = stack.task_definition(1, image=WORKER, command=["exec", "--", "tr", "a-z", "A-Z"])
+    merge = stack.task_definition(1, image=WORKER, command=["exec", "--", "cat"])
+    machine = distributed_fan_out(stack, item, merge, max_concurrency=5, items_per_batch=5,
+                                  role=any_pipeline_role(stack, list_bucket=stack.bucket, results_bucket=stack.bucket))
+    execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps(
+        {"prefix": {"bucket": stack.bucket, "prefix": "inbox/dmap-batches/"}}))["executionArn"]
+    d = stack.wait(execution, timeout=600)
+    assert d["status"] == "SUCCEEDED", d
+    output = json.loads(d["output"])  # small enough to be inline (4 KiB at most)
+    assert output["inline"].encode() == b"".join(b.translate(UPPER) for b in bodies), output
+    # One task per batch, its step named after its first item.
+    name = execution.rsplit(":", 1)[1]
+    steps = {k["Key"].split("/")[2] for k in stack.s3.list_objects_v2(
+        Bucket=stack.bucket, Prefix=f"executions/{name}/items-")["Contents"]}
+    assert steps == {f"items-{first}" for first in (0, 5, 10, 15, 20)}, steps
 
 
 def test_more_failures_than_tolerated_fail_with_the_failed_items_named(stack):
