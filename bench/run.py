@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 # The benchmarks beside this script (bench/, first on sys.path when Python runs it).
+import distributed
 import lambda_cold_start
 import s3_model
 import stack_bench
@@ -78,6 +79,9 @@ def main() -> None:
     section("6. Artifact sizes", "make build-worker build-lambdas-native", artifacts())
     section("7. What one Baton step costs, before and after issue 28 (same stack, same task)",
             ".venv/bin/python bench/step_cost.py", step_cost.table(step_cost.run()))
+    items = int(os.environ.get("BATON_BENCH_ITEMS", "100000"))
+    section(f"8. Fan-out: {items:,} items through a Distributed Map, a Baton task per batch of 100, against the inline Map at its largest working size",
+            f".venv/bin/python bench/distributed.py --items {items}", distributed.table(distributed.run(items)))
     out.append(f"All of it in {time.monotonic() - began:.0f} s: `make bench`.")
     (ROOT / "bench" / "results").mkdir(exist_ok=True)
     (ROOT / "bench" / "results" / "latest.md").write_text("\n".join(out) + "\n")

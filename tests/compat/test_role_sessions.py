@@ -7,6 +7,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from baton_local.testing import client
 from compat_helpers import ecs_setup, settle
 from iam_host import iam_host  # noqa: F401  (a fixture)
@@ -147,3 +149,35 @@ def test_fixed_run_task_is_the_roles_and_the_description_after_it_is_not(iam_hos
         "Parameters": {"Cluster": cluster, "Tasks": [task]}})
     assert sdk["status"] == "FAILED", sdk
     assert "assumed-role/sessions-ecs-sdk/StepFunctions is not authorized to perform: ecs:DescribeTasks" in sdk["cause"]
+
+
+def test_the_interpreters_calls_are_made_again_when_the_connection_drops_not_when_answered():
+    # 1,000 children polling at once: a pooled connection the server had closed failed
+    # a nested StartExecution (States.Runtime). A dropped connection is tried again; any
+    # answer, an error included, is the state's at once.
+    from botocore.exceptions import ClientError, ConnectionClosedError
+
+    from baton_local.compat.asl import _retrying_connections
+
+    class Client:
+        def __init__(self, failures):
+            self.calls, self.failures = 0, list(failures)
+
+        def _make_api_call(self, operation, params):
+            self.calls += 1
+            if self.failures:
+                raise self.failures.pop(0)
+            return {"operation": operation}
+
+    dropped = ConnectionClosedError(endpoint_url="http://localhost:5000")
+    client = _retrying_connections(Client([dropped, dropped]))
+    assert client._make_api_call("StartExecution", {}) == {"operation": "StartExecution"} and client.calls == 3
+    refused = ClientError({"Error": {"Code": "ExecutionLimitExceeded", "Message": "no"}}, "StartExecution")
+    client = _retrying_connections(Client([refused]))
+    with pytest.raises(ClientError):
+        client._make_api_call("StartExecution", {})
+    assert client.calls == 1
+    client = _retrying_connections(Client([dropped] * 5), attempts=5)
+    with pytest.raises(ConnectionClosedError):
+        client._make_api_call("StartExecution", {})
+    assert client.calls == 5

@@ -425,6 +425,36 @@ class _RoleSessions:
 role_sessions = _RoleSessions()
 
 
+def _retrying_connections(client, attempts=5):
+    """`client`, its calls made again (up to `attempts` in all, 0.2 s, 0.4 s, ... apart)
+    when the connection to this process's own server failed before an answer: a pooled
+    keep-alive connection the server had closed, or a connect refused while its listen
+    queue (128) was full. moto's interpreter calls its own server with no retries at
+    all, so with 1,000 child executions of a Distributed Map polling at once, one
+    closed connection failed a nested StartExecution with States.Runtime, the Map Run
+    with it, and aborted the 999 others. Step Functions' integrations reach AWS's
+    services from within AWS; a dropped local connection is the local stack's, not a
+    behaviour of AWS. Only connection failures are retried: every answer the server
+    gives, an error included, is the state's as before."""
+    import time
+
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError
+
+    make_api_call = client._make_api_call
+
+    def retried(operation_name, api_params):
+        for attempt in range(attempts):
+            try:
+                return make_api_call(operation_name, api_params)
+            except (ConnectionClosedError, EndpointConnectionError):
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.2 * 2 ** attempt)
+
+    client._make_api_call = retried
+    return client
+
+
 def fix_asl_integrations_call_with_fixed_keys():
     """moto's ASL interpreter calls every service integration (optimized ones and their
     `.sync` polling, `aws-sdk:*`, Lambda function resources, a Distributed Map's
@@ -449,7 +479,8 @@ def fix_asl_integrations_call_with_fixed_keys():
     it by name (INTERPRETER_CLIENT_MODULES), with one that calls with the credentials
     of a session of `state_credentials.role_arn` assumed through moto's STS in this
     process (cached per role, renewed after 15 minutes), with the original's endpoint
-    and client configuration (no retries, its timeouts). Without a role ARN (or with
+    and client configuration (no retries, its timeouts; but see _retrying_connections).
+    Without a role ARN (or with
     one that is not an IAM role's) it keeps the fixed keys. What moto's STS issues is
     what baton_local.iam.moto_hook maps to the role, so with the hook installed the
     role's policies decide each call, with the service's own AccessDenied error.
@@ -511,10 +542,11 @@ def fix_asl_integrations_call_with_fixed_keys():
     def boto_client_for(region, service, state_credentials=None):
         session = role_sessions.get(getattr(state_credentials, "role_arn", None), region)
         if session is None:
-            return original(region, service, state_credentials)
-        client = role_client(region, service, session)
+            return _retrying_connections(original(region, service, state_credentials))
+        client = _retrying_connections(role_client(region, service, session))
         if service == "ecs" and not getattr(polling, "active", False) and in_the_ecs_integration():
-            return DescribesAsTheService(client, lambda: original(region, service, state_credentials))
+            own = lambda: _retrying_connections(original(region, service, state_credentials))  # noqa: E731
+            return DescribesAsTheService(client, own)
         return client
 
     def role_client(region, service, session):
