@@ -187,7 +187,7 @@ def table(rows):
         t, lam = r["per item"]
         usd = 100_000 * (t * PRICE_PER_TRANSITION + lam * PRICE_PER_LAMBDA_REQUEST)
         peak = f"{r['merge peak KiB'] / 1024:.0f} MiB" if r["merge peak KiB"] else "n/a (no merge of results files)"
-        lines.append(f"| {r['fan-out']} | {r['bytes'] / 2**20:,.0f} MiB | {r['wall']:.0f} s | {r['items'] / r['wall']:.1f} | {t:.1f} | {lam:.1f} "
+        lines.append(f"| {r['fan-out']} | {r['bytes'] / 2**20:,.1f} MiB | {r['wall']:.0f} s | {r['items'] / r['wall']:.1f} | {t:.2f} | {lam:.3f} "
                      f"| {r['per fan-out'][0]}, {r['per fan-out'][1]} | {usd:.2f} | {peak} |")
     lines += ["", "Per item: the item's own executions (the inline Map's Baton task; the Distributed Map's child and "
               "its Baton task, shared by the items of its batch). Per fan-out: the parent execution (for the inline Map its Item and Uri states, one "
