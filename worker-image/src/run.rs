@@ -308,24 +308,29 @@ impl Worker {
             Ok(p) => p,
             Err(e) => return Outcome::Failed(e.into()),
         };
+        let size = baton::store::data_size(&payload);
         let meta = match &payload {
             Payload::S3(p) => InputMeta {
-                size: p.size,
+                size,
                 content_type: p.content_type.clone(),
                 source: p.uri(),
             },
             Payload::Inline(v) => InputMeta {
-                size: baton::payload::inline_bytes(v).len() as u64,
+                size,
                 content_type: Some(baton::payload::inline_content_type(v).into()),
                 source: "inline".into(),
             },
             Payload::Manifest(entries) => InputMeta {
-                size: baton::store::payload_size(&payload),
+                size,
                 content_type: None,
                 source: format!("manifest of {} entries", entries.len()),
             },
         };
-        info!(input = %meta.source, bytes = meta.size, "reading input");
+        match meta.size {
+            Some(bytes) => info!(input = %meta.source, bytes, "reading input"),
+            // A stored manifest's pointer states its JSON's size, not its data's.
+            None => info!(input = %meta.source, bytes = "known once read", "reading input"),
+        }
         let mut reader = match self.store.read_payload(&payload).await {
             Ok(r) => progress.reading(r),
             Err(e) => return Outcome::Failed(e.into()),

@@ -76,7 +76,7 @@ mod tests {
         let job = LineStats::create(&|_| None).unwrap();
         let input = b"one\nthree\n\nfive5\n";
         let meta = InputMeta {
-            size: input.len() as u64,
+            size: Some(input.len() as u64),
             content_type: None,
             source: "test".into(),
         };

@@ -25,8 +25,10 @@ pub type JobOutput<'a> = &'a mut (dyn AsyncWrite + Send + Unpin);
 /// What is known of the input before it is read.
 #[derive(Debug, Clone)]
 pub struct InputMeta {
-    /// Size in bytes, as the Payload states it.
-    pub size: u64,
+    /// The bytes the job reads, as the Payload states them; `None` for a stored
+    /// manifest (a merged fan-out's), whose pointer states its JSON's size, not the
+    /// data it lists.
+    pub size: Option<u64>,
     pub content_type: Option<String>,
     /// `s3://bucket/key` or `inline`.
     pub source: String,
@@ -150,7 +152,7 @@ pub(crate) mod testing {
     /// Run a job over in-memory input; its output.
     pub async fn run_job(job: &dyn DynJob, input: &[u8]) -> io::Result<Vec<u8>> {
         let meta = InputMeta {
-            size: input.len() as u64,
+            size: Some(input.len() as u64),
             content_type: None,
             source: "test".into(),
         };
