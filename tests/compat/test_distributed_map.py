@@ -718,3 +718,55 @@ def test_fixed_result_writer_writes_an_entry_per_batch(host):
     pending = read_json(s3, "dmap-batch-results", f"ko/{run_id}/PENDING_0.json")
     assert [json.loads(e["Input"]) for e in failed] == batches[:1]
     assert [(json.loads(e["Input"]), e["Status"]) for e in pending] == [(b, "PENDING") for b in batches[1:]]
+
+
+# --- ItemReader over a prefix: every page ------------------------------------------------
+
+
+class PagedListing:
+    """A stand-in S3 client whose ListObjectsV2 answers `pages` pages of 2 keys."""
+
+    def __init__(self, pages):
+        self.pages, self.calls = pages, []
+
+    def list_objects_v2(self, **params):
+        self.calls.append(params)
+        page = int(params.get("ContinuationToken", "0"))
+        answer = {"Contents": [{"Key": f"in/{page}-{k}"} for k in range(2)], "IsTruncated": page + 1 < self.pages}
+        if answer["IsTruncated"]:
+            answer["NextContinuationToken"] = str(page + 1)
+        return answer
+
+
+def test_gap_an_item_reader_lists_only_the_first_page_in_plain_moto(monkeypatch):
+    # In this process's (unfixed) moto: the ItemReader's one ListObjectsV2 call.
+    from types import SimpleNamespace
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
+        ResourceEvalS3,
+    )
+
+    listing = PagedListing(3)
+    monkeypatch.setattr(ResourceEvalS3, "_get_s3_client", staticmethod(lambda **_: listing))
+    env = SimpleNamespace(stack=[{"Bucket": "b", "Prefix": "in/"}])
+    ResourceEvalS3._handle_list_objects_v2(env, None, None)
+    assert [c["Key"] for c in env.stack[-1]] == ["in/0-0", "in/0-1"], (
+        "moto now reads every page: delete compat.fix_sfn_item_reader_lists_only_the_first_page")
+
+
+def test_fixed_an_item_reader_runs_every_object_under_the_prefix(host):
+    # 1,005 objects: two pages of ListObjectsV2 (1,000 keys a page), every key an item,
+    # in the listing's order.
+    s3 = client(host, "s3")
+    s3.create_bucket(Bucket="dmap-listing")
+    keys = [f"in/{i:05d}" for i in range(1005)]
+    for key in keys:
+        s3.put_object(Bucket="dmap-listing", Key=key, Body=b"x")
+    s3.put_object(Bucket="dmap-listing", Key="other/0", Body=b"x")
+    definition = distributed_map({"S": {"Type": "Pass", "End": True}}, MaxConcurrency=50,
+                                 ItemReader={"Resource": "arn:aws:states:::s3:listObjectsV2",
+                                             "Parameters": {"Bucket": "dmap-listing", "Prefix": "in/"}},
+                                 ItemSelector={"key.$": "$$.Map.Item.Value.Key"})
+    _, d = run(host, "dmap-listing", definition, {}, timeout=120)
+    assert d["status"] == "SUCCEEDED", d
+    assert [item["key"] for item in json.loads(d["output"])] == keys

@@ -18,6 +18,8 @@ order apply_all applies them:
 - fix_sfn_result_writer_writes_an_empty_manifest: the result files AWS writes.
 - fix_sfn_distributed_map_refuses_item_batcher: `ItemBatcher` (refused at creation)
   groups the items into batches, a child execution each.
+- fix_sfn_item_reader_lists_only_the_first_page: an `s3:listObjectsV2` ItemReader
+  reads every page of the listing, not the first 1,000 keys.
 
 The facts they follow, with their sources, are in the docstrings (and gathered in
 docs/aws-conformance.md, rows 70 on)."""
@@ -1210,3 +1212,36 @@ def fix_sfn_distributed_map_refuses_item_batcher():
     AmazonStateLanguageParser.parse = staticmethod(parse)
     StateMap.from_state_props = from_state_props
     DistributedIterationComponent._map_run = map_run
+
+
+def fix_sfn_item_reader_lists_only_the_first_page():
+    """A Distributed Map whose ItemReader is `arn:aws:states:::s3:listObjectsV2` runs
+    one item per object under the bucket and prefix, all of them: the reader is "used
+    to iterate all objects in the S3 bucket/prefix", and without a `MaxItems` "the
+    Distributed Map state will iterate over all items provided by the ItemReader" (AWS
+    CDK, `S3ObjectsItemReader`, `resource` and `maxItems`, https://docs.aws.amazon.com/
+    cdk/api/v2/docs/aws-cdk-lib.aws_stepfunctions.S3ObjectsItemReader.html; Step
+    Functions guide, "ItemReader (Map)", https://docs.aws.amazon.com/step-functions/
+    latest/dg/input-output-itemreader.html, which lists the objects under a prefix as
+    the dataset). moto's interpreter makes one ListObjectsV2 call and runs the items of
+    its first page, 1,000 keys at most: a fan-out over 100,000 objects ran 1,000 and
+    succeeded. Follow `NextContinuationToken` while `IsTruncated`, in the listing's
+    order. A listing whose first page has no `Contents` (nothing under the prefix)
+    stays as moto has it (a KeyError, `States.Runtime`): what AWS does there is not
+    read here."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.eval.resource_eval_s3 import (
+        ResourceEvalS3,
+    )
+
+    def handle_list_objects_v2(env, resource_runtime_part, state_credentials):
+        s3_client = ResourceEvalS3._get_s3_client(
+            resource_runtime_part=resource_runtime_part, state_credentials=state_credentials)
+        parameters = dict(env.stack.pop())
+        response = s3_client.list_objects_v2(**parameters)
+        contents = list(response["Contents"])
+        while response.get("IsTruncated") and response.get("NextContinuationToken"):
+            response = s3_client.list_objects_v2(**parameters, ContinuationToken=response["NextContinuationToken"])
+            contents += response.get("Contents", [])
+        env.stack.append(contents)
+
+    ResourceEvalS3._handle_list_objects_v2 = staticmethod(handle_list_objects_v2)
