@@ -269,9 +269,22 @@ async fn five_thousand_shuffled_results_read_back_in_item_order() {
     assert!(err.to_string().contains("chunks/00000002.json"), "{err}");
 }
 
-/// Merge settings with chunks of ten items (so 5,000 items make 500 chunks), their
-/// temporary files in a folder of this test's own.
-fn chunks_of_ten(name: &str) -> (std::path::PathBuf, MergeSettings) {
+/// 5,000 shuffled results stored under `results/` and merge settings with chunks of
+/// ten items (so 500 chunks), their temporary files in a folder of this test's own
+/// (`name`). Fields drop in order: moto last.
+struct FiveThousand {
+    store: Store,
+    results: MapResults,
+    want: Vec<u8>,
+    temp: std::path::PathBuf,
+    settings: MergeSettings,
+    _moto: Moto,
+}
+
+async fn five_thousand_in_chunks_of_ten(name: &str) -> FiveThousand {
+    let moto = Moto::start();
+    let store = setup(&moto).await;
+    let (key, want) = five_thousand(&store, "results", "run-1").await;
     let temp = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
     std::fs::create_dir_all(&temp).unwrap();
     let settings = MergeSettings {
@@ -279,21 +292,33 @@ fn chunks_of_ten(name: &str) -> (std::path::PathBuf, MergeSettings) {
         chunk_items: 10,
         ..MergeSettings::default()
     };
-    (temp, settings)
+    let results = MapResults::Manifest {
+        bucket: BUCKET.into(),
+        key,
+    };
+    FiveThousand {
+        store,
+        results,
+        want,
+        temp,
+        settings,
+        _moto: moto,
+    }
 }
 
 #[tokio::test]
 async fn a_long_list_of_chunks_is_stored_and_reads_the_same() {
-    let moto = Moto::start();
-    let store = setup(&moto).await;
-    let (key, want) = five_thousand(&store, "results", "run-1").await;
-    let (temp, settings) = chunks_of_ten("baton-merge-test");
+    let FiveThousand {
+        store,
+        results,
+        want,
+        temp,
+        settings,
+        _moto,
+    } = five_thousand_in_chunks_of_ten("baton-merge-test").await;
     let merged = map_results::merge_with(
         &store,
-        &MapResults::Manifest {
-            bucket: BUCKET.into(),
-            key,
-        },
+        &results,
         &OutputPlace::new(BUCKET, "executions/long/merge"),
         Tolerance::of_map(None, Some(4)),
         &settings,
@@ -322,14 +347,14 @@ async fn a_long_list_of_chunks_is_stored_and_reads_the_same() {
 /// files stay behind.
 #[tokio::test]
 async fn a_failed_upload_fails_the_merge_at_once() {
-    let moto = Moto::start();
-    let store = setup(&moto).await;
-    let (key, _) = five_thousand(&store, "results", "run-1").await;
-    let (temp, settings) = chunks_of_ten("baton-merge-fail");
-    let results = MapResults::Manifest {
-        bucket: BUCKET.into(),
-        key,
-    };
+    let FiveThousand {
+        store,
+        results,
+        temp,
+        settings,
+        _moto,
+        ..
+    } = five_thousand_in_chunks_of_ten("baton-merge-fail").await;
     let out = OutputPlace::new("no-such-bucket", "merge/");
     let merge = map_results::merge_with(
         &store,
