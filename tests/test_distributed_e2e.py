@@ -17,14 +17,22 @@ UPPER_OR_CRASH = ["-c", 'case "$BATON_INPUT" in *crash*) exit 3;; esac; exec "$0
                   WORKER[len("local:"):], "exec", "--", "tr", "a-z", "A-Z"]
 
 
-def distributed_fan_out(stack, item, merge, max_concurrency, role, items_per_batch=1):
-    """The example with these settings, as a state machine of the local stack."""
+def distributed_fan_out(stack, item, merge, max_concurrency, role, items_per_batch=1, item_task=None):
+    """The example with these settings, as a state machine of the local stack;
+    `item_task` adds to each item's task input (its heartbeatSeconds, say)."""
     text = (ROOT / "examples/pipelines/distributed-fan-out.asl.json").read_text()
     for placeholder, value in (("TaskStateMachineArn", stack.task), ("ItemTaskDefinitionArn", item),
                                ("MergeTaskDefinitionArn", merge), ("MaxConcurrency", str(max_concurrency)),
                                ("Bucket", stack.bucket), ("ItemsPerBatch", str(items_per_batch))):
         text = text.replace("${" + placeholder + "}", value)
     assert "${" not in text
+    if item_task:
+        definition = json.loads(text)
+        maps = [s for s in definition["States"].values() if s["Type"] == "Map"]
+        for state in (s for m in maps for s in m["ItemProcessor"]["States"].values()):
+            if state.get("Resource", "").startswith("arn:aws:states:::states:startExecution"):
+                state["Parameters"]["Input"].update(item_task)
+        text = json.dumps(definition)
     machine = stack.sfn.create_state_machine(name=f"distributed-{os.urandom(4).hex()}", definition=text,
                                              roleArn=role)["stateMachineArn"]
     stack.watch_executions_of(machine)
@@ -110,25 +118,61 @@ def test_more_failures_than_tolerated_fail_with_the_failed_items_named(stack):
     assert "Baton.ContainerExited" in d["cause"], d["cause"]
 
 
+def test_the_tolerances_reach_the_map_as_aws_reads_them(stack):
+    # The example's first states: the Map's ToleratedFailurePercentagePath and
+    # ToleratedFailureCountPath always apply, so what the input leaves out does not
+    # limit; a count of 0 goes as a percentage of 0 (the guide asks the count's Path for
+    # a positive integer in one place, a non-negative one in another).
+    text = (ROOT / "examples/pipelines/distributed-fan-out.asl.json").read_text()
+    for placeholder in ("MaxConcurrency", "ItemsPerBatch"):
+        text = text.replace("${" + placeholder + "}", "1")
+    states = json.loads(text)["States"]
+    first = {n: states[n] for n in ("Tolerance", "CountGiven", "NoTolerance", "PercentageOnly", "CountOnly")}
+    machine = stack.sfn.create_state_machine(
+        name=f"tolerance-{os.urandom(4).hex()}", roleArn=stack._definition["roleArn"],
+        definition=json.dumps({"StartAt": "Tolerance", "States": {**first, "Source": {"Type": "Succeed"}}}),
+    )["stateMachineArn"]
+    most = 2_147_483_647
+    cases = [({}, 0, most), ({"toleratedFailurePercentage": 5}, 5, most), ({"toleratedFailureCount": 3}, 100, 3),
+             ({"toleratedFailureCount": 0}, 0, most), ({"toleratedFailureCount": 0, "toleratedFailurePercentage": 50}, 0, most),
+             ({"toleratedFailureCount": 2, "toleratedFailurePercentage": 7}, 7, 2)]
+    for given, percentage, count in cases:
+        execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps(given))["executionArn"]
+        d = stack.wait(execution, timeout=60)
+        assert d["status"] == "SUCCEEDED", d
+        output = json.loads(d["output"])
+        assert (output["toleratedFailurePercentage"], output["toleratedFailureCount"]) == (percentage, count), given
+
+
 def test_stopping_the_parent_stops_every_items_task(stack):
     # 100 in flight in make test; 1,000 in make test-scale (BATON_DMAP_IN_FLIGHT).
     count = int(os.environ.get("BATON_DMAP_IN_FLIGHT", "100"))
     put_inputs(stack, "dmap-stop", count)
     # Items that never end on their own: each waits until it is stopped, heartbeating
     # (Baton's worker around `sleep`), so that none times out while the others start.
-    item = stack.task_definition(1, image=WORKER, command=["exec", "--", "sleep", "3600"])
+    # On 2 cores the local stack starts about one item's task a second: the first ones
+    # wait long before the last start, so their heartbeat allows for the whole start
+    # (the task's heartbeatSeconds input; the stack's default is 300 s). On AWS, Fargate
+    # starts them side by side.
+    item = stack.task_definition(1, image=WORKER, command=["exec", "--", "sleep", "7200"])
     merge = stack.task_definition(1, image=WORKER, command=["exec", "--", "cat"])
+    start_seconds = max(900, 3 * count)
     machine = distributed_fan_out(stack, item, merge, max_concurrency=count,
-                                  role=any_pipeline_role(stack, list_bucket=stack.bucket, results_bucket=stack.bucket))
+                                  role=any_pipeline_role(stack, list_bucket=stack.bucket, results_bucket=stack.bucket),
+                                  item_task={"heartbeatSeconds": start_seconds, "timeoutSeconds": 2 * start_seconds})
     execution = stack.sfn.start_execution(stateMachineArn=machine, input=json.dumps(
         {"prefix": {"bucket": stack.bucket, "prefix": "inbox/dmap-stop/"}}))["executionArn"]
     name = execution.rsplit(":", 1)[1]
     folder = f"s3://{stack.bucket}/executions/{name}/"
-    deadline, running = time.monotonic() + 900, []
-    while time.monotonic() < deadline:
+    started, running, shown = time.monotonic(), [], 0
+    while time.monotonic() < started + start_seconds:
         running = stack.running_tasks_under(folder)
         if len(running) >= count:
             break
+        if time.monotonic() - shown > 60:
+            shown = time.monotonic()
+            print(f"distributed fan-out: {len(running)} of {count} items' tasks running "
+                  f"after {shown - started:.0f} s", flush=True)
         time.sleep(5)
     print(f"distributed fan-out: {len(running)} items' tasks running at once")
     assert len(running) == count, f"only {len(running)} of {count} items' tasks ran at once"

@@ -145,6 +145,50 @@ def test_gap_integer_tolerated_failure_percentage_is_refused_in_plain_moto(moto)
                     "compat.fix_sfn_integer_tolerated_failure_percentage_is_refused")
 
 
+def two_labelled_maps(first, second):
+    """Two Distributed Maps in a row, labelled `first` and `second`."""
+    one = {k: v for k, v in distributed_map(FAILING)["States"]["M"].items() if k != "End"}
+    return {"StartAt": "A", "States": {"A": {**one, "Label": first, "Next": "B"},
+                                        "B": {**one, "Label": second, "End": True}}}
+
+
+def test_gap_two_maps_may_share_a_label_in_plain_moto(moto):
+    sfn = client(moto, "stepfunctions")
+    assert sfn.create_state_machine(name="gap-dmap-labels", roleArn=ROLE,
+                                    definition=json.dumps(two_labelled_maps("items", "items"))), (
+        "moto now refuses two Maps with one Label: delete compat.fix_sfn_definitions_accept_duplicate_map_labels")
+
+
+@pytest.mark.parametrize("label,says", [("x" * 41, "cannot exceed 40 characters"),
+                                        ("two words", "invalid character"), ("a:b", "invalid character")])
+def test_no_gap_a_long_label_or_one_with_a_forbidden_character_is_refused_in_plain_moto(moto, label, says):
+    # Step Functions guide, "Using Map state in Distributed mode", Label: at most 40
+    # characters, no whitespace, wildcards, brackets, special or control characters.
+    sfn = client(moto, "stepfunctions")
+    with pytest.raises(ClientError, match=says):
+        sfn.create_state_machine(name="no-gap-dmap-label", roleArn=ROLE,
+                                 definition=json.dumps(two_labelled_maps("listed", label)))
+
+
+def test_fixed_two_maps_with_one_label_are_refused_on_create_and_update(host):
+    # Step Functions guide, "Using Map state in Distributed mode", Label: "must be unique
+    # within a state machine definition"; nested Maps count too.
+    sfn = client(host, "stepfunctions")
+    arn = sfn.create_state_machine(name="fixed-labels", roleArn=ROLE, definition=json.dumps(
+        two_labelled_maps("listed", "files")))["stateMachineArn"]
+    nested = two_labelled_maps("listed", "files")
+    inner = {**distributed_map(FAILING)["States"]["M"], "Label": "listed"}
+    nested["States"]["B"]["ItemProcessor"] = {**inner["ItemProcessor"], "StartAt": "Inner", "States": {"Inner": inner}}
+    for bad in (two_labelled_maps("items", "items"), nested):
+        for call in (lambda: sfn.create_state_machine(name="fixed-labels-bad", roleArn=ROLE, definition=json.dumps(bad)),
+                     lambda: sfn.update_state_machine(stateMachineArn=arn, definition=json.dumps(bad))):
+            with pytest.raises(ClientError) as refused:
+                call()
+            assert refused.value.response["Error"]["Code"] == "InvalidDefinition", refused.value.response
+            assert "is not unique" in refused.value.response["Error"]["Message"], refused.value.response
+    assert '"files"' in sfn.describe_state_machine(stateMachineArn=arn)["definition"]
+
+
 # --- Recursion and concurrency ------------------------------------------------------------
 
 

@@ -889,3 +889,47 @@ def test_fixed_a_reference_path_under_an_index_answers_its_node(host):
     sfn, arn = machine(host, "fixed-indexed-paths", INDEXED_PATHS)
     output = json.loads(run(sfn, arn, INDEXED_INPUT)["output"])
     assert output == {"first": 3, "step": "items-3", "nested": 5, "all": [3, 4], "filtered": ["a"]}, output
+
+
+def test_waiting_sync_states_poll_their_children_at_a_bounded_rate():
+    # Local infrastructure (compat.limit_sync_polling): 1,000
+    # states waiting on .sync:2 children asked moto 2,000 DescribeExecution calls a
+    # second. Each resolver polls every sync_poll_period(waiting) seconds: moto's half
+    # second while few wait, longer when many do; a dropped resolver stops counting.
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+        StateTaskServiceSfn,
+    )
+
+    from baton_local.compat.stepfunctions import (
+        SYNC_POLL_SECONDS,
+        limit_sync_polling,
+        sync_poll_period,
+    )
+
+    assert sync_poll_period(1) == sync_poll_period(20) == SYNC_POLL_SECONDS
+    assert sync_poll_period(1000) == 25
+    polls = []
+    originals = {name: getattr(StateTaskServiceSfn, name) for name in ("_build_sync_resolver", "_build_sync2_resolver")}
+    try:
+        StateTaskServiceSfn._build_sync2_resolver = lambda self, n: lambda: polls.append(n)
+        limit_sync_polling()
+
+        def rounds(resolvers, count):
+            """What moto's loop does: call every resolver each half second."""
+            polls.clear()
+            for _ in range(count):
+                for resolve in resolvers:
+                    assert resolve() is None
+                time.sleep(SYNC_POLL_SECONDS)
+            return len(polls)
+
+        many = [StateTaskServiceSfn._build_sync2_resolver(None, n) for n in range(200)]
+        # 200 waiting: each polls every 5 s, so once in 2 s, not 4 times.
+        assert rounds(many, 4) == 200
+        del many
+        few = [StateTaskServiceSfn._build_sync2_resolver(None, n) for n in range(10)]
+        # The 200 are gone: 10 waiting poll every half second, as moto does.
+        assert rounds(few, 4) == 40
+    finally:
+        for name, original in originals.items():
+            setattr(StateTaskServiceSfn, name, original)

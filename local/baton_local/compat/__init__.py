@@ -35,6 +35,7 @@ from .asl import (
     fix_sfn_task_input_skips_the_payload_quota,
 )
 from .distributed_map import (
+    fix_sfn_definitions_accept_duplicate_map_labels,
     fix_sfn_distributed_map_ignores_failed_items,
     fix_sfn_distributed_map_refuses_item_batcher,
     fix_sfn_distributed_map_items_share_the_parents_execution,
@@ -79,6 +80,7 @@ from .stepfunctions import (  # noqa: F401  (callback_endpoint, LOCAL_TASK_TOKEN
     fix_sfn_stop_execution_waits_for_the_callback,
     fix_sfn_stopped_parents_leave_sync_children_running,
     fix_task_tokens_are_short_uuids,
+    limit_sync_polling,
 )
 
 
@@ -127,6 +129,7 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
         fix_sfn_start_execution_without_a_name,
         fix_asl_ecs_drops_run_task_parameters,
         fix_sfn_definitions_accept_undocumented_integration_parameters,
+        fix_sfn_definitions_accept_duplicate_map_labels,
         fix_sfn_map_and_parallel_turn_states_errors_into_runtime,
         fix_sfn_inline_map_runs_every_iteration_at_once,
         fix_sfn_integer_tolerated_failure_percentage_is_refused,
@@ -167,6 +170,9 @@ def apply_all(lambda_endpoint=None, lambda_binaries=None):
     for fix in fixes:
         fix()
         LOG.info("applied %s", fix.__name__)
+    # Not a gap of moto's against AWS: what lets one process carry 1,000 waiting states.
+    limit_sync_polling()
+    LOG.info("applied limit_sync_polling")
     if lambda_endpoint:
         fix_lambda_invoke_needs_docker(lambda_endpoint, lambda_binaries or {})
         LOG.info("applied fix_lambda_invoke_needs_docker → %s", lambda_endpoint)

@@ -20,6 +20,8 @@ order apply_all applies them:
   groups the items into batches, a child execution each.
 - fix_sfn_item_reader_lists_only_the_first_page: an `s3:listObjectsV2` ItemReader
   reads every page of the listing, not the first 1,000 keys.
+- fix_sfn_definitions_accept_duplicate_map_labels: two Map states of one definition
+  never share a `Label` (refused at creation).
 
 The facts they follow, with their sources, are in the docstrings (and gathered in
 docs/aws-conformance.md, rows 70 on)."""
@@ -134,6 +136,37 @@ def item_batches(items, max_items=None, max_bytes=None, batch_input=None):
     if current:
         batches.append(current)
     return [batch_of(batch, batch_input) for batch in batches]
+
+
+def map_labels(states, at="/States"):
+    """(where, label) of every Map state with a Label among `states`, and in the states
+    nested in their Map and Parallel states, in definition order."""
+    for name, state in states.items() if isinstance(states, dict) else ():
+        if not isinstance(state, dict):
+            continue
+        where = f"{at}/{name}"
+        if state.get("Type") == "Map" and "Label" in state:
+            yield where, state["Label"]
+        for key in ("ItemProcessor", "Iterator"):
+            if isinstance(state.get(key), dict):
+                yield from map_labels(state[key].get("States"), f"{where}/{key}/States")
+        for index, branch in enumerate(state.get("Branches") or []):
+            if isinstance(branch, dict):
+                yield from map_labels(branch.get("States"), f"{where}/Branches/{index}/States")
+
+
+def map_label_problems(definition):
+    """Why Step Functions refuses the Map states' Labels of this parsed definition for
+    sharing one ("Labels ... must be unique within a state machine definition", Step
+    Functions guide, "Using Map state in Distributed mode", Label), [] when none do.
+    Their length and characters moto's parser checks already."""
+    problems, seen = [], {}
+    for where, label in map_labels(definition.get("States") if isinstance(definition, dict) else None):
+        if label in seen:
+            problems.append(f"SCHEMA_VALIDATION_FAILED: Label '{label}' is not unique within the state machine "
+                            f"definition (also at {seen[label]}) at {where}/Label")
+        seen.setdefault(label, where)
+    return problems
 
 
 def item_batcher_problems(batcher, at):
@@ -1245,3 +1278,34 @@ def fix_sfn_item_reader_lists_only_the_first_page():
         env.stack.append(contents)
 
     ResourceEvalS3._handle_list_objects_v2 = staticmethod(handle_list_objects_v2)
+
+
+def fix_sfn_definitions_accept_duplicate_map_labels():
+    """A Map state's `Label` names its Map Runs (`...:mapRun:<state machine>/<label>:<id>`)
+    and its children's state machine (`...:stateMachine:<state machine>/<label>`), so AWS
+    requires it to be unique within the definition (Step Functions guide, "Using Map
+    state in Distributed mode", Label: "Labels can't exceed 40 characters in length, must
+    be unique within a state machine definition, and can't contain" whitespace,
+    wildcards, brackets, special and control characters). moto's parser checks the
+    length and the characters but creates a state machine whose two Distributed Maps
+    share a Label (the fan-out example's did, and every local test passed; a review
+    against the guide found it). Refuse such a definition on CreateStateMachine and
+    UpdateStateMachine with InvalidDefinition, as AWS refuses a definition it does not
+    take (API reference, CreateStateMachine). Needs fix_sfn_parser_errors_have_no_code
+    for the error's code."""
+    from moto.stepfunctions.parser.api import InvalidDefinition
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend._validate_definition
+
+    def validate_definition(definition):
+        original(definition)
+        try:
+            parsed = json.loads(definition)
+        except (TypeError, ValueError):
+            return  # moto's own check has answered for definitions it cannot read
+        problems = map_label_problems(parsed)
+        if problems:
+            raise InvalidDefinition(message="Invalid State Machine Definition: " + ", ".join(problems))
+
+    StepFunctionsParserBackend._validate_definition = staticmethod(validate_definition)

@@ -250,6 +250,70 @@ def fix_sfn_stopped_parents_leave_sync_children_running():
     Execution.stop = stop
 
 
+# Local infrastructure: how many DescribeExecution calls a second the states waiting
+# for `.sync` children make together, at most (limit_sync_polling).
+SYNC_POLLS_PER_SECOND = 40
+SYNC_POLL_SECONDS = 0.5  # moto's own period (_DELAY_SECONDS_SYNC_CONDITION_CHECK)
+
+
+def sync_poll_period(waiting, per_second=SYNC_POLLS_PER_SECOND):
+    """Seconds between one waiting state's polls when `waiting` states wait: moto's half
+    second while that keeps all of them within `per_second`, longer beyond."""
+    return max(SYNC_POLL_SECONDS, waiting / per_second)
+
+
+def limit_sync_polling():
+    """Local infrastructure, not a behaviour of AWS (so not a `fix_`, and in no
+    conformance row). moto's interpreter waits for a
+    `startExecution.sync` / `.sync:2` child by calling DescribeExecution on its own
+    server every half second, for each waiting state. A Distributed Map with 1,000
+    items in flight, each a `.sync:2` run of Baton's reusable task, asked 2,000 calls a
+    second of one Python process, which then answered everything else late: about one
+    item's ECS task started a second, fewer as more waited (observed 2026-12-08, 400 of
+    1,000 after 13 minutes; AWS learns of a child's end from the child, with no such
+    cost). The waiting states together poll at most SYNC_POLLS_PER_SECOND times a
+    second: each checks its child every sync_poll_period(waiting) seconds, moto's half
+    second up to 20 waiting, so every smaller run is as before."""
+    import time
+    import weakref
+
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (
+        StateTaskServiceSfn,
+    )
+
+    waiting = [0]
+    lock = threading.Lock()
+
+    def release():
+        with lock:
+            waiting[0] -= 1
+
+    for name in ("_build_sync_resolver", "_build_sync2_resolver"):
+        original = getattr(StateTaskServiceSfn, name)
+
+        def build(self, *args, _original=original, **kwargs):
+            resolver = _original(self, *args, **kwargs)
+            with lock:
+                waiting[0] += 1
+            due = [0.0]
+
+            def resolve():
+                now = time.monotonic()
+                if now < due[0]:
+                    return None
+                with lock:
+                    period = sync_poll_period(waiting[0])
+                # The loop calls every half second: poll at the call nearest the period.
+                due[0] = now + period - SYNC_POLL_SECONDS / 2
+                return resolver()
+
+            # The loop drops its resolver when the state stops waiting, however it ends.
+            weakref.finalize(resolve, release)
+            return resolve
+
+        setattr(StateTaskServiceSfn, name, build)
+
+
 def fix_sfn_heartbeat_timeouts_never_match_states_heartbeat_timeout():
     """A callback state whose HeartbeatSeconds pass without a beat fails with an
     error that a `States.HeartbeatTimeout` catcher or retrier matches, as does a
