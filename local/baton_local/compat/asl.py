@@ -3,10 +3,9 @@
 errors, inline Map concurrency, the payload quota, the errors States.ALL cannot
 catch and the credentials its integrations call with (the execution's role)."""
 
-import json
 import re
 
-from ._shared import _snake
+from ._shared import _snake, refuse_definitions
 
 
 def _normalise_with_botocore(service_class, service=None, keep_original=False):
@@ -213,23 +212,9 @@ def fix_sfn_definitions_accept_undocumented_integration_parameters():
     integration's supported parameters and is silent about the rest, so choose the
     stricter: refuse them on CreateStateMachine and UpdateStateMachine. Needs
     fix_sfn_parser_errors_have_no_code for the error's code."""
-    from moto.stepfunctions.parser.api import InvalidDefinition
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
-
-    original = StepFunctionsParserBackend._validate_definition
-
-    def validate_definition(definition):
-        original(definition)
-        try:
-            parsed = json.loads(definition)
-        except (TypeError, ValueError):
-            return  # moto's own check has answered for definitions it cannot read
-        problems = [f"SCHEMA_VALIDATION_FAILED: The field '{field}' is not supported by Step Functions at {where}"
-                    for where, field in undocumented_integration_parameters(parsed)]
-        if problems:
-            raise InvalidDefinition(message="Invalid State Machine Definition: " + ", ".join(problems))
-
-    StepFunctionsParserBackend._validate_definition = staticmethod(validate_definition)
+    refuse_definitions(lambda parsed: [
+        f"SCHEMA_VALIDATION_FAILED: The field '{field}' is not supported by Step Functions at {where}"
+        for where, field in undocumented_integration_parameters(parsed)])
 
 
 def fix_sfn_map_and_parallel_turn_states_errors_into_runtime():

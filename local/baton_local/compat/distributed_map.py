@@ -33,7 +33,7 @@ import json
 import threading
 import uuid
 
-from ._shared import LOG, dumps
+from ._shared import LOG, dumps, refuse_definitions
 
 # Step Functions guide, "Using Map state in Distributed mode for large-scale parallel
 # workloads" (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html):
@@ -1293,19 +1293,4 @@ def fix_sfn_definitions_accept_duplicate_map_labels():
     UpdateStateMachine with InvalidDefinition, as AWS refuses a definition it does not
     take (API reference, CreateStateMachine). Needs fix_sfn_parser_errors_have_no_code
     for the error's code."""
-    from moto.stepfunctions.parser.api import InvalidDefinition
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
-
-    original = StepFunctionsParserBackend._validate_definition
-
-    def validate_definition(definition):
-        original(definition)
-        try:
-            parsed = json.loads(definition)
-        except (TypeError, ValueError):
-            return  # moto's own check has answered for definitions it cannot read
-        problems = map_label_problems(parsed)
-        if problems:
-            raise InvalidDefinition(message="Invalid State Machine Definition: " + ", ".join(problems))
-
-    StepFunctionsParserBackend._validate_definition = staticmethod(validate_definition)
+    refuse_definitions(map_label_problems)
