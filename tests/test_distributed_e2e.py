@@ -184,3 +184,15 @@ def test_stopping_the_parent_stops_every_items_task(stack):
     print(f"distributed fan-out: {count - len(left)} of {count} tasks stopped "
           f"{time.monotonic() - stopped_at:.0f} s after the parent was stopped")
     assert not left, f"{len(left)} tasks still running after the parent was stopped"
+    # And stopped for real: each task's container (here its processes, all of them)
+    # has ended, as ECS reports with lastStatus STOPPED.
+    while time.monotonic() < stopped_at + 900:
+        ended = [t for i in range(0, len(running), 100)
+                 for t in stack.ecs.describe_tasks(cluster=stack.cluster, tasks=running[i:i + 100])["tasks"]
+                 if t["lastStatus"] == "STOPPED"]
+        if len(ended) == count:
+            break
+        time.sleep(5)
+    print(f"distributed fan-out: {len(ended)} of {count} tasks STOPPED "
+          f"{time.monotonic() - stopped_at:.0f} s after the parent was stopped")
+    assert len(ended) == count, f"{count - len(ended)} tasks never reached STOPPED"

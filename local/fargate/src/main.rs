@@ -7,6 +7,7 @@ mod container;
 mod context;
 mod credentials;
 mod image;
+mod processes;
 mod report;
 mod task;
 #[cfg(test)]

@@ -10,6 +10,7 @@ use tracing::{info, warn};
 
 use crate::context::{Context, Definition, put_event};
 use crate::image::{Launch, launch_for};
+use crate::processes;
 use crate::report::{Stopped, TaskView, now_iso, running_detail, stopped_detail};
 
 /// Container environment variable that sets one task's start-up delay, in
@@ -120,7 +121,7 @@ impl Context {
     /// The runner is stopping: kill every task it runs.
     pub fn kill_all(&self) {
         for pgid in self.groups.lock().expect("groups lock").iter() {
-            signal_group(*pgid, libc::SIGKILL);
+            processes::signal_task(*pgid, libc::SIGKILL);
         }
         let names: Vec<String> = self
             .containers_running
@@ -275,28 +276,28 @@ async fn supervise(
             _ = ticks.tick() => {
                 if let Some(limit) = def.memory_bytes
                     && !oom
-                    && group_rss_bytes(pgid) > limit
+                    && processes::rss_bytes(pgid) > limit
                 {
                     warn!(task_arn = %task.task_arn, limit, "over its memory: SIGKILL");
                     oom = true;
-                    signal_group(pgid, libc::SIGKILL);
+                    processes::signal_task(pgid, libc::SIGKILL);
                 }
                 if let (Some(crash), Some((watcher, offset))) = (&crash, watch_log.as_mut())
                     && log_grew_with(&log_path, offset, watcher, &crash.marker)
                 {
                     if crash.freeze {
                         warn!(task_arn = %task.task_arn, marker = %crash.marker, "fault: SIGSTOP at the marker");
-                        signal_group(pgid, libc::SIGSTOP);
+                        processes::signal_task(pgid, libc::SIGSTOP);
                     } else {
                         warn!(task_arn = %task.task_arn, marker = %crash.marker, oom = crash.oom, "fault: SIGKILL at the marker");
                         oom |= crash.oom;
-                        signal_group(pgid, libc::SIGKILL);
+                        processes::signal_task(pgid, libc::SIGKILL);
                     }
                     watch_log = None;
                 }
                 if kill_at.is_some_and(|t| tokio::time::Instant::now() >= t) {
                     warn!(task_arn = %task.task_arn, "still running after the stop timeout: SIGKILL");
-                    signal_group(pgid, libc::SIGKILL);
+                    processes::signal_task(pgid, libc::SIGKILL);
                     kill_at = None;
                 }
             }
@@ -304,7 +305,7 @@ async fn supervise(
                 if changed.is_ok() && *stop.borrow() {
                     info!(task_arn = %task.task_arn, "StopTask: SIGTERM");
                     user_stop = true;
-                    signal_group(pgid, libc::SIGTERM);
+                    processes::signal_group(pgid, libc::SIGTERM);
                     kill_at = Some(tokio::time::Instant::now() + def.stop_timeout);
                 } else if changed.is_err() {
                     user_stop = true; // the runner is going away; keep waiting for the child
@@ -410,41 +411,6 @@ async fn report_stopped(
             put_event(ctx, task, &running_detail(task)).await;
         }
     }
-}
-
-fn signal_group(pgid: i32, signal: i32) {
-    // SAFETY: killpg has no memory-safety preconditions; a stale group id only fails.
-    unsafe {
-        libc::killpg(pgid, signal);
-    }
-}
-
-/// Resident memory of every process in the group, in bytes.
-fn group_rss_bytes(pgid: i32) -> u64 {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    let page = 4096u64;
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            // Fields after the command (which may contain spaces) start after ") ".
-            let rest = &stat[stat.rfind(')')? + 2..];
-            let group: i32 = rest.split_whitespace().nth(2)?.parse().ok()?;
-            if group != pgid {
-                return None;
-            }
-            let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-            statm
-                .split_whitespace()
-                .nth(1)?
-                .parse::<u64>()
-                .ok()
-                .map(|pages| pages * page)
-        })
-        .sum()
 }
 
 #[cfg(test)]
