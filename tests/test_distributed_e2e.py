@@ -121,8 +121,8 @@ def test_more_failures_than_tolerated_fail_with_the_failed_items_named(stack):
 def test_the_tolerances_reach_the_map_as_aws_reads_them(stack):
     # The example's first states: the Map's ToleratedFailurePercentagePath and
     # ToleratedFailureCountPath always apply, so what the input leaves out does not
-    # limit; a count of 0 goes as a percentage of 0 (the guide asks the count's Path for
-    # a positive integer in one place, a non-negative one in another).
+    # limit; a count of 0 goes as a percentage of 0 (the guide calls the count's value
+    # non-negative in one place, positive in another; the percentage's range has 0).
     text = (ROOT / "examples/pipelines/distributed-fan-out.asl.json").read_text()
     for placeholder in ("MaxConcurrency", "ItemsPerBatch"):
         text = text.replace("${" + placeholder + "}", "1")

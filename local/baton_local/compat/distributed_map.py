@@ -158,12 +158,14 @@ def map_labels(states, at="/States"):
 def map_label_problems(definition):
     """Why Step Functions refuses the Map states' Labels of this parsed definition for
     sharing one ("Labels ... must be unique within a state machine definition", Step
-    Functions guide, "Using Map state in Distributed mode", Label), [] when none do.
+    Functions guide, "Using Map state in Distributed mode", Label; its diagnostic code,
+    API reference, ValidateStateMachineDefinitionDiagnostic: "DUPLICATE_LABEL_NAME - A
+    label name appears more than once"), [] when none do.
     Their length and characters moto's parser checks already."""
     problems, seen = [], {}
     for where, label in map_labels(definition.get("States") if isinstance(definition, dict) else None):
         if label in seen:
-            problems.append(f"SCHEMA_VALIDATION_FAILED: Label '{label}' is not unique within the state machine "
+            problems.append(f"DUPLICATE_LABEL_NAME: Label '{label}' is not unique within the state machine "
                             f"definition (also at {seen[label]}) at {where}/Label")
         seen.setdefault(label, where)
     return problems
