@@ -108,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
     let mut definitions: HashMap<String, Definition> = HashMap::new();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
     let poll = Duration::from_millis(args.poll_ms);
+    let mut last_stopped_check = std::time::Instant::now();
     loop {
         while let Ok(arn) = done_rx.try_recv() {
             running.remove(&arn);
@@ -138,6 +139,12 @@ async fn main() -> anyhow::Result<()> {
             }
             Err(e) => warn!(error = %e, "ListTasks failed"),
         }
+        if last_stopped_check.elapsed() >= STOPPED_CHECK {
+            last_stopped_check = std::time::Instant::now();
+            if let Err(e) = stop_unseen(&ctx, &args.cluster, &mut seen).await {
+                warn!(error = %e, "could not report tasks stopped before they started");
+            }
+        }
         tokio::select! {
             _ = tokio::time::sleep(poll) => {}
             _ = terminate.recv() => {
@@ -147,6 +154,49 @@ async fn main() -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// How often the runner looks for tasks stopped before it saw them.
+const STOPPED_CHECK: Duration = Duration::from_secs(5);
+
+/// Tasks StopTask stopped before this runner listed them as meant to run: reported
+/// STOPPED, as ECS stops a task that has not started (task::stopped_before_start).
+async fn stop_unseen(
+    ctx: &Arc<Context>,
+    cluster: &str,
+    seen: &mut HashSet<String>,
+) -> anyhow::Result<()> {
+    let mut unseen = Vec::new();
+    let mut pages = ctx
+        .ecs
+        .list_tasks()
+        .cluster(cluster)
+        .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| anyhow::anyhow!(baton::error::display_chain(&e)))?;
+        unseen.extend(
+            page.task_arns()
+                .iter()
+                .filter(|a| !seen.contains(*a))
+                .cloned(),
+        );
+    }
+    if unseen.is_empty() {
+        return Ok(());
+    }
+    let described = baton::aws::describe_tasks(&ctx.ecs, cluster, &unseen)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    for sdk_task in &described {
+        let view = TaskView::from_sdk(sdk_task);
+        seen.insert(view.task_arn.clone());
+        if sdk_task.last_status() != Some("STOPPED") {
+            task::stopped_before_start(ctx, &view).await;
+        }
+    }
+    Ok(())
 }
 
 async fn desired_running(

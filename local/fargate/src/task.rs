@@ -152,6 +152,24 @@ pub async fn run(ctx: Arc<Context>, task: TaskView, def: Definition, stop: watch
     report_stopped(&ctx, &task, &stopped, fault).await;
 }
 
+/// A task StopTask stopped before this runner started it (RunTask and StopTask came
+/// between two of its listings, as happens with 1,000 tasks starting at once): ECS
+/// stops a task that has not started yet, as it stops one still PROVISIONING or
+/// PENDING ("Amazon ECS task lifecycle"), with StopTask's reason; report it so.
+pub async fn stopped_before_start(ctx: &Context, task: &TaskView) {
+    let stopped = Stopped {
+        stop_code: "UserInitiated",
+        stopped_reason: stop_reason(ctx, task)
+            .await
+            .unwrap_or_else(|| "Task stopped by user".into()),
+        exit_code: None,
+        container_reason: None,
+        stopped_at: now_iso(),
+    };
+    info!(task_arn = %task.task_arn, reason = %stopped.stopped_reason, "task stopped before it started");
+    report_stopped(ctx, task, &stopped, None).await;
+}
+
 /// The reason StopTask was given, as ECS keeps it (DescribeTasks' stoppedReason).
 async fn stop_reason(ctx: &Context, task: &TaskView) -> Option<String> {
     let described = ctx
