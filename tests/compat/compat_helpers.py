@@ -3,7 +3,7 @@ watch`, an ECS cluster and task definition, and small waits."""
 
 import json
 import time
-from http.server import BaseHTTPRequestHandler
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from botocore.exceptions import ClientError
 
@@ -11,6 +11,14 @@ from baton_local.testing import client
 
 
 ROLE = "arn:aws:iam::123456789012:role/baton-test"
+
+
+class WatchServer(ThreadingHTTPServer):
+    """A stand-in for `cargo lambda watch`'s listener: a tokio listener's backlog of
+    1,024, where the standard library's 5 reset connections opened together (CI,
+    2026-12-07), which no test here is about."""
+
+    request_queue_size = 1024
 
 
 class FakeWatch(BaseHTTPRequestHandler):

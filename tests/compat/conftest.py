@@ -5,17 +5,16 @@ the stand-in for `cargo lambda watch` it forwards Lambda invocations to. Plain m
 import json
 import subprocess
 import threading
-from http.server import ThreadingHTTPServer
 
 import pytest
 
 from baton_local.testing import VENV_BIN, free_port, stop, wait_for_port
-from compat_helpers import FakeWatch
+from compat_helpers import FakeWatch, WatchServer
 
 
 @pytest.fixture(scope="module")
 def fake_watch():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeWatch)
+    server = WatchServer(("127.0.0.1", 0), FakeWatch)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()

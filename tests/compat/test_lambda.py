@@ -5,7 +5,7 @@ import json
 import time
 
 from baton_local.testing import client
-from compat_helpers import FakeWatch, lambda_role
+from compat_helpers import FakeWatch, WatchServer, lambda_role
 
 
 def test_fixed_lambda_invocations_reach_cargo_lambda_watch(host):
@@ -26,7 +26,7 @@ def test_at_most_a_few_invocations_of_a_function_are_forwarded_at_once():
     # to its idle instances. The forwarder lets FORWARDED_AT_ONCE through at a time,
     # the others wait their turn, and every one is answered.
     import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from http.server import BaseHTTPRequestHandler
 
     from moto.awslambda.models import LambdaFunction
 
@@ -52,13 +52,7 @@ def test_at_most_a_few_invocations_of_a_function_are_forwarded_at_once():
         def log_message(self, *args):
             pass
 
-    class Server(ThreadingHTTPServer):
-        # cargo lambda watch (hyper on tokio) listens with a backlog of 1,024; the
-        # standard library's 5 reset some of the 32 connections opened at once
-        # (CI, 2026-12-07), which this test is not about.
-        request_queue_size = 1024
-
-    server = Server(("127.0.0.1", 0), SlowWatch)
+    server = WatchServer(("127.0.0.1", 0), SlowWatch)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     original = LambdaFunction._invoke_lambda
     try:
