@@ -51,12 +51,23 @@ pub async fn list_running_tasks(
     ecs: &aws_sdk_ecs::Client,
     cluster: &str,
 ) -> Result<(Vec<String>, usize), String> {
+    list_tasks_by_desired_status(ecs, cluster, aws_sdk_ecs::types::DesiredStatus::Running).await
+}
+
+/// The ARNs of the tasks of `cluster` with this desired status (ListTasks, every page
+/// of up to 100), with the number of calls made; an error as its display chain.
+#[cfg(feature = "ecs")]
+pub async fn list_tasks_by_desired_status(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    status: aws_sdk_ecs::types::DesiredStatus,
+) -> Result<(Vec<String>, usize), String> {
     let mut arns = Vec::new();
     let mut calls = 0;
     let mut pages = ecs
         .list_tasks()
         .cluster(cluster)
-        .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+        .desired_status(status)
         .into_paginator()
         .send();
     while let Some(page) = pages.next().await {

@@ -166,23 +166,14 @@ async fn stop_unseen(
     cluster: &str,
     seen: &mut HashSet<String>,
 ) -> anyhow::Result<()> {
-    let mut unseen = Vec::new();
-    let mut pages = ctx
-        .ecs
-        .list_tasks()
-        .cluster(cluster)
-        .desired_status(aws_sdk_ecs::types::DesiredStatus::Stopped)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| anyhow::anyhow!(baton::error::display_chain(&e)))?;
-        unseen.extend(
-            page.task_arns()
-                .iter()
-                .filter(|a| !seen.contains(*a))
-                .cloned(),
-        );
-    }
+    let (stopped, _) = baton::aws::list_tasks_by_desired_status(
+        &ctx.ecs,
+        cluster,
+        aws_sdk_ecs::types::DesiredStatus::Stopped,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let unseen: Vec<String> = stopped.into_iter().filter(|a| !seen.contains(a)).collect();
     if unseen.is_empty() {
         return Ok(());
     }
